@@ -1,0 +1,35 @@
+"""Zuora ↔ billing-platform integration service.
+
+``create_app`` is the Flask application factory (gunicorn: ``integration:create_app()``).
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from .config import Config, load_config
+from .services import Services
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
+    """Build the web application. Without arguments, settings come from the environment."""
+    from .logs import configure_logging
+    from .web import admin, ops, webhooks
+    from .web.errors import register_error_handlers
+
+    if services is None:
+        config = config or load_config(os.environ)
+        services = Services.from_config(config)
+        configure_logging(config.secrets())
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = webhooks.MAX_BODY
+    app.json.sort_keys = False
+    app.extensions["integration"] = services
+    register_error_handlers(app)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(admin.bp)
+    return app

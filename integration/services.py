@@ -1,0 +1,35 @@
+"""The objects one process shares: settings, store, inbox, and (lazily) the API clients."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .config import Config
+from .db import Database
+from .inbox import Inbox
+
+
+@dataclass
+class Services:
+    config: Config
+    db: Database
+    inbox: Inbox
+    extras: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config, **inbox_options) -> "Services":
+        db = Database(config.database_url)
+        inbox = Inbox(db, lease_seconds=config.lease_seconds, max_attempts=config.max_attempts, **inbox_options)
+        return cls(config=config, db=db, inbox=inbox)
+
+    @cached_property
+    def zuora(self):
+        from .zuora import ZuoraClient
+        c = self.config
+        return ZuoraClient(c.zuora_base_url, c.zuora_client_id, c.zuora_client_secret.reveal(),
+                           entity_id=c.zuora_entity_id)
+
+    @cached_property
+    def billing(self):
+        from .billing import BillingClient
+        return BillingClient(self.config.billing_base_url, self.config.billing_api_token.reveal())

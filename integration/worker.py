@@ -1,0 +1,244 @@
+"""The worker loop: claim a due event, run its flow, record the outcome.
+
+A flow is a callable ``handler(event) -> Outcome | None``. Whatever it must record with the
+event's completion (mapping rows, meter links) it returns as ``Outcome.writes``: callables run in
+the same transaction that marks the event done, so a crash can never leave a pushed object
+without its mapping *and* a finished event. Errors decide the rest (integration.errors):
+``TransientError`` → backoff; ``MissingMapping`` → failed, waiting for the account; any other
+``SyncError`` → failed with its code; anything unexpected → failed as UNKNOWN, logged in full.
+
+Waking up: within a process, ``Worker.wake()``; across processes (web and worker apart), SQLite's
+``PRAGMA data_version`` changes whenever another connection commits, and the loop checks it every
+``poll_interval`` — a cheap read of shared memory, so a new event is picked up in about that time
+without hammering the events table.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from . import metrics
+from .context import current_event_id
+from .db import StoreUnavailable
+from .errors import UNKNOWN, MissingMapping, SyncError, TransientError
+from .inbox import Event, Inbox, LeaseLost
+
+log = logging.getLogger("integration.worker")
+
+Write = Callable[["object"], None]
+
+
+@dataclass
+class Outcome:
+    """What a finished flow wants recorded atomically with the event's completion."""
+
+    writes: list[Write] = field(default_factory=list)
+    summary: str = ""
+
+
+Handler = Callable[[Event], "Outcome | None"]
+
+
+class Worker:
+    def __init__(self, inbox: Inbox, handlers: dict[str, Handler], *, worker_id: str | None = None,
+                 poll_interval: float = 0.1, idle_interval: float = 5.0,
+                 periodic: Iterable[Callable[[], None]] = ()):
+        self.inbox = inbox
+        self.handlers = dict(handlers)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.poll_interval = poll_interval
+        self.idle_interval = idle_interval
+        self.periodic = list(periodic)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the event in hand, then leave the loop."""
+        self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    # -- loop --------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        log.info("worker started", extra={"worker_id": self.worker_id})
+        last_version = None
+        last_periodic = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() - last_periodic >= 1.0:
+                self._run_periodic()
+                last_periodic = time.monotonic()
+            try:
+                worked = self.run_once()
+            except StoreUnavailable as exc:
+                log.warning("store unavailable, retrying", extra={"error": str(exc)})
+                worked = False
+            if worked:
+                continue
+            # Idle: sleep until woken, another process commits, or the next event falls due.
+            due_in = self._safe_due_in()
+            deadline = time.monotonic() + min(due_in if due_in is not None else self.idle_interval,
+                                              self.idle_interval)
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                if self._wake.wait(min(self.poll_interval, max(deadline - time.monotonic(), 0))):
+                    self._wake.clear()
+                    break
+                version = self._data_version()
+                if last_version is not None and version != last_version:
+                    last_version = version
+                    break
+                last_version = version
+        log.info("worker stopped", extra={"worker_id": self.worker_id})
+
+    def _safe_due_in(self) -> float | None:
+        try:
+            return self.inbox.next_due_in()
+        except Exception:  # noqa: BLE001 - the store may be briefly locked; poll again soon
+            return self.poll_interval
+
+    def _data_version(self) -> int:
+        try:
+            return self.inbox.db.connection().execute("PRAGMA data_version").fetchone()[0]
+        except Exception:  # noqa: BLE001
+            return -1
+
+    def _run_periodic(self) -> None:
+        for job in self.periodic:
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - a periodic job must never stop the worker
+                log.exception("periodic job failed")
+
+    def run_once(self) -> bool:
+        """Claim and process one event; False when nothing was due."""
+        events = self.inbox.claim(self.worker_id)
+        if not events:
+            return False
+        self.process(events[0])
+        return True
+
+    def drain(self, max_events: int = 10_000) -> int:
+        """Process due events until none is left (tests, the demo)."""
+        count = 0
+        while count < max_events and self.run_once():
+            count += 1
+        return count
+
+    # -- one event -------------------------------------------------------------------------------
+
+    def process(self, event: Event) -> None:
+        token = current_event_id.set(event.id)
+        heartbeat = _Heartbeat(self.inbox, event.id, self.worker_id)
+        heartbeat.start()
+        started = time.monotonic()
+        try:
+            self._process(event)
+        finally:
+            heartbeat.stop()
+            current_event_id.reset(token)
+            log.debug("event processed", extra={"event_id": event.id,
+                                                 "duration_ms": round((time.monotonic() - started) * 1000, 1)})
+
+    def _process(self, event: Event) -> None:
+        labels = {"source": event.source, "type": event.type}
+        handler = self.handlers.get(event.type)
+        try:
+            if handler is None:
+                raise SyncError(f"no handler for event type {event.type!r}")
+            outcome = handler(event) or Outcome()
+            with self.inbox.db.transaction() as conn:
+                for write in outcome.writes:
+                    write(conn)
+                self.inbox.finish(event.id, self.worker_id, conn)
+        except LeaseLost:
+            log.warning("lease lost; another worker has the event", extra=self._extra(event))
+            return
+        except TransientError as exc:
+            self._guard(lambda: self._transient(event, exc, labels))
+            return
+        except MissingMapping as exc:
+            self._guard(lambda: self._failed(event, exc.code, exc.message, labels, exc.waiting_for))
+            return
+        except SyncError as exc:
+            self._guard(lambda: self._failed(event, exc.code, exc.message, labels))
+            return
+        except StoreUnavailable as exc:
+            # Leave the lease to expire: the event runs again, and its flow is idempotent.
+            log.error("store unavailable while finishing event", extra={**self._extra(event), "error": str(exc)})
+            return
+        except Exception as exc:  # noqa: BLE001 - anything unexpected is a failure, never a crash
+            log.exception("unexpected error in flow", extra=self._extra(event))
+            self._guard(lambda: self._failed(event, UNKNOWN, f"{type(exc).__name__}: {exc}", labels))
+            return
+        metrics.EVENTS_DONE.labels(**labels).inc()
+        log.info("event done", extra={**self._extra(event), "outcome": "done",
+                                      "summary": outcome.summary})
+
+    def _transient(self, event: Event, exc: TransientError, labels: dict) -> None:
+        if self.inbox.reschedule(event.id, self.worker_id, exc.message, exc.retry_after):
+            metrics.EVENTS_RETRIED.labels(**labels).inc()
+            log.warning("event rescheduled", extra={**self._extra(event), "outcome": "rescheduled",
+                                                    "error": exc.message})
+        else:
+            metrics.EVENTS_FAILED.labels(**labels, code=UNKNOWN).inc()
+            log.error("event failed: attempts exhausted", extra={**self._extra(event), "outcome": "failed",
+                                                                  "code": UNKNOWN, "error": exc.message})
+
+    def _failed(self, event: Event, code: str, message: str, labels: dict, waiting_for: str | None = None) -> None:
+        self.inbox.fail(event.id, self.worker_id, code, message, waiting_for)
+        metrics.EVENTS_FAILED.labels(**labels, code=code).inc()
+        log.error("event failed", extra={**self._extra(event), "outcome": "failed", "code": code,
+                                         "error": message})
+
+    def _guard(self, record: Callable[[], None]) -> None:
+        try:
+            record()
+        except LeaseLost:
+            log.warning("lease lost before the outcome was recorded")
+        except StoreUnavailable as exc:
+            log.error("store unavailable while recording an outcome", extra={"error": str(exc)})
+
+    @staticmethod
+    def _extra(event: Event) -> dict:
+        return {"event_id": event.id, "source": event.source, "event_type": event.type,
+                "object_id": event.object_id, "attempt": event.attempts}
+
+
+class _Heartbeat:
+    """Extends the lease of the event in hand every third of the lease, while its flow runs."""
+
+    def __init__(self, inbox: Inbox, event_id: str, worker_id: str):
+        self.inbox, self.event_id, self.worker_id = inbox, event_id, worker_id
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{event_id}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        interval = max(self.inbox.lease_seconds / 3, 0.05)
+        while not self._done.wait(interval):
+            try:
+                if not self.inbox.heartbeat(self.event_id, self.worker_id):
+                    return
+            except StoreUnavailable:
+                continue

@@ -1,0 +1,116 @@
+import subprocess
+
+import pytest
+
+from integration.config import ConfigError, Secret, load_config
+
+SECRETS = {
+    "ZUORA_CLIENT_SECRET": "zuora-secret-value-1234",
+    "BILLING_API_TOKEN": "billing-token-value-5678",
+    "ADMIN_TOKEN": "admin-token-value-9012",
+    "ZUORA_CALLOUT_PASSWORD": "callout-password-3456",
+    "BILLING_WEBHOOK_SECRET": "whsec_c2VjcmV0LXNpZ25pbmcta2V5LTc4OTA=",
+}
+VALID = {
+    "ZUORA_BASE_URL": "https://rest.apisandbox.zuora.com",
+    "ZUORA_CLIENT_ID": "client-id",
+    "BILLING_BASE_URL": "https://sandbox-api.togai.com",
+    "ZUORA_CALLOUT_USERNAME": "zuora",
+    **SECRETS,
+}
+
+
+def test_valid_environment_loads_with_defaults():
+    config = load_config(VALID)
+    assert config.database_url == "sqlite:///integration.db"
+    assert config.zuora_link_field == "BillingAccountId__c"
+    assert config.zuora_invoice_status == "Posted"
+    assert config.zuora_callout_hmac_header == "X-Zuora-Signature"
+    assert config.zuora_callout_hmac_algorithm == "SHA-256"
+    assert config.zuora_callout_hmac_format == "BASE64"
+    assert config.zuora_client_secret.reveal() == SECRETS["ZUORA_CLIENT_SECRET"]
+
+
+def test_every_missing_required_variable_is_named_in_one_error():
+    with pytest.raises(ConfigError) as caught:
+        load_config({})
+    for name in ("ZUORA_BASE_URL", "ZUORA_CLIENT_ID", "ZUORA_CLIENT_SECRET", "BILLING_BASE_URL",
+                 "BILLING_API_TOKEN", "BILLING_WEBHOOK_SECRET", "ADMIN_TOKEN"):
+        assert name in caught.value.problems
+        assert name in str(caught.value)
+
+
+@pytest.mark.parametrize("name,value", [
+    ("ZUORA_BASE_URL", "not a url"),
+    ("BILLING_BASE_URL", "ftp://billing"),
+    ("BILLING_WEBHOOK_SECRET", "plain-secret"),
+    ("BILLING_WEBHOOK_SECRET", "whsec_!!!notbase64"),
+    ("ZUORA_CALLOUT_HMAC_ALGORITHM", "MD5"),
+    ("ZUORA_CALLOUT_HMAC_FORMAT", "binary"),
+    ("ZUORA_INVOICE_STATUS", "Sent"),
+    ("ZUORA_LINK_FIELD", "BillingAccountId"),
+    ("DATABASE_URL", "postgres://db/integration"),
+    ("INTEGRATION_RETRY_CRON", "every noon"),
+    ("INTEGRATION_MAX_ATTEMPTS", "zero"),
+    ("ZUORA_CALLOUT_AUTH", "maybe"),
+])
+def test_each_malformed_variable_is_named(name, value):
+    with pytest.raises(ConfigError) as caught:
+        load_config({**VALID, name: value})
+    assert list(caught.value.problems) == [name]
+
+
+def test_several_problems_are_reported_together():
+    env = {**VALID, "ZUORA_INVOICE_STATUS": "Sent", "ZUORA_CALLOUT_HMAC_FORMAT": "binary"}
+    del env["ADMIN_TOKEN"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert set(caught.value.problems) == {"ZUORA_INVOICE_STATUS", "ZUORA_CALLOUT_HMAC_FORMAT", "ADMIN_TOKEN"}
+
+
+def test_callout_authentication_is_required_unless_explicitly_none():
+    env = {k: v for k, v in VALID.items() if not k.startswith("ZUORA_CALLOUT")}
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert "ZUORA_CALLOUT_USERNAME" in caught.value.problems
+    assert "ZUORA_CALLOUT_AUTH=none" in caught.value.problems["ZUORA_CALLOUT_USERNAME"]
+    assert load_config({**env, "ZUORA_CALLOUT_AUTH": "none"}).zuora_callout_auth_none
+    assert load_config({**env, "ZUORA_CALLOUT_HMAC_SECRET": "hmac-key"}).zuora_callout_hmac_secret
+
+
+def test_basic_auth_needs_both_halves():
+    env = {**VALID}
+    del env["ZUORA_CALLOUT_PASSWORD"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert "ZUORA_CALLOUT_PASSWORD" in caught.value.problems
+
+
+def test_secrets_never_appear_in_repr_or_str():
+    config = load_config({**VALID, "ZUORA_CALLOUT_HMAC_SECRET": "hmac-secret-value-7777"})
+    text = repr(config) + str(config) + repr(Secret("x-secret"))
+    for secret in [*SECRETS.values(), "hmac-secret-value-7777"]:
+        assert secret not in text
+    assert "********" in text
+    assert set(config.secrets()) >= set(SECRETS.values())
+
+
+def test_command_with_missing_configuration_exits_nonzero_naming_each_variable(integration_cmd):
+    env = {"PATH": "/usr/bin:/bin", "BILLING_API_TOKEN": "billing-token-value-5678"}
+    result = subprocess.run([*integration_cmd, "worker"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    for name in ("ZUORA_BASE_URL", "ZUORA_CLIENT_ID", "ZUORA_CLIENT_SECRET", "BILLING_BASE_URL",
+                 "BILLING_WEBHOOK_SECRET", "ADMIN_TOKEN"):
+        assert name in result.stderr
+    assert "BILLING_API_TOKEN" not in result.stderr  # it is set
+    assert "billing-token-value-5678" not in result.stdout + result.stderr
+
+
+def test_malformed_configuration_output_never_echoes_secret_values(integration_cmd):
+    env = {"PATH": "/usr/bin:/bin", **VALID, "BILLING_WEBHOOK_SECRET": "not-a-whsec-secret-4242",
+           "ZUORA_BASE_URL": "nope"}
+    result = subprocess.run([*integration_cmd, "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "BILLING_WEBHOOK_SECRET" in result.stderr and "ZUORA_BASE_URL" in result.stderr
+    for secret in [*SECRETS.values(), "not-a-whsec-secret-4242"]:
+        assert secret not in result.stdout + result.stderr

@@ -1,0 +1,47 @@
+import subprocess
+
+from integration.db import Database, split_statements
+
+
+def test_migrate_is_idempotent(tmp_path):
+    db = Database(f"sqlite:///{tmp_path}/a.db")
+    assert db.migrate() == ["0001_initial.sql"]
+    assert db.migrate() == []
+    assert db.pending_migrations() == []
+    tables = set(db.utils().table_names())
+    assert {"events", "id_mappings", "meter_settings", "schema_migrations"} <= tables
+    assert db.query("PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_two_concurrent_migrate_processes_both_succeed(tmp_path, subprocess_env, integration_cmd):
+    procs = [subprocess.Popen([*integration_cmd, "migrate"], env=subprocess_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    said = sorted(out for out, _ in outputs)
+    assert said == ["applied 0 migration(s)\n", "applied 1 migration(s): 0001_initial.sql\n"]
+    db = Database(subprocess_env["DATABASE_URL"])
+    assert [r["name"] for r in db.query("SELECT name FROM schema_migrations")] == ["0001_initial.sql"]
+
+
+def test_id_mappings_are_unique_on_each_side(tmp_path):
+    import sqlite3
+    import pytest
+    db = Database(f"sqlite:///{tmp_path}/a.db")
+    db.migrate()
+    insert = ("INSERT INTO id_mappings (type, zuora_id, billing_id, origin, created_at, updated_at)"
+              " VALUES (?, ?, ?, 'zuora', 'x', 'x')")
+    with db.transaction() as conn:
+        conn.execute(insert, ("account", "Z1", "B1"))
+        conn.execute(insert, ("invoice", "Z1", "B1"))  # another type may reuse the IDs
+    for pair in (("account", "Z1", "B2"), ("account", "Z2", "B1")):
+        with pytest.raises(sqlite3.IntegrityError):
+            with db.transaction() as conn:
+                conn.execute(insert, pair)
+
+
+def test_split_statements_keeps_triggers_whole():
+    sql = ("CREATE TABLE a (x);\n-- comment\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n"
+           "  UPDATE a SET x = 1;\n  UPDATE a SET x = 2;\nEND;\n")
+    statements = split_statements(sql)
+    assert len(statements) == 2 and statements[1].endswith("END;")

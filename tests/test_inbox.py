@@ -1,0 +1,188 @@
+import json
+import multiprocessing
+import random
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from integration.db import Database
+from integration.errors import MISSING_MAPPING, UNKNOWN, ZUORA_REJECTED
+from integration.inbox import Backoff, Inbox, LeaseLost
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def inbox(tmp_path, clock):
+    db = Database(f"sqlite:///{tmp_path}/inbox.db")
+    db.migrate()
+    return Inbox(db, clock=clock, lease_seconds=30, max_attempts=3, rng=random.Random(7))
+
+
+def record(inbox, object_id="A1", dedupe_key=None, type="account.callout", coalesce=True):
+    return inbox.record(source="zuora", type=type, object_type="account", object_id=object_id,
+                        object_key=f"zuora-account:{object_id}", dedupe_key=dedupe_key, coalesce=coalesce)
+
+
+def test_repeated_dedupe_key_returns_the_existing_event(inbox):
+    first = record(inbox, dedupe_key="zuora:n1")
+    again = record(inbox, dedupe_key="zuora:n1")
+    assert first.created and not again.created
+    assert again.event_id == first.event_id
+    assert inbox.db.query("SELECT COUNT(*) FROM events")[0][0] == 1
+
+
+def test_pending_event_for_same_object_is_coalesced(inbox):
+    first = record(inbox, dedupe_key="zuora:n1")
+    second = record(inbox, dedupe_key="zuora:n2")
+    assert second.coalesced and second.event_id == first.event_id
+    other = record(inbox, object_id="A2", dedupe_key="zuora:n3")
+    assert other.created
+
+
+def test_no_two_events_of_one_object_run_at_once(inbox, clock):
+    first = record(inbox, dedupe_key="zuora:n1")
+    [claimed] = inbox.claim("w1")
+    assert claimed.id == first.event_id
+    second = record(inbox, dedupe_key="zuora:n2")  # first is running, so a new one is stored
+    assert second.created
+    assert inbox.claim("w2") == []  # object busy
+    with inbox.db.transaction() as conn:
+        inbox.finish(first.event_id, "w1", conn)
+    [next_one] = inbox.claim("w2")
+    assert next_one.id == second.event_id
+
+
+def test_claim_takes_due_events_only(inbox, clock):
+    event = record(inbox).event_id
+    [claimed] = inbox.claim("w1")
+    inbox.reschedule(event, "w1", "timeout", retry_after=120)
+    assert inbox.claim("w1") == []
+    clock.advance(121)
+    assert [e.id for e in inbox.claim("w1")] == [event]
+
+
+def test_expired_lease_makes_event_claimable_again(inbox, clock):
+    event = record(inbox).event_id
+    inbox.claim("dead-worker")
+    clock.advance(29)
+    assert inbox.claim("w2") == []
+    clock.advance(2)
+    [again] = inbox.claim("w2")
+    assert again.id == event and again.attempts == 2 and again.lease_owner == "w2"
+    with pytest.raises(LeaseLost):  # the dead worker's late outcome is refused
+        inbox.fail(event, "dead-worker", UNKNOWN, "late")
+
+
+def test_heartbeat_keeps_the_lease(inbox, clock):
+    event = record(inbox).event_id
+    inbox.claim("w1")
+    clock.advance(25)
+    assert inbox.heartbeat(event, "w1")
+    clock.advance(25)
+    assert inbox.claim("w2") == []
+    assert not inbox.heartbeat(event, "w2")
+
+
+def test_backoff_is_full_jitter_within_bounds():
+    backoff = Backoff(base_seconds=5, cap_seconds=300)
+    rng = random.Random(1)
+    for attempt, ceiling in [(1, 5), (2, 10), (3, 20), (4, 40), (7, 300), (20, 300)]:
+        delays = [backoff.delay(attempt, rng) for _ in range(500)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > ceiling * 0.9 and min(delays) < ceiling * 0.1  # spread over the whole range
+    assert all(backoff.delay(1, rng, at_least=60) >= 60 for _ in range(50))
+
+
+def test_reschedule_until_attempts_run_out_then_fail(inbox, clock):
+    event = record(inbox).event_id
+    for attempt in (1, 2):
+        [claimed] = inbox.claim("w1")
+        assert claimed.attempts == attempt
+        assert inbox.reschedule(event, "w1", "HTTP 503")
+        stored = inbox.get(event)
+        assert stored.status == "pending"
+        assert clock.now <= stored.next_attempt_at <= clock.now + timedelta(seconds=5 * 2 ** (attempt - 1))
+        clock.advance(3600)
+    inbox.claim("w1")
+    assert not inbox.reschedule(event, "w1", "HTTP 503")
+    failed = inbox.get(event)
+    assert failed.status == "failed" and failed.error_code == UNKNOWN
+    assert failed.last_error == "gave up after 3 attempts: HTTP 503"
+
+
+def test_permanent_failure_is_recorded_with_its_code(inbox, clock):
+    event = record(inbox).event_id
+    inbox.claim("w1")
+    inbox.fail(event, "w1", ZUORA_REJECTED, "53100020: Invalid currency")
+    stored = inbox.get(event)
+    assert (stored.status, stored.error_code, stored.last_error) == ("failed", ZUORA_REJECTED,
+                                                                      "53100020: Invalid currency")
+    assert stored.first_failed_at == stored.last_failed_at == clock.now
+    assert stored.lease_owner is None
+    assert inbox.claim("w1") == []
+
+
+def test_missing_mapping_waits_until_released(inbox):
+    event = inbox.record(source="billing", type="invoice.finalized", object_type="invoice", object_id="inv1",
+                         object_key="billing-invoice:inv1").event_id
+    inbox.claim("w1")
+    inbox.fail(event, "w1", MISSING_MAPPING, "account acc1 is not linked", waiting_for="billing-account:acc1")
+    assert inbox.claim("w1") == []
+    with inbox.db.transaction() as conn:
+        assert inbox.release_waiting(conn, "billing-account:acc1") == 1
+    [again] = inbox.claim("w1")
+    assert again.id == event
+
+
+def _claim_in_process(url, worker_id, queue, start):
+    db = Database(url)
+    inbox = Inbox(db, lease_seconds=60)
+    got = []
+    start.wait(30)
+    while True:
+        events = inbox.claim(worker_id)
+        if not events:
+            break
+        got.append(events[0].id)
+        time.sleep(0.002)  # a little work, so the two processes interleave
+        with db.transaction() as conn:
+            inbox.finish(events[0].id, worker_id, conn)
+    queue.put(got)
+
+
+def test_claims_are_exclusive_between_two_processes(tmp_path):
+    url = f"sqlite:///{tmp_path}/shared.db"
+    db = Database(url)
+    db.migrate()
+    inbox = Inbox(db)
+    ids = {record(inbox, object_id=f"A{i}").event_id for i in range(200)}
+    ctx = multiprocessing.get_context("spawn")
+    queue, start = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_claim_in_process, args=(url, f"w{i}", queue, start)) for i in range(2)]
+    for p in procs:
+        p.start()
+    start.set()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    claimed = results[0] + results[1]
+    assert len(claimed) == len(set(claimed)) == 200
+    assert set(claimed) == ids
+    assert all(results), "both processes should have taken part"
+    assert db.query("SELECT COUNT(*) FROM events WHERE status = 'done'")[0][0] == 200

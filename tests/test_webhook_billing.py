@@ -1,0 +1,107 @@
+import json
+import time
+from datetime import datetime, timezone
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import WEBHOOK_SECRET
+
+
+def signed_headers(body: bytes, msg_id="msg_1", timestamp=None, secret=WEBHOOK_SECRET):
+    moment = datetime.fromtimestamp(timestamp if timestamp is not None else time.time(), tz=timezone.utc)
+    signature = Webhook(secret).sign(msg_id, moment, body.decode())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(int(moment.timestamp())),
+            "webhook-signature": signature}
+
+
+def post(client, payload, headers=None, raw=None):
+    body = raw if raw is not None else json.dumps(payload).encode()
+    return client.post("/webhooks/billing", data=body, content_type="application/json",
+                       headers=headers if headers is not None else signed_headers(body))
+
+
+def test_signed_event_is_stored(client, services):
+    resp = post(client, {"type": "invoice.finalized", "data": {"id": "inv.1"}})
+    assert resp.status_code == 200
+    event_id = resp.get_json()["event_id"]
+    [row] = services.db.query("SELECT * FROM events")
+    assert (row["id"], row["source"], row["type"], row["object_type"], row["object_id"], row["dedupe_key"]) == (
+        event_id, "billing", "invoice.finalized", "invoice", "inv.1", "billing:msg_1")
+
+
+@pytest.mark.parametrize("event_type", ["account.created", "account.updated"])
+def test_account_events_point_at_the_billing_account(client, services, event_type):
+    assert post(client, {"type": event_type, "data": {"id": "acc-1"}}).status_code == 200
+    [row] = services.db.query("SELECT object_type, object_key FROM events")
+    assert tuple(row) == ("account", "billing-account:acc-1")
+
+
+def test_redelivery_with_same_webhook_id_is_deduplicated(client, services):
+    body = json.dumps({"type": "account.created", "data": {"id": "acc-1"}}).encode()
+    first = post(client, None, raw=body, headers=signed_headers(body, "msg_dup")).get_json()
+    again = post(client, None, raw=body, headers=signed_headers(body, "msg_dup"))
+    assert again.status_code == 200 and again.get_json() == first
+    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 1
+
+
+def test_rotated_secrets_any_matching_signature_passes(client):
+    body = json.dumps({"type": "account.created", "data": {"id": "acc-2"}}).encode()
+    good = signed_headers(body)
+    old = signed_headers(body, secret="whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LTEyMzQ1Ng==")
+    good["webhook-signature"] = f"{old['webhook-signature']} {good['webhook-signature']}"
+    assert post(client, None, raw=body, headers=good).status_code == 200
+
+
+def test_unknown_type_is_acknowledged_and_ignored(client, services):
+    resp = post(client, {"type": "price_plan.created", "data": {"id": "pp1"}})
+    assert resp.status_code == 200
+    assert resp.get_json() == {"accepted": False, "ignored": "price_plan.created"}
+    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 0
+
+
+@pytest.mark.parametrize("mutate,reason", [
+    (lambda h, b: {**h, "webhook-signature": "v1,bm9wZQ=="}, "No matching signature found"),
+    (lambda h, b: {k: v for k, v in h.items() if k != "webhook-signature"}, "Missing required headers"),
+    (lambda h, b: {**h, "webhook-signature": "garbage"}, "Malformed signature headers"),
+    (lambda h, b: {**h, "webhook-timestamp": "yesterday"}, "Invalid Signature Headers"),
+    (lambda h, b: signed_headers(b, timestamp=time.time() - 400), "Message timestamp too old"),
+    (lambda h, b: signed_headers(b, timestamp=time.time() + 400), "Message timestamp too new"),
+    (lambda h, b: signed_headers(b, secret="whsec_" + "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldDEyMw=="),
+     "No matching signature found"),
+])
+def test_bad_signatures_are_401(client, services, mutate, reason):
+    body = json.dumps({"type": "account.created", "data": {"id": "acc-1"}}).encode()
+    resp = post(client, None, raw=body, headers=mutate(signed_headers(body), body))
+    assert resp.status_code == 401
+    assert resp.get_json() == {"error": "invalid_signature", "detail": reason}
+    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 0
+
+
+def test_tampered_body_is_401(client):
+    body = json.dumps({"type": "account.created", "data": {"id": "acc-1"}}).encode()
+    headers = signed_headers(body)
+    resp = post(client, None, raw=body.replace(b"acc-1", b"acc-2"), headers=headers)
+    assert resp.status_code == 401
+
+
+@pytest.mark.parametrize("payload,detail", [
+    ({"data": {"id": "a"}}, {"type": ["Missing data for required field."]}),
+    ({"type": "account.created"}, {"data": ["Missing data for required field."]}),
+    ({"type": "account.created", "data": {}}, {"data": {"id": ["Missing data for required field."]}}),
+    ({"type": "account.created", "data": {"id": 7}}, {"data": {"id": ["Not a valid string."]}}),
+    ({"type": "account.created", "data": "acc-1"}, {"data": {"_schema": ["Invalid input type."]}}),
+    ([], {"body": ["Must be a JSON object."]}),
+])
+def test_signed_but_malformed_body_is_400(client, payload, detail):
+    resp = post(client, payload)
+    assert resp.status_code == 400
+    assert resp.get_json() == {"error": "invalid_payload", "detail": detail}
+
+
+def test_non_json_and_oversized_bodies(client):
+    resp = client.post("/webhooks/billing", data="x", content_type="text/plain")
+    assert resp.status_code == 415
+    big = json.dumps({"type": "account.created", "data": {"id": "a"}, "pad": "x" * 70_000}).encode()
+    resp = post(client, None, raw=big, headers=signed_headers(big))
+    assert resp.status_code == 413

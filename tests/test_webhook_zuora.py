@@ -1,0 +1,172 @@
+import base64
+import hashlib
+import hmac
+import json
+import sqlite3
+import threading
+
+import pytest
+
+from integration import create_app
+from integration.config import Secret
+from integration.db import Database
+from integration.services import Services
+from tests.conftest import make_config
+
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"zuora:callout-password-2b8e").decode()}
+
+
+def post(client, body, headers=None, content_type="application/json", auth=True):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post("/webhooks/zuora", data=data, content_type=content_type,
+                       headers={**(AUTH if auth else {}), **(headers or {})})
+
+
+def events(services):
+    return [dict(r) for r in services.db.query("SELECT * FROM events")]
+
+
+def test_accepted_callout_is_stored_before_200(client, services):
+    resp = post(client, {"AccountId": "8ad09be48db5aba7018db604f5ad2a20", "Other": "ignored"},
+                headers={"Zuora-Notification-Id": "n-1"})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body == {"accepted": True, "event_id": body["event_id"]}
+    [event] = events(services)
+    assert (event["id"], event["source"], event["type"], event["object_id"], event["status"]) == (
+        body["event_id"], "zuora", "account.callout", "8ad09be48db5aba7018db604f5ad2a20", "pending")
+    assert event["dedupe_key"] == "zuora:n-1"
+
+
+def test_repeat_notification_answers_200_and_creates_no_work(client, services):
+    first = post(client, {"AccountId": "A1"}, headers={"Zuora-Notification-Id": "n-1"}).get_json()
+    again = post(client, {"AccountId": "A1"}, headers={"Zuora-Notification-Id": "n-1"})
+    assert again.status_code == 200 and again.get_json() == first
+    assert len(events(services)) == 1
+
+
+def test_second_callout_for_pending_account_does_not_add_work(client, services):
+    first = post(client, {"AccountId": "A1"}, headers={"Zuora-Notification-Id": "n-1"}).get_json()
+    second = post(client, {"AccountId": "A1"}, headers={"Zuora-Notification-Id": "n-2"}).get_json()
+    assert second["event_id"] == first["event_id"]
+    assert len(events(services)) == 1
+
+
+@pytest.mark.parametrize("body,detail", [
+    (b"{not json", {"body": ["Not valid JSON."]}),
+    (b"\xff\xfe", {"body": ["Not valid JSON."]}),
+    (b"[1, 2]", {"body": ["Must be a JSON object."]}),
+    (b'"A1"', {"body": ["Must be a JSON object."]}),
+    (b"{}", {"AccountId": ["Missing data for required field."]}),
+    (b'{"AccountId": ""}', {"AccountId": ["Length must be between 1 and 64."]}),
+    (json.dumps({"AccountId": "x" * 65}).encode(), {"AccountId": ["Length must be between 1 and 64."]}),
+    (b'{"AccountId": "A 1"}', {"AccountId": ["must not contain whitespace"]}),
+    (b'{"AccountId": 12345}', {"AccountId": ["Not a valid string."]}),
+    (b'{"AccountId": null}', {"AccountId": ["Field may not be null."]}),
+])
+def test_malformed_body_is_400_naming_the_field(client, services, body, detail):
+    resp = post(client, body)
+    assert resp.status_code == 400
+    assert resp.get_json() == {"error": "invalid_payload", "detail": detail}
+    assert events(services) == []
+
+
+def test_missing_credentials_get_a_basic_challenge(client, services):
+    resp = post(client, {"AccountId": "A1"}, auth=False)
+    assert resp.status_code == 401
+    assert resp.headers["WWW-Authenticate"] == 'Basic realm="zuora-callouts"'
+    assert resp.get_json() == {"error": "unauthorized", "detail": "valid Basic credentials are required"}
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"zuora:wrong").decode()}
+    resp = post(client, {"AccountId": "A1"}, headers=wrong, auth=False)
+    assert resp.status_code == 401 and resp.headers["WWW-Authenticate"] == 'Basic realm="zuora-callouts"'
+    assert events(services) == []
+
+
+def test_oversized_body_is_413(client, services):
+    resp = post(client, json.dumps({"AccountId": "A1", "pad": "x" * 70_000}))
+    assert resp.status_code == 413
+    assert resp.get_json() == {"error": "payload_too_large", "detail": "the body may be at most 65536 bytes"}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_non_json_content_type_is_415(client, content_type):
+    resp = post(client, '{"AccountId": "A1"}', content_type=content_type)
+    assert resp.status_code == 415
+    assert resp.get_json() == {"error": "unsupported_media_type", "detail": "the body must be application/json"}
+
+
+def test_json_with_charset_is_accepted(client):
+    assert post(client, {"AccountId": "A1"}, content_type="application/json; charset=utf-8").status_code == 200
+
+
+@pytest.fixture
+def hmac_client(tmp_path):
+    def build(fmt="BASE64", algorithm="SHA-256"):
+        config = make_config(tmp_path, zuora_callout_username=None, zuora_callout_password=None,
+                             zuora_callout_hmac_secret=Secret("hmac-key-31415"), zuora_callout_hmac_format=fmt,
+                             zuora_callout_hmac_algorithm=algorithm)
+        services = Services.from_config(config)
+        services.db.migrate()
+        return create_app(services=services).test_client()
+    return build
+
+
+@pytest.mark.parametrize("fmt,algorithm", [("BASE64", "SHA-256"), ("HEX", "SHA-512"), ("BASE64", "SHA-384")])
+def test_hmac_signed_callouts(hmac_client, fmt, algorithm):
+    client = hmac_client(fmt, algorithm)
+    body = b'{"AccountId": "A1"}'
+    digest = hmac.new(b"hmac-key-31415", body, getattr(hashlib, algorithm.replace("-", "").lower())).digest()
+    signature = digest.hex() if fmt == "HEX" else base64.b64encode(digest).decode()
+    ok = post(client, body, headers={"X-Zuora-Signature": signature}, auth=False)
+    assert ok.status_code == 200
+    for bad in ({"X-Zuora-Signature": "bm9wZQ=="}, {}):
+        resp = post(client, body, headers=bad, auth=False)
+        assert resp.status_code == 401
+        assert resp.get_json() == {"error": "invalid_signature", "detail": "missing or wrong X-Zuora-Signature signature"}
+    tampered = post(client, b'{"AccountId": "A2"}', headers={"X-Zuora-Signature": signature}, auth=False)
+    assert tampered.status_code == 401
+
+
+def test_store_that_cannot_commit_answers_503(tmp_path):
+    config = make_config(tmp_path)
+    services = Services.from_config(config)
+    services.db.migrate()
+    services.db.busy_timeout = 0.2
+    services.inbox.db = services.db
+    client = create_app(services=services).test_client()
+    # Another process holds the write lock past our busy timeout: the store cannot commit.
+    blocker = sqlite3.connect(services.db.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        resp = post(client, {"AccountId": "A1"}, headers={"Zuora-Notification-Id": "n-503"})
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert resp.status_code == 503
+    assert resp.get_json() == {"error": "store_unavailable", "detail": "the event could not be stored; retry later"}
+    # Zuora retries the same notification: now it is stored.
+    assert post(client, {"AccountId": "A1"}, headers={"Zuora-Notification-Id": "n-503"}).status_code == 200
+
+
+def test_100_concurrent_posts_of_one_notification_leave_one_event(services):
+    from integration.sandbox.server import ServerThread
+    import requests
+    app = create_app(services=services)
+    with ServerThread(app) as server:
+        results, barrier = [], threading.Barrier(100)
+
+        def send():
+            barrier.wait()
+            r = requests.post(f"{server.url}/webhooks/zuora", json={"AccountId": "A-dup"},
+                              headers={**AUTH, "Zuora-Notification-Id": "same-notification"}, timeout=30)
+            results.append((r.status_code, r.json()["event_id"]))
+
+        threads = [threading.Thread(target=send) for _ in range(100)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(results) == 100
+    assert {status for status, _ in results} == {200}
+    assert len({event_id for _, event_id in results}) == 1
+    assert Database(services.config.database_url).query("SELECT COUNT(*) FROM events")[0][0] == 1

@@ -1,0 +1,194 @@
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from integration.errors import (INVALID_DATA, MISSING_MAPPING, UNKNOWN, InvalidData, MissingMapping,
+                                TransientError)
+from integration.worker import Outcome, Worker
+
+AUTH = ("zuora", "callout-password-2b8e")
+
+
+def record(services, object_id="A1", type="account.callout"):
+    return services.inbox.record(source="zuora", type=type, object_type="account", object_id=object_id,
+                                 object_key=f"zuora-account:{object_id}").event_id
+
+
+def status(services, event_id):
+    return services.inbox.get(event_id)
+
+
+def test_handler_outcome_writes_commit_with_the_event(services):
+    def handle(event):
+        return Outcome(writes=[lambda conn: conn.execute(
+            "INSERT INTO id_mappings (type, zuora_id, billing_id, origin, created_at, updated_at)"
+            " VALUES ('account', ?, 'B1', 'zuora', 'x', 'x')", (event.object_id,))])
+    worker = Worker(services.inbox, {"account.callout": handle})
+    event_id = record(services)
+    assert worker.drain() == 1
+    assert status(services, event_id).status == "done"
+    assert services.db.query("SELECT zuora_id FROM id_mappings")[0][0] == "A1"
+
+
+def test_failing_write_leaves_neither_mapping_nor_done(services):
+    def handle(event):
+        def writes(conn):
+            conn.execute("INSERT INTO id_mappings (type, zuora_id, billing_id, origin, created_at, updated_at)"
+                         " VALUES ('account', 'A1', 'B1', 'zuora', 'x', 'x')")
+            raise RuntimeError("disk on fire")
+        return Outcome(writes=[writes])
+    worker = Worker(services.inbox, {"account.callout": handle})
+    event_id = record(services)
+    worker.drain()
+    event = status(services, event_id)
+    assert (event.status, event.error_code) == ("failed", UNKNOWN)
+    assert "disk on fire" in event.last_error
+    assert services.db.query("SELECT COUNT(*) FROM id_mappings")[0][0] == 0
+
+
+@pytest.mark.parametrize("error,expected_status,code", [
+    (InvalidData("primaryEmail", "the Zuora account has no email"), "failed", INVALID_DATA),
+    (MissingMapping("account acc1 is not linked", "billing-account:acc1"), "failed", MISSING_MAPPING),
+    (TransientError("HTTP 503 from Zuora", retry_after=30), "pending", None),
+    (KeyError("basicInfo"), "failed", UNKNOWN),
+])
+def test_errors_decide_the_outcome(services, error, expected_status, code):
+    def handle(event):
+        raise error
+    worker = Worker(services.inbox, {"account.callout": handle})
+    event_id = record(services)
+    worker.drain()
+    event = status(services, event_id)
+    assert (event.status, event.error_code) == (expected_status, code)
+    if isinstance(error, TransientError):
+        assert event.last_error == "HTTP 503 from Zuora"
+        assert (event.next_attempt_at - event.updated_at).total_seconds() >= 30
+    if isinstance(error, MissingMapping):
+        assert event.waiting_for == "billing-account:acc1"
+
+
+def test_event_without_handler_fails_visibly(services):
+    worker = Worker(services.inbox, {})
+    event_id = record(services)
+    worker.drain()
+    event = status(services, event_id)
+    assert (event.status, event.error_code, event.last_error) == (
+        "failed", UNKNOWN, "no handler for event type 'account.callout'")
+
+
+def test_idle_worker_picks_up_an_event_recorded_by_another_connection(services):
+    from integration.db import Database
+    from integration.inbox import Inbox
+    handled = threading.Event()
+    worker = Worker(services.inbox, {"account.callout": lambda e: handled.set()}, idle_interval=5.0)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    time.sleep(0.3)  # let it go idle
+    other = Inbox(Database(services.config.database_url))  # as the web process would
+    started = time.monotonic()
+    other.record(source="zuora", type="account.callout", object_type="account", object_id="A9",
+                 object_key="zuora-account:A9")
+    assert handled.wait(5)
+    latency = time.monotonic() - started
+    worker.stop()
+    thread.join(5)
+    assert latency < 1.0, f"picked up after {latency:.2f}s"
+
+
+# -- real processes ---------------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=30, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def read_log(path):
+    return open(path).read().split("\n")[:-1] if os.path.exists(path) else []
+
+
+@pytest.fixture
+def plugin_env(subprocess_env, tmp_path):
+    return {**subprocess_env, "INTEGRATION_HANDLER_PLUGINS": "handler_plugin:handlers",
+            "TEST_HANDLER_LOG": str(tmp_path / "handler.log"), "INTEGRATION_LEASE_SECONDS": "2"}
+
+
+def event_row(env, event_id):
+    from integration.db import Database
+    rows = Database(env["DATABASE_URL"]).query("SELECT status, attempts FROM events WHERE id = ?", (event_id,))
+    return tuple(rows[0]) if rows else None
+
+
+def test_serve_handles_events_and_survives_a_worker_killed_mid_event(plugin_env, integration_cmd):
+    port = free_port()
+    serve = subprocess.Popen([*integration_cmd, "serve", "--port", str(port), "--host", "127.0.0.1",
+                              "--workers", "2"], env=plugin_env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    log_path = plugin_env["TEST_HANDLER_LOG"]
+    try:
+        wait_for(lambda: _up(url))
+        fast = requests.post(f"{url}/webhooks/zuora", json={"AccountId": "fast-1"}, auth=AUTH, timeout=10)
+        assert fast.status_code == 200
+        fast_id = fast.json()["event_id"]
+        wait_for(lambda: event_row(plugin_env, fast_id) == ("done", 1))
+
+        slow = requests.post(f"{url}/webhooks/zuora", json={"AccountId": "slow-1"}, auth=AUTH, timeout=10)
+        slow_id = slow.json()["event_id"]
+        start_line = wait_for(lambda: next((l for l in read_log(log_path) if l.startswith(f"start {slow_id}")), None))
+        worker_pid = int(start_line.split()[2])
+        os.kill(worker_pid, signal.SIGKILL)  # mid-event
+        wait_for(lambda: event_row(plugin_env, slow_id) == ("done", 2), timeout=30)
+        lines = [l for l in read_log(log_path) if slow_id in l]
+        assert [l.split()[0] for l in lines] == ["start", "start", "done"]
+        assert lines[-1].split()[3] == "2"  # completed once, on the second attempt, by a new worker
+        assert int(lines[-1].split()[2]) != worker_pid
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        out, _ = serve.communicate(timeout=60)
+    assert serve.returncode == 0, out
+
+
+def _up(url):
+    try:
+        return requests.get(f"{url}/readyz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_worker_sigterm_finishes_the_event_in_hand(plugin_env, integration_cmd):
+    from integration.db import Database
+    from integration.inbox import Inbox
+    env = {**plugin_env, "TEST_HANDLER_SLOW": "1.5"}
+    Database(env["DATABASE_URL"]).migrate()
+    inbox = Inbox(Database(env["DATABASE_URL"]))
+    event_id = inbox.record(source="zuora", type="account.callout", object_type="account",
+                            object_id="slow-term", object_key="zuora-account:slow-term").event_id
+    worker = subprocess.Popen([*integration_cmd, "worker"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: any(l.startswith(f"start {event_id}") for l in read_log(env["TEST_HANDLER_LOG"])))
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, out
+    assert event_row(env, event_id) == ("done", 1)
+    assert [l.split()[0] for l in read_log(env["TEST_HANDLER_LOG"])] == ["start", "done"]
