@@ -48,3 +48,33 @@ class AcceptedSchema(Schema):
 class ErrorSchema(Schema):
     error = fields.String(required=True, metadata={"description": "machine-readable error code"})
     detail = fields.Raw(metadata={"description": "what was wrong, by field where that applies"})
+
+
+class MappingQuerySchema(Schema):
+    """Filters and paging of ``GET /admin/mappings``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String(validate=validate.OneOf(["account", "invoice", "usage"]))
+    zuora_id = fields.String(validate=validate.Length(min=1, max=255))
+    billing_id = fields.String(validate=validate.Length(min=1, max=255))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    after = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "cursor from `next`"})
+
+
+class MappingSchema(Schema):
+    type = fields.String(required=True, metadata={"description": "account, invoice or usage"})
+    zuora_id = fields.String(required=True)
+    zuora_number = fields.String(allow_none=True)
+    billing_id = fields.String(required=True)
+    billing_customer_id = fields.String(metadata={"description": "accounts: the billing customer"})
+    billing_parent_id = fields.String(metadata={"description": "invoices and usage: the billing invoice"})
+    origin = fields.String(required=True, metadata={"description": "zuora, billing or linked"})
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class MappingPageSchema(Schema):
+    data = fields.List(fields.Nested(MappingSchema), required=True)
+    next = fields.String(allow_none=True, required=True)

@@ -77,12 +77,14 @@ class Worker:
 
     def run(self) -> None:
         log.info("worker started", extra={"worker_id": self.worker_id})
-        last_version = None
         last_periodic = 0.0
         while not self._stop.is_set():
             if time.monotonic() - last_periodic >= 1.0:
                 self._run_periodic()
                 last_periodic = time.monotonic()
+            # Read the version *before* looking for work: a commit after this point changes it,
+            # so an event recorded while we look is never slept through.
+            last_version = self._data_version()
             try:
                 worked = self.run_once()
             except StoreUnavailable as exc:
@@ -98,11 +100,8 @@ class Worker:
                 if self._wake.wait(min(self.poll_interval, max(deadline - time.monotonic(), 0))):
                     self._wake.clear()
                     break
-                version = self._data_version()
-                if last_version is not None and version != last_version:
-                    last_version = version
+                if self._data_version() != last_version:
                     break
-                last_version = version
         log.info("worker stopped", extra={"worker_id": self.worker_id})
 
     def _safe_due_in(self) -> float | None:

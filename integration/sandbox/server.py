@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import threading
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log lines: the service logs what matters as JSON, the sandboxes keep their own."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
 
 
 class ServerThread:
     """A threaded werkzeug server; ``url`` is its base URL once started."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True,
+                                                  request_handler=_QuietHandler)
         self.port = self.server.server_port
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, name=f"server-{self.port}",

@@ -1,0 +1,196 @@
+"""How an account's fields map between Zuora and the billing platform (the README has the table).
+
+Both directions compare in one *canonical* shape — the billing platform's: ``name``,
+``primaryEmail`` and ``address`` {line1, line2, city, state, postalCode, country (ISO alpha-2),
+phoneNumber} — so "United States" in Zuora and "US" in Togai are equal, and a change we pushed
+does not look like a new change when it echoes back. That is what ends update ping-pong.
+"""
+from __future__ import annotations
+
+import re
+
+import pycountry
+
+from .errors import InvalidData
+
+BILLING_NAME_MIN, BILLING_NAME_MAX = 3, 255
+ZUORA_CONTACT_NAME_MAX = 100
+DEFAULT_BILL_CYCLE_DAY = 1
+SETTINGS_NAMESPACE = "zuora"
+ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postalCode", "country", "phoneNumber")
+_ZUORA_ADDRESS = {"line1": "address1", "line2": "address2", "city": "city", "state": "state",
+                  "postalCode": "zipCode"}
+_COUNTRY_ALIASES = {"UK": "GB", "GREAT BRITAIN": "GB", "ENGLAND": "GB", "USA": "US", "U.S.A.": "US",
+                    "U.S.": "US", "UNITED STATES OF AMERICA": "US", "SOUTH KOREA": "KR", "RUSSIA": "RU"}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# -- countries --------------------------------------------------------------------------------------
+
+def country_to_alpha2(value: str, field: str) -> str:
+    """A Zuora country (name, alpha-2 or alpha-3) as ISO alpha-2; InvalidData when unknown."""
+    text = value.strip()
+    alias = _COUNTRY_ALIASES.get(text.upper())
+    if alias:
+        return alias
+    try:
+        return pycountry.countries.lookup(text).alpha_2
+    except LookupError:
+        raise InvalidData(field, f"unknown country {value!r}; use an ISO 3166 name or code") from None
+
+
+def country_to_zuora(alpha2: str, field: str) -> str:
+    """An ISO alpha-2 code as the country name Zuora expects ("US" → "United States")."""
+    country = pycountry.countries.get(alpha_2=alpha2.strip().upper())
+    if country is None:
+        raise InvalidData(field, f"unknown ISO 3166 alpha-2 country code {alpha2!r}")
+    return getattr(country, "common_name", None) or country.name
+
+
+# -- Zuora → canonical ------------------------------------------------------------------------------
+
+def _clean(mapping: dict) -> dict:
+    return {k: v for k, v in mapping.items() if v not in (None, "")}
+
+
+def zuora_email(account: dict) -> str | None:
+    """The first email a billing engineer would send invoices to."""
+    bill_to, sold_to = account.get("billToContact") or {}, account.get("soldToContact") or {}
+    extra = (account.get("billingAndPayment") or {}).get("additionalEmailAddresses") or []
+    for candidate in (bill_to.get("workEmail"), bill_to.get("personalEmail"), sold_to.get("workEmail"),
+                      sold_to.get("personalEmail"), *extra):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()
+    return None
+
+
+def billing_name(name: str, account_number: str | None) -> str:
+    """Togai needs 3–255 characters; a shorter Zuora name gets its account number appended."""
+    name = (name or "").strip()
+    if len(name) < BILLING_NAME_MIN:
+        name = f"{name} ({account_number})".strip() if account_number else name
+    if len(name) < BILLING_NAME_MIN:
+        raise InvalidData("basicInfo.name", f"{name!r} is shorter than the billing platform's minimum of 3")
+    return name[:BILLING_NAME_MAX]
+
+
+def canonical_from_zuora(account: dict) -> dict:
+    """A Zuora account (GET /v1/accounts/{key}) in the canonical, billing-shaped form."""
+    basic = account["basicInfo"]
+    contact = account.get("billToContact") or account.get("soldToContact") or {}
+    address = {ours: contact.get(theirs) for ours, theirs in _ZUORA_ADDRESS.items()}
+    if contact.get("country"):
+        address["country"] = country_to_alpha2(contact["country"], "billToContact.country")
+    address["phoneNumber"] = contact.get("workPhone") or contact.get("mobilePhone") or contact.get("homePhone")
+    return {"name": billing_name(basic.get("name", ""), basic.get("accountNumber")),
+            "primaryEmail": zuora_email(account), "address": _clean(address)}
+
+
+def zuora_currency(account: dict) -> str:
+    currency = (account.get("billingAndPayment") or {}).get("currency") or account["basicInfo"].get("currency")
+    if not currency:
+        raise InvalidData("billingAndPayment.currency", "the Zuora account has no currency")
+    return currency
+
+
+# -- billing → canonical ----------------------------------------------------------------------------
+
+def canonical_from_billing(account: dict, customer: dict | None) -> dict:
+    """A billing account (falling back to its customer for email and address) in canonical form."""
+    customer = customer or {}
+    address = account.get("address") or customer.get("address") or {}
+    cleaned = _clean({k: address.get(k) for k in ADDRESS_FIELDS})
+    if "country" in cleaned:
+        cleaned["country"] = cleaned["country"].upper()
+    return {"name": (account.get("name") or customer.get("name") or "").strip(),
+            "primaryEmail": account.get("primaryEmail") or customer.get("primaryEmail"),
+            "address": cleaned}
+
+
+# -- canonical → billing ----------------------------------------------------------------------------
+
+def billing_customer_payload(zuora_account: dict, billing_account_id: str) -> dict:
+    """POST /customers for a Zuora account: customer ID = Zuora account ID, one account of the same ID,
+    the Zuora IDs in the account's settings."""
+    basic = zuora_account["basicInfo"]
+    canonical = canonical_from_zuora(zuora_account)
+    if not canonical["primaryEmail"]:
+        raise InvalidData("billToContact.workEmail",
+                          "the Zuora account has no email on its bill-to or sold-to contact, and the billing "
+                          "platform requires primaryEmail")
+    if not _EMAIL.match(canonical["primaryEmail"]) or len(canonical["primaryEmail"]) > 320:
+        raise InvalidData("billToContact.workEmail", f"{canonical['primaryEmail']!r} is not a usable email address")
+    account = {"id": billing_account_id, "name": canonical["name"], "invoiceCurrency": zuora_currency(zuora_account),
+               "primaryEmail": canonical["primaryEmail"], "address": canonical["address"],
+               "settings": zuora_id_settings(billing_account_id, basic["id"], basic["accountNumber"])}
+    return {"id": basic["id"], "name": canonical["name"], "primaryEmail": canonical["primaryEmail"],
+            "address": canonical["address"], "account": account}
+
+
+def zuora_id_settings(billing_account_id: str, zuora_id: str, zuora_number: str) -> list[dict]:
+    """The settings that record a billing account's Zuora twin (deterministic IDs: a retry meets
+    its own setting, not a second one)."""
+    return [
+        {"id": f"{billing_account_id}.zuoraAccountId", "namespace": SETTINGS_NAMESPACE, "name": "zuoraAccountId",
+         "value": zuora_id, "dataType": "STRING"},
+        {"id": f"{billing_account_id}.zuoraAccountNumber", "namespace": SETTINGS_NAMESPACE,
+         "name": "zuoraAccountNumber", "value": zuora_number, "dataType": "STRING"},
+    ]
+
+
+def billing_patch(current: dict, wanted: dict) -> dict:
+    """PATCH /accounts/{id} with only the canonical fields that differ (empty: nothing to write)."""
+    return {key: wanted[key] for key in ("name", "primaryEmail", "address")
+            if wanted.get(key) and wanted.get(key) != current.get(key)}
+
+
+# -- canonical → Zuora ------------------------------------------------------------------------------
+
+def split_name(name: str) -> tuple[str, str]:
+    """billToContact first and last name from a billing name: "Ada Lovelace" → (Ada, Lovelace);
+    a one-word name is used for both (Zuora requires both, 1–100 characters)."""
+    parts = name.strip().rsplit(" ", 1)
+    first, last = (parts[0], parts[1]) if len(parts) == 2 else (parts[0], parts[0])
+    return first[:ZUORA_CONTACT_NAME_MAX], last[:ZUORA_CONTACT_NAME_MAX]
+
+
+def zuora_contact(canonical: dict, first_last: tuple[str, str]) -> dict:
+    address = canonical.get("address") or {}
+    contact = {"firstName": first_last[0], "lastName": first_last[1], "workEmail": canonical.get("primaryEmail")}
+    for ours, theirs in _ZUORA_ADDRESS.items():
+        contact[theirs] = address.get(ours)
+    if address.get("country"):
+        contact["country"] = country_to_zuora(address["country"], "address.country")
+    contact["workPhone"] = address.get("phoneNumber")
+    return _clean(contact)
+
+
+def zuora_account_payload(account: dict, customer: dict | None, link_field: str) -> dict:
+    """POST /v1/accounts for a billing account: link field set, bill-to contact from the billing data."""
+    canonical = canonical_from_billing(account, customer)
+    if not canonical["name"]:
+        raise InvalidData("name", "the billing account has no name")
+    currency = account.get("invoiceCurrency")
+    if not currency:
+        raise InvalidData("invoiceCurrency", "the billing account has no invoice currency; Zuora requires one")
+    return {"name": canonical["name"][:255], "currency": currency, "billCycleDay": DEFAULT_BILL_CYCLE_DAY,
+            "autoPay": False, "billToContact": zuora_contact(canonical, split_name(canonical["name"])),
+            link_field: account["id"]}
+
+
+def zuora_update(zuora_account: dict, wanted: dict) -> dict:
+    """PUT /v1/accounts/{key} with only what differs from the billing data (empty: skip the write)."""
+    current = canonical_from_zuora(zuora_account)
+    update: dict = {}
+    if wanted.get("name") and wanted["name"] != current["name"]:
+        update["name"] = wanted["name"][:255]
+    if (wanted.get("primaryEmail") and wanted["primaryEmail"] != current["primaryEmail"]) or \
+            (wanted.get("address") and wanted["address"] != current["address"]):
+        contact = zuora_account.get("billToContact") or {}
+        names = (contact.get("firstName"), contact.get("lastName"))
+        if not all(names):
+            names = split_name(wanted.get("name") or current["name"])
+        update["billToContact"] = zuora_contact(
+            {"primaryEmail": wanted.get("primaryEmail") or current["primaryEmail"],
+             "address": wanted.get("address") or current["address"]}, names)
+    return update

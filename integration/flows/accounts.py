@@ -1,0 +1,178 @@
+"""Flows 1 and 2 (CONTRACT §6.1–6.2): accounts both ways, linked before anything is created.
+
+Order of the checks, in both directions: a mapping row → the other side's own link data (the
+Zuora link field; the Zuora IDs in the billing settings) → deterministic IDs (the billing
+customer and account ID *is* the Zuora account ID; Zuora POSTs carry an ``Idempotency-Key`` from
+the billing account ID) → only then create. A linked account only gets the fields that differ,
+and a write that would change nothing is skipped: that ends every echo.
+"""
+from __future__ import annotations
+
+import logging
+
+from .. import mappings
+from ..account_fields import (SETTINGS_NAMESPACE, billing_customer_payload, billing_patch, canonical_from_billing,
+                              canonical_from_zuora, zuora_account_payload, zuora_id_settings, zuora_update)
+from ..errors import BillingConflict, BillingRejected, ZuoraRejected
+from ..inbox import Event
+from ..services import Services
+from ..worker import Outcome
+
+log = logging.getLogger("integration.flows.accounts")
+
+
+class AccountFlows:
+    """Both account flows over one process's clients and store."""
+
+    def __init__(self, services: Services):
+        self.db = services.db
+        self.inbox = services.inbox
+        self.zuora = services.zuora
+        self.billing = services.billing
+        self.link_field = services.config.zuora_link_field
+
+    # -- flow 1: Zuora → billing ---------------------------------------------------------------------
+
+    def from_zuora(self, event: Event) -> Outcome:
+        """A Zuora callout (or an on-demand sync) for one Zuora account."""
+        account = self.zuora.get_account(event.object_id)
+        basic = account["basicInfo"]
+        zuora_id, zuora_number = basic["id"], basic["accountNumber"]
+
+        mapping = mappings.find(self.db, "account", zuora_key=zuora_id)
+        if mapping:
+            changed = self._push_to_billing(account, mapping.billing_id)
+            return Outcome(summary=f"already linked to {mapping.billing_id}; "
+                                   + (f"updated {', '.join(changed)}" if changed else "nothing changed"))
+
+        linked_id = basic.get(self.link_field)
+        if linked_id and self.billing.get_account(linked_id) is not None:
+            self._ensure_zuora_settings(linked_id, zuora_id, zuora_number)
+            return Outcome(writes=[self._link(zuora_id, zuora_number, linked_id, None, "linked")],
+                           summary=f"linked to existing billing account {linked_id} via {self.link_field}")
+
+        billing_id = zuora_id  # deterministic: a retry meets a conflict, never a duplicate
+        payload = billing_customer_payload(account, billing_id)
+        origin = "zuora"
+        try:
+            self.billing.create_customer(payload)
+        except BillingConflict:
+            origin = "linked"
+            self._adopt_existing_customer(payload)
+        self._ensure_zuora_settings(billing_id, zuora_id, zuora_number)
+        if basic.get(self.link_field) != billing_id:
+            self.zuora.update_account(zuora_id, {self.link_field: billing_id})
+        return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, payload["id"], origin)],
+                       summary=f"billing customer and account {billing_id} ({origin})")
+
+    def _adopt_existing_customer(self, payload: dict) -> None:
+        """The customer ID is taken: by our own earlier try, or by someone who used the Zuora ID on
+        purpose. Either way it is this account's twin; make sure its account exists too."""
+        if self.billing.get_account(payload["account"]["id"]) is None:
+            try:
+                self.billing.create_account({**payload["account"], "customerId": payload["id"]})
+            except BillingConflict:
+                pass  # created meanwhile by a concurrent run: fine, it is the same account
+
+    def _push_to_billing(self, zuora_account: dict, billing_id: str) -> list[str]:
+        account = self.billing.get_account(billing_id)
+        if account is None:
+            raise BillingRejected(f"billing account {billing_id}, linked to Zuora account "
+                                  f"{zuora_account['basicInfo']['id']}, does not exist", 404)
+        customer = self._customer_if_needed(account)
+        patch = billing_patch(canonical_from_billing(account, customer), canonical_from_zuora(zuora_account))
+        if patch:
+            self.billing.update_account(billing_id, patch)
+        return sorted(patch)
+
+    def _customer_if_needed(self, account: dict) -> dict | None:
+        """The customer, only when the account leans on it for email or address."""
+        if account.get("primaryEmail") and account.get("address"):
+            return None
+        return self.billing.get_customer(account["customerId"]) if account.get("customerId") else None
+
+    def _ensure_zuora_settings(self, billing_id: str, zuora_id: str, zuora_number: str) -> None:
+        """The billing account's settings name its Zuora twin (create, or correct, never duplicate)."""
+        existing = {s.get("name"): s for s in self.billing.list_settings("ACCOUNT", billing_id, SETTINGS_NAMESPACE)}
+        for wanted in zuora_id_settings(billing_id, zuora_id, zuora_number):
+            have = existing.get(wanted["name"])
+            if have is None:
+                try:
+                    self.billing.create_setting({**wanted, "entityType": "ACCOUNT", "entityId": billing_id})
+                    continue
+                except BillingConflict:
+                    have = {"id": wanted["id"], "value": None}
+            if have.get("value") != wanted["value"]:
+                self.billing.update_setting(have["id"], wanted["value"])
+
+    # -- flow 2: billing → Zuora ---------------------------------------------------------------------
+
+    def from_billing(self, event: Event) -> Outcome:
+        """``account.created`` / ``account.updated`` (or an on-demand sync) for one billing account."""
+        billing_id = event.object_id
+        account = self.billing.get_account(billing_id)
+        if account is None:
+            raise BillingRejected(f"billing account {billing_id} not found", 404)
+        customer = self.billing.get_customer(account["customerId"]) if account.get("customerId") else None
+        wanted = canonical_from_billing(account, customer)
+
+        mapping = mappings.find(self.db, "account", billing_id=billing_id)
+        if mapping:
+            changed = self._push_to_zuora(mapping.zuora_id, wanted)
+            return Outcome(summary=f"already linked to Zuora {mapping.zuora_id}; "
+                                   + (f"updated {', '.join(changed)}" if changed else "nothing changed"))
+
+        twin = self._find_zuora_twin(billing_id)
+        if twin is not None:
+            basic = twin["basicInfo"]
+            if basic.get(self.link_field) != billing_id:
+                self.zuora.update_account(basic["id"], {self.link_field: billing_id})
+            self._ensure_zuora_settings(billing_id, basic["id"], basic["accountNumber"])
+            changed = self._push_to_zuora(basic["id"], wanted, twin)
+            return Outcome(writes=[self._link(basic["id"], basic["accountNumber"], billing_id,
+                                              account.get("customerId"), "linked")],
+                           summary=f"linked to existing Zuora account {basic['id']}"
+                                   + (f", updated {', '.join(changed)}" if changed else ""))
+
+        created = self.zuora.create_account(zuora_account_payload(account, customer, self.link_field),
+                                            idempotency_key=f"billing-account:{billing_id}")
+        zuora_id, zuora_number = created["accountId"], created["accountNumber"]
+        self._ensure_zuora_settings(billing_id, zuora_id, zuora_number)
+        return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, account.get("customerId"), "billing")],
+                       summary=f"Zuora account {zuora_number} created")
+
+    def _find_zuora_twin(self, billing_id: str) -> dict | None:
+        """A Zuora account already linked to this billing account: by the billing settings, or by the
+        link field (which also finds an account we created in a run that crashed before recording it)."""
+        settings = self.billing.list_settings("ACCOUNT", billing_id, SETTINGS_NAMESPACE)
+        zuora_id = next((s.get("value") for s in settings if s.get("name") == "zuoraAccountId"), None)
+        if zuora_id:
+            try:
+                return self.zuora.get_account(zuora_id)
+            except ZuoraRejected:
+                log.warning("billing settings name a Zuora account that does not exist",
+                            extra={"billing_id": billing_id, "zuora_id": zuora_id})
+        for row in self.zuora.find_accounts(self.link_field, billing_id):
+            key = row.get("id") or row.get("Id") or row.get("accountNumber")
+            if key:
+                return self.zuora.get_account(key)
+        return None
+
+    def _push_to_zuora(self, zuora_id: str, wanted: dict, current: dict | None = None) -> list[str]:
+        current = current or self.zuora.get_account(zuora_id)
+        update = zuora_update(current, wanted)
+        if update:
+            self.zuora.update_account(zuora_id, update)
+        return sorted(update)
+
+    # -- shared ----------------------------------------------------------------------------------------
+
+    def _link(self, zuora_id: str, zuora_number: str, billing_id: str, customer_id: str | None, origin: str):
+        return mappings.link("account", zuora_id=zuora_id, zuora_number=zuora_number, billing_id=billing_id,
+                             billing_customer_id=customer_id, origin=origin, inbox=self.inbox)
+
+
+def handlers(services: Services) -> dict:
+    flows = AccountFlows(services)
+    return {"account.callout": flows.from_zuora, "account.created": flows.from_billing,
+            "account.updated": flows.from_billing}

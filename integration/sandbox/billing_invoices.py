@@ -1,0 +1,189 @@
+"""Exact-decimal JSON and the invoice builder of the billing sandbox.
+
+WHY a module of its own: money must survive the round trip digit for digit. Togai's ``Invoice`` carries
+``totalAmount``, ``value``, ``quantity`` and ``valuePerQuantity`` as JSON *numbers*; a sandbox that
+passed them through ``float`` would hide exactly the rounding bugs the service must not have (0.1 + 0.2
+is 0.30000000000000004 in binary). So every number the sandbox reads is parsed as ``decimal.Decimal``,
+and every ``Decimal`` it writes is emitted as a JSON number spelled from its own digits.
+
+The invoice builder turns the compact spec of ``POST /_sandbox/invoices`` into Togai's ``Invoice`` shape
+(``usageInfo[]`` of ``USAGE_METER_USAGE`` entries, a ``revenueInfo`` tree whose leaves are
+``*_RATE_CARD_AMOUNT`` line items).
+
+Rounding: none. Togai computes revenue at full precision and its docs only say sub-cent amounts are
+rounded (down) when they are synced to a payment processor; the Invoice API returns the unrounded numbers.
+So a usage line's ``value`` is exactly ``quantity × valuePerQuantity`` and ``totalAmount`` is exactly the
+sum of the leaves. A consumer that needs currency precision (Zuora) must round itself, deliberately.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Iterable
+
+from flask.json.provider import JSONProvider
+
+# Leaf line-item types a fixed line may take (all end in _RATE_CARD_AMOUNT, like Togai's rate cards).
+FIXED_LINE_TYPES = (
+    "FIXED_FEE_RATE_CARD_AMOUNT",
+    "LICENSE_RATE_CARD_AMOUNT",
+    "BILLING_ENTITLEMENT_RATE_CARD_AMOUNT",
+    "CREDIT_GRANT_RATE_CARD_AMOUNT",
+    "ENTITLEMENT_OVERAGE_RATE_CARD_AMOUNT",
+)
+USAGE_LINE_TYPE = "USAGE_RATE_CARD_AMOUNT"
+
+# Decimals whose digits would expand past this many characters in plain notation are written in
+# exponent notation (still a valid JSON number), so a hostile 1e999999 cannot blow up a response.
+_PLAIN_NOTATION_LIMIT = 40
+
+
+# -- exact JSON ----------------------------------------------------------------------------------------
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_loads(data: str | bytes) -> Any:
+    """Parse JSON with every non-integer number as ``Decimal``; NaN/Infinity are refused."""
+    return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def decimal_text(value: Decimal) -> str:
+    """The JSON number spelling of a finite Decimal, from its own digits (no float on the way)."""
+    if not value.is_finite():
+        raise ValueError("NaN and Infinity cannot be written as JSON numbers")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if abs(exponent) > _PLAIN_NOTATION_LIMIT or abs(value.adjusted()) > _PLAIN_NOTATION_LIMIT:
+        return str(value)  # e.g. "1E+999999": exponent form is valid JSON
+    return format(value, "f")
+
+
+def json_dumps(obj: Any) -> str:
+    """Compact JSON where ``Decimal`` becomes a number and aware ``datetime`` an ISO-8601 UTC string."""
+    parts: list[str] = []
+    _encode(obj, parts)
+    return "".join(parts)
+
+
+def _encode(obj: Any, out: list[str]) -> None:
+    if isinstance(obj, Decimal):
+        out.append(decimal_text(obj))
+    elif isinstance(obj, dict):
+        out.append("{")
+        for i, (key, value) in enumerate(obj.items()):
+            if i:
+                out.append(",")
+            out.append(json.dumps(str(key)))
+            out.append(":")
+            _encode(value, out)
+        out.append("}")
+    elif isinstance(obj, (list, tuple)):
+        out.append("[")
+        for i, value in enumerate(obj):
+            if i:
+                out.append(",")
+            _encode(value, out)
+        out.append("]")
+    elif isinstance(obj, datetime):
+        out.append(json.dumps(iso(obj)))
+    else:  # str, int, bool, None, and float (repr is the shortest round-trip spelling)
+        out.append(json.dumps(obj, allow_nan=False))
+
+
+class DecimalJSONProvider(JSONProvider):
+    """Flask JSON provider: requests parse numbers as Decimal, responses write Decimal as numbers."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return json_dumps(obj)
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return json_loads(s)
+
+
+# -- time ----------------------------------------------------------------------------------------------
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and ``Z``, the form Togai's examples use."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- invoice tree --------------------------------------------------------------------------------------
+
+def _line(type_: str, description: str, value: Decimal, *, id_: str | None = None,
+          quantity: Decimal | None = None, value_per_quantity: Decimal | None = None,
+          units: str | None = None, metadata: dict | None = None,
+          children: list[dict] | None = None) -> dict:
+    """One InvoiceLineItem; optional keys are left out rather than sent as null, as Togai does."""
+    item: dict[str, Any] = {}
+    if id_ is not None:
+        item["id"] = id_
+    item["description"] = description
+    item["type"] = type_
+    if value_per_quantity is not None:
+        item["valuePerQuantity"] = value_per_quantity
+    if quantity is not None:
+        item["quantity"] = quantity
+    if units is not None:
+        item["units"] = units
+    item["value"] = value
+    if metadata:
+        item["metadata"] = metadata
+    if children:
+        item["lineItems"] = children
+    return item
+
+
+def fixed_leaf(spec: dict, index: int) -> dict:
+    """A fixed-fee (or license, …) leaf: ``amount`` or ``quantity × valuePerQuantity``, exact."""
+    if "amount" in spec:
+        value = spec["amount"]
+        quantity = spec.get("quantity", Decimal(1))
+        per_quantity = spec.get("valuePerQuantity", value)
+    else:
+        quantity, per_quantity = spec["quantity"], spec["valuePerQuantity"]
+        value = quantity * per_quantity
+    return _line(spec.get("type", FIXED_LINE_TYPES[0]), spec["description"], value,
+                 id_=spec.get("id", f"addon.sandbox.{index + 1}"), quantity=quantity,
+                 value_per_quantity=per_quantity)
+
+
+def usage_leaf(spec: dict, index: int) -> dict:
+    """A usage rate-card leaf: value = quantity × valuePerQuantity exactly; meter in metadata."""
+    value = spec["quantity"] * spec["valuePerQuantity"]
+    return _line(USAGE_LINE_TYPE, spec.get("description", spec["name"]), value,
+                 id_=spec.get("id", f"urc.sandbox.{index + 1}"), quantity=spec["quantity"],
+                 value_per_quantity=spec["valuePerQuantity"], units=spec.get("units"),
+                 metadata={"usageMeterId": spec["meterId"]})
+
+
+def usage_info(usage: Iterable[dict]) -> list[dict]:
+    """``usageInfo[]``: one USAGE_METER_USAGE entry per meter; ``id`` is the meter ID.
+
+    Togai's InvoiceLineItem has no ``name`` field, so the meter's name is the ``description``;
+    ``value`` is the usage itself (the quantity), not money.
+    """
+    return [_line("USAGE_METER_USAGE", spec["name"], spec["quantity"], id_=spec["meterId"],
+                  quantity=spec["quantity"], units=spec.get("units")) for spec in usage]
+
+
+def revenue_info(leaves: list[dict]) -> tuple[dict, Decimal]:
+    """The nested ``revenueInfo`` tree and its exact total.
+
+    TOTAL_AMOUNT > NET_AMOUNT > PRICE_PLAN_AMOUNT > SUB_TOTAL_AMOUNT > leaves: deep on purpose, so a
+    consumer that only looks one level down finds no lines.
+    """
+    total = sum((leaf["value"] for leaf in leaves), Decimal(0))
+    sub_total = _line("SUB_TOTAL_AMOUNT", "Sub total", total, children=leaves)
+    price_plan = _line("PRICE_PLAN_AMOUNT", "Price plan amount", total, children=[sub_total])
+    net = _line("NET_AMOUNT", "Net amount", total, children=[price_plan])
+    return _line("TOTAL_AMOUNT", "Total amount", total, children=[net]), total
+
+
+def inclusive_end(end: datetime) -> datetime:
+    """``endDateInclusive``: the last millisecond before the exclusive ``endDate``."""
+    return end - timedelta(milliseconds=1)

@@ -1,0 +1,323 @@
+"""The shared HTTP machinery: header parsing, backoff, pacing, JSON both ways, the retry loop, the cap."""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from decimal import Decimal
+
+import pytest
+import requests
+import requests.adapters
+import requests_mock
+
+from integration.errors import AuthFailed, InvalidData, MalformedResponse, SyncError, TransientError
+from integration.http import (MAX_HINT_SECONDS, Backoff, Pacer, RemoteClient, dumps_json, header_value,
+                              parse_number, parse_reset, parse_retry_after, path_param, require, wait_hint)
+
+BASE = "https://remote.test"
+
+
+class FakeClock:
+    def __init__(self, now: float = 10.0):
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class EchoClient(RemoteClient):
+    """The smallest concrete client: a fixed bearer, JSON bodies, transient on 5xx."""
+
+    api = "test"
+
+    def _auth_headers(self):
+        return {"Authorization": "Bearer test-secret-token"}
+
+    def _secrets(self):
+        return ("test-secret-token",)
+
+    def get(self, thing_id: str):
+        endpoint = "/things/{thing_id}"
+
+        def interpret(resp):
+            if resp.status_code >= 500:
+                raise TransientError(f"HTTP {resp.status_code}", retry_after=wait_hint(resp.headers))
+            return resp.json()
+
+        return self._call("GET", endpoint, self.url(endpoint, thing_id=thing_id), interpret)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def mock():
+    with requests_mock.Mocker() as m:
+        yield m
+
+
+# ---------------------------------------------------------------------------------------- headers
+
+def test_parse_number_takes_the_smallest_listed_value():
+    assert parse_number("42") == 42
+    assert parse_number("49999, 2249999;w=3600, 7;w=60") == 7
+    assert parse_number("soon") is None and parse_number(None) is None and parse_number("nan") is None
+
+
+def test_parse_retry_after_seconds_and_http_date():
+    assert parse_retry_after("7") == 7
+    assert parse_retry_after(" 2.5 ") == 2.5
+    assert parse_retry_after("-3") == 0
+    wall = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+    assert parse_retry_after("Tue, 14 Nov 2023 22:13:50 GMT", wall_clock=lambda: wall) == 30
+    assert parse_retry_after("tomorrow-ish") is None
+    assert parse_retry_after("99999999999") == MAX_HINT_SECONDS  # a hostile value cannot park us for years
+
+
+def test_parse_reset_accepts_delta_or_epoch():
+    assert parse_reset("600") == 600
+    assert parse_reset("1700000090", wall_clock=lambda: 1_700_000_000.0) == 90
+    assert parse_reset("x") is None
+
+
+def test_wait_hint_is_the_longest_request():
+    assert wait_hint({"Retry-After": "3", "RateLimit-Reset": "8"}) == 8
+    assert wait_hint({"Retry-After": "3", "RateLimit-Reset": "8"}, include_reset=False) == 3
+    assert wait_hint({}) is None
+
+
+# ---------------------------------------------------------------------------------------- backoff and pacing
+
+def test_full_jitter_within_exponential_cap():
+    backoff = Backoff(base=0.5, cap=4.0, rng=random.Random(1))
+    for failures in range(8):
+        for _ in range(50):
+            assert 0 <= backoff.delay(failures) <= min(4.0, 0.5 * 2 ** failures)
+
+
+def test_full_jitter_uses_uniform_zero_to_cap():
+    rng = random.Random(5)
+    expected = random.Random(5).uniform(0, min(30.0, 0.5 * 2 ** 3))
+    assert Backoff(rng=rng).delay(3) == expected
+
+
+def test_backoff_never_below_hint():
+    backoff = Backoff(rng=random.Random(2))
+    assert all(backoff.delay(0, hint=9.0) >= 9.0 for _ in range(20))
+
+
+def test_pacer_waits_for_reset_when_budget_exhausted(clock):
+    pacer = Pacer(clock=clock, sleep=clock.sleep, max_wait=60)
+    pacer.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "15"})
+    clock.now += 5
+    pacer.wait_turn()
+    assert clock.sleeps == [10]
+    pacer.wait_turn()
+    assert clock.sleeps == [10]
+
+
+def test_pacer_threshold_and_clearing(clock):
+    pacer = Pacer(clock=clock, sleep=clock.sleep, max_wait=60, threshold=2)
+    pacer.observe({"RateLimit-Remaining": "2", "RateLimit-Reset": "4"})
+    pacer.observe({"RateLimit-Remaining": "500", "RateLimit-Reset": "60"})  # a new window opened
+    pacer.wait_turn()
+    assert clock.sleeps == []
+    pacer.observe({"RateLimit-Remaining": "1", "RateLimit-Reset": "4"})
+    pacer.wait_turn()
+    assert clock.sleeps == [4]
+
+
+def test_pacer_ignores_garbage_headers(clock):
+    pacer = Pacer(clock=clock, sleep=clock.sleep, max_wait=60)
+    pacer.observe({"RateLimit-Remaining": "none", "RateLimit-Reset": "later", "Concurrency-Limit-Remaining": ""})
+    pacer.observe({"RateLimit-Remaining": "0"})  # no reset given: nothing to wait for
+    pacer.wait_turn()
+    assert clock.sleeps == []
+
+
+def test_pacer_refuses_a_wait_beyond_budget(clock):
+    pacer = Pacer(clock=clock, sleep=clock.sleep, max_wait=30)
+    pacer.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "3600"})
+    with pytest.raises(TransientError) as caught:
+        pacer.wait_turn()
+    assert caught.value.retry_after == 3600
+    assert clock.sleeps == []
+
+
+# ---------------------------------------------------------------------------------------- JSON and validation
+
+def test_dumps_json_writes_decimals_exactly():
+    body = {"amount": Decimal("12345678901234567890.10"), "qty": Decimal("1E+2"), "n": 3, "f": 0.5,
+            "ok": True, "none": None, "items": [Decimal("-0.01")], "name": "Zoë \"Q\""}
+    assert dumps_json(body) == ('{"amount":12345678901234567890.10,"qty":100,"n":3,"f":0.5,"ok":true,'
+                                '"none":null,"items":[-0.01],"name":"Zoë \\"Q\\""}').encode()
+
+
+@pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("Infinity"), float("nan"), {1: "x"}, object()])
+def test_dumps_json_refuses_what_no_api_accepts(bad):
+    with pytest.raises(InvalidData):
+        dumps_json({"x": bad})
+
+
+def test_require_names_call_and_field():
+    assert require({"a": {"b": "v"}}, "a.b", "Z GET /x") == "v"
+    with pytest.raises(MalformedResponse, match=r"^Z GET /x: response has no a\.b$"):
+        require({"a": {"b": ""}}, "a.b", "Z GET /x")
+    with pytest.raises(MalformedResponse):
+        require({"a": "flat"}, "a.b", "Z GET /x")
+
+
+def test_path_param_quotes_and_refuses():
+    assert path_param("id", "a/b c?d#e") == "a%2Fb%20c%3Fd%23e"
+    assert path_param("id", "inv.2024.1") == "inv.2024.1"
+    for bad in ("", "   ", ".", "..", "a\x00b", "x" * 256, 5, None):
+        with pytest.raises(InvalidData) as caught:
+            path_param("id", bad)
+        assert caught.value.field == "id"
+
+
+def test_header_value_rules():
+    assert header_value("k", "abc-123:x", max_length=10) == "abc-123:x"
+    for bad in ("", "é", "a\r\nX-Evil: 1", "x" * 11):
+        with pytest.raises(InvalidData):
+            header_value("k", bad, max_length=10)
+
+
+# ---------------------------------------------------------------------------------------- the retry loop
+
+def test_retry_loop_counts_attempts_and_keeps_the_hint(mock, clock):
+    mock.get(f"{BASE}/things/t1", status_code=503, headers={"Retry-After": "2"})
+    client = EchoClient(BASE, clock=clock, sleep=clock.sleep, max_attempts=3, rng=random.Random(0))
+    with pytest.raises(TransientError) as caught:
+        client.get("t1")
+    assert len(mock.request_history) == 3
+    assert len(clock.sleeps) == 2 and all(s >= 2 for s in clock.sleeps)
+    assert caught.value.retry_after == 2
+    assert str(caught.value) == "HTTP 503 (gave up after 3 attempts)"
+
+
+def test_single_attempt_budget_does_not_sleep(mock, clock):
+    mock.get(f"{BASE}/things/t1", exc=requests.exceptions.ConnectionError("refused"))
+    client = EchoClient(BASE, clock=clock, sleep=clock.sleep, max_attempts=1)
+    with pytest.raises(TransientError, match="connection failed"):
+        client.get("t1")
+    assert clock.sleeps == []
+
+
+def test_401_without_refresh_is_auth_failed(mock, clock):
+    mock.get(f"{BASE}/things/t1", status_code=401, json={"message": "nope test-secret-token"})
+    with pytest.raises(AuthFailed) as caught:
+        EchoClient(BASE, clock=clock, sleep=clock.sleep).get("t1")
+    assert str(caught.value) == "test GET /things/{thing_id}: credentials rejected (HTTP 401: nope ***)"
+
+
+def test_unsendable_request_is_permanent(mock, clock):
+    mock.get(f"{BASE}/things/t1", exc=requests.exceptions.InvalidHeader("bad header"))
+    with pytest.raises(SyncError) as caught:
+        EchoClient(BASE, clock=clock, sleep=clock.sleep).get("t1")
+    assert not isinstance(caught.value, TransientError)
+    assert len(mock.request_history) == 1
+
+
+def test_redirects_are_not_followed(mock, clock):
+    mock.get(f"{BASE}/things/t1", status_code=302, headers={"Location": "https://elsewhere.test/steal"})
+    mock.get("https://elsewhere.test/steal", json={"stolen": True})
+    client = EchoClient(BASE, clock=clock, sleep=clock.sleep)
+    with pytest.raises(Exception):
+        client.get("t1")
+    assert [r.hostname for r in mock.request_history] == ["remote.test"]
+
+
+class HoldingAdapter(requests.adapters.BaseAdapter):
+    """A transport that keeps each call open until a third one shows up or 0.1 s pass, recording the peak.
+
+    (requests-mock serialises its sends, so it cannot show how many calls run at once.)
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.in_flight = 0
+        self.peak = 0
+        self.calls = 0
+        self._cond = threading.Condition()
+
+    def send(self, request, **kwargs):
+        with self._cond:
+            self.calls += 1
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self.in_flight > 2, timeout=0.1)
+            self.in_flight -= 1
+        resp = requests.Response()
+        resp.status_code = 200
+        resp._content = b'{"id": "t"}'
+        resp.request = request
+        resp.url = request.url
+        return resp
+
+    def close(self):
+        pass
+
+
+def test_max_concurrency_caps_calls_in_flight():
+    adapter = HoldingAdapter()
+    session = requests.Session()
+    session.mount("https://", adapter)
+    client = EchoClient(BASE, max_concurrency=2, session=session)
+    threads = [threading.Thread(target=client.get, args=("t1",)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert adapter.calls == 6
+    assert adapter.peak == 2
+
+
+def test_without_a_cap_calls_do_overlap():
+    """The control for the test above: the adapter does see overlap when the client allows it."""
+    adapter = HoldingAdapter()
+    session = requests.Session()
+    session.mount("https://", adapter)
+    client = EchoClient(BASE, max_concurrency=10, session=session)
+    threads = [threading.Thread(target=client.get, args=("t1",)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert adapter.peak > 2
+
+
+def test_log_line_fields_and_no_credentials(mock, clock, caplog):
+    caplog.set_level(logging.DEBUG)
+    mock.get(f"{BASE}/things/secret-id-123", json={"id": "t"})
+    EchoClient(BASE, clock=clock, sleep=clock.sleep).get("secret-id-123")
+    [line] = [r for r in caplog.records if r.name == "integration.remote"]
+    assert line.getMessage().startswith("test GET /things/{thing_id} -> 200 in ")
+    assert (line.api, line.method, line.endpoint, line.status, line.attempt, line.event_id) == (
+        "test", "GET", "/things/{thing_id}", "200", 1, None)
+    assert "test-secret-token" not in caplog.text
+    assert "secret-id-123" not in line.getMessage()
+
+
+def test_clean_scrubs_and_bounds(clock):
+    client = EchoClient(BASE, clock=clock, sleep=clock.sleep)
+    assert client.clean("a test-secret-token b\r\nc") == "a *** b  c"
+    assert len(client.clean("x" * 5000)) == 501
+
+
+def test_constructor_validation():
+    for bad in ("", "zuora.test", "file:///etc/passwd"):
+        with pytest.raises(ValueError):
+            EchoClient(bad)
+    with pytest.raises(ValueError):
+        EchoClient(BASE, max_concurrency=0)
+    assert repr(EchoClient(BASE + "/")) == "EchoClient(base_url='https://remote.test')"
