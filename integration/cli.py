@@ -34,6 +34,19 @@ def main() -> None:
 
 
 @main.command()
+@click.option("--keep-running", is_flag=True, help="Leave everything up and print the URLs and credentials.")
+def demo(keep_running: bool) -> None:
+    """Run every flow once against the built-in sandboxes and report whether each reached its end state.
+
+    Needs no configuration: the store lives in a temporary folder and the sandboxes generate the
+    credentials the service is given.
+    """
+    from .demo import run_demo
+
+    sys.exit(run_demo(sys.stdout, keep_running=keep_running))
+
+
+@main.command()
 def migrate() -> None:
     """Apply the bundled SQL migrations in order (safe to run twice, or from two processes)."""
     try:

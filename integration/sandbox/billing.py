@@ -273,6 +273,10 @@ class _Instant(fields.Field):
         return moment.astimezone(timezone.utc)
 
 
+MAX_INVOICE_LINES = 20_000
+"""A sandbox bound, high enough for invoices with thousands of usage meters (the scale tests)."""
+
+
 class FixedLineSchema(Schema):
     id = _id_field()
     description = fields.String(required=True, validate=[validate.Length(max=255), _not_blank])
@@ -316,8 +320,8 @@ class InvoiceSpecSchema(Schema):
     def _consistent(self, data: dict, **kwargs: Any) -> None:
         if data["endDate"] <= data["startDate"]:
             raise ValidationError({"endDate": ["Must be after startDate."]})
-        if len(data["fixed"]) + len(data["usage"]) > 50:
-            raise ValidationError("An invoice has at most 50 lines.")
+        if len(data["fixed"]) + len(data["usage"]) > MAX_INVOICE_LINES:
+            raise ValidationError(f"An invoice has at most {MAX_INVOICE_LINES} lines.")
         status = data.get("status")
         if data["finalize"] and status == "DRAFT":
             raise ValidationError({"status": ["A finalized invoice cannot be DRAFT."]})
