@@ -83,6 +83,7 @@ class Config:
     retry_cron: str = "30 11,23 * * *"
     max_attempts: int = 10
     lease_seconds: float = 60.0
+    http_timeout: float = 30.0
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -122,6 +123,7 @@ _VARIABLES = {
     "INTEGRATION_RETRY_CRON": (False, False),
     "INTEGRATION_MAX_ATTEMPTS": (False, False),
     "INTEGRATION_LEASE_SECONDS": (False, False),
+    "INTEGRATION_HTTP_TIMEOUT": (False, False),
 }
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
@@ -200,6 +202,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         problems["INTEGRATION_RETRY_CRON"] = "must be a five-field cron expression, e.g. '30 11,23 * * *'"
     max_attempts = _parse_number(raw, "INTEGRATION_MAX_ATTEMPTS", int, 10, 1, 100, problems)
     lease_seconds = _parse_number(raw, "INTEGRATION_LEASE_SECONDS", float, 60.0, 1.0, 3600.0, problems)
+    http_timeout = _parse_number(raw, "INTEGRATION_HTTP_TIMEOUT", float, 30.0, 0.5, 300.0, problems)
 
     username, password = raw["ZUORA_CALLOUT_USERNAME"], raw["ZUORA_CALLOUT_PASSWORD"]
     if bool(username) != bool(password):
@@ -242,6 +245,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         retry_cron=cron,
         max_attempts=max_attempts,
         lease_seconds=lease_seconds,
+        http_timeout=http_timeout,
     )
 
 

@@ -27,9 +27,10 @@ class Services:
         from .zuora import ZuoraClient
         c = self.config
         return ZuoraClient(c.zuora_base_url, c.zuora_client_id, c.zuora_client_secret.reveal(),
-                           entity_id=c.zuora_entity_id)
+                           entity_id=c.zuora_entity_id, timeout=(5, c.http_timeout))
 
     @cached_property
     def billing(self):
         from .billing import BillingClient
-        return BillingClient(self.config.billing_base_url, self.config.billing_api_token.reveal())
+        c = self.config
+        return BillingClient(c.billing_base_url, c.billing_api_token.reveal(), timeout=(5, c.http_timeout))
