@@ -124,6 +124,25 @@ class Inbox:
              json.dumps(payload or {}), now, now, now))
         return Recorded(event_id, created=True)
 
+    def active_event_id(self, conn: sqlite3.Connection, object_key: str) -> str | None:
+        """The pending or running event of an object, if any (oldest first)."""
+        row = conn.execute("SELECT id FROM events WHERE object_key = ? AND status IN ('pending', 'running')"
+                           " ORDER BY created_at LIMIT 1", (object_key,)).fetchone()
+        return row["id"] if row else None
+
+    def record_unless_active(self, conn: sqlite3.Connection, **event: Any) -> tuple[str, bool]:
+        """Inside the caller's transaction: record the event unless its object already has one
+        pending or running. Returns (event ID, created): the new event, or the active one.
+
+        An on-demand sync must not start a second sync of an object already in hand; checking and
+        inserting under one ``BEGIN IMMEDIATE`` makes that true even with concurrent requests.
+        """
+        active = self.active_event_id(conn, event["object_key"])
+        if active is not None:
+            return active, False
+        recorded = self.record(conn=conn, coalesce=False, **event)
+        return recorded.event_id, recorded.created
+
     # -- work ------------------------------------------------------------------------------------
 
     def claim(self, worker_id: str, limit: int = 1) -> list[Event]:

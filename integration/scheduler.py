@@ -1,13 +1,115 @@
-"""The scheduled retry of the failure list (CONTRACT §5): twice a day by default."""
+"""The scheduled retry of the failure list (CONTRACT §5): twice a day by default.
+
+The worker calls the job about once a second. The job works out the latest *slot* of the cron
+expression (``INTEGRATION_RETRY_CRON``, default ``30 11,23 * * *`` = 11:30 and 23:30 UTC) at or
+before now, and runs it once:
+
+- **One runner per slot, however many workers.** The run starts by inserting the slot's key into
+  ``scheduled_runs`` (primary key); the worker whose insert lands runs the retry *in the same
+  transaction* and records how many events it retried there. Every other worker's insert meets
+  the existing row and does nothing. A crash mid-run rolls back the insert with the retry, so the
+  slot is still free for another worker.
+- **No late runs.** A slot is run only within ``max_lateness`` (default one hour) of its time. If
+  no worker was up then (a deploy, an outage), the slot is skipped, not run hours later at a time
+  the operator did not choose; the next slot picks the failures up (they stay on the list for 7
+  days). Within the hour, a worker that starts late still runs the slot.
+- **What is retried:** failures whose last failure is within the last ``window`` (7 days) before
+  the slot, at most ``cap`` (50,000) per run, oldest first, ``MISSING_MAPPING`` excluded: those
+  wait for their account to be linked, which releases them at once.
+"""
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
+from croniter import croniter
+
+from . import failures, metrics
+from .db import to_db_time, utcnow
 from .services import Services
 
+log = logging.getLogger("integration.scheduler")
 
-def scheduled_retry_job(services: Services) -> Callable[[], None]:
-    """A periodic job for the worker loop. Filled in with the operator surface."""
-    def job() -> None:
-        return None
+DEFAULT_CAP = 50_000
+DEFAULT_WINDOW = timedelta(days=7)
+DEFAULT_MAX_LATENESS = timedelta(hours=1)
+
+
+def latest_slot(cron: str, now: datetime) -> datetime:
+    """The most recent time at or before ``now`` (to the minute) that ``cron`` names, in UTC."""
+    now = now.astimezone(timezone.utc)
+    next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    # get_prev is strictly before its start, so starting at the next whole minute includes this one.
+    slot = croniter(cron, next_minute).get_prev(datetime)
+    return slot.astimezone(timezone.utc).replace(fold=0)
+
+
+def slot_key(slot: datetime) -> str:
+    return "retry:" + slot.strftime("%Y-%m-%dT%H:%MZ")
+
+
+@dataclass(frozen=True)
+class SlotRun:
+    """A slot this job ran (it won the insert), and how many failures it put back in the queue."""
+
+    slot: datetime
+    retried: int
+
+
+@dataclass
+class ScheduledRetry:
+    """The periodic job; ``__call__`` is cheap when no new slot has come (no store access)."""
+
+    services: Services
+    clock: Callable[[], datetime] = utcnow
+    cap: int = DEFAULT_CAP
+    window: timedelta = DEFAULT_WINDOW
+    max_lateness: timedelta = DEFAULT_MAX_LATENESS
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    runs: list[SlotRun] = field(default_factory=list, init=False, repr=False)
+    _handled: datetime | None = field(default=None, init=False, repr=False)
+
+    def __call__(self) -> None:
+        now = self.clock()
+        slot = latest_slot(self.services.config.retry_cron, now)
+        if slot == self._handled:
+            return
+        if now - slot > self.max_lateness:
+            if self._handled is not None:
+                log.warning("scheduled retry slot missed; not running it late",
+                            extra={"slot": slot.isoformat(), "late_seconds": round((now - slot).total_seconds())})
+            self._handled = slot  # nothing to do for this slot in this process, ever
+            return
+        retried = self.run_slot(slot, now)
+        self._handled = slot  # set only after success: a locked store means "try again next second"
+        if retried is not None:
+            self.runs.append(SlotRun(slot, retried))
+
+    def run_slot(self, slot: datetime, now: datetime) -> int | None:
+        """Claim the slot and retry in one transaction; None when another worker had claimed it."""
+        key = slot_key(slot)
+        with self.services.db.transaction() as conn:
+            won = conn.execute("INSERT INTO scheduled_runs (slot, worker_id, started_at) VALUES (?, ?, ?)"
+                               " ON CONFLICT (slot) DO NOTHING", (key, self.worker_id, to_db_time(now))).rowcount
+            if not won:
+                return None
+            retried = failures.retry_recent(conn, now=now, since=slot - self.window, cap=self.cap)
+            conn.execute("UPDATE scheduled_runs SET retried = ? WHERE slot = ?", (retried, key))
+        metrics.FAILURES_RETRIED.labels(trigger="scheduled").inc(retried)
+        log.info("scheduled retry ran", extra={"slot": key, "retried": retried, "worker_id": self.worker_id})
+        return retried
+
+
+def scheduled_retry_job(services: Services, *, clock: Callable[[], datetime] = utcnow, cap: int = DEFAULT_CAP,
+                        window: timedelta = DEFAULT_WINDOW, max_lateness: timedelta = DEFAULT_MAX_LATENESS,
+                        worker_id: str | None = None) -> ScheduledRetry:
+    """A periodic job for the worker loop (see the module docstring for what it guarantees)."""
+    job = ScheduledRetry(services, clock=clock, cap=cap, window=window, max_lateness=max_lateness)
+    if worker_id:
+        job.worker_id = worker_id
     return job

@@ -5,7 +5,9 @@ apispec, so the document and the checks can never disagree.
 """
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from .errors import FAILURE_CODES
 
 NO_WHITESPACE = validate.Regexp(r"^\S*$", error="must not contain whitespace")
 
@@ -78,3 +80,171 @@ class MappingSchema(Schema):
 class MappingPageSchema(Schema):
     data = fields.List(fields.Nested(MappingSchema), required=True)
     next = fields.String(allow_none=True, required=True)
+
+
+# -- admin: failures and events -------------------------------------------------------------------
+
+OBJECT_TYPES = ("account", "invoice", "usage")
+EVENT_ID = validate.Length(min=1, max=100)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true``/``false`` only: ``1`` or ``"yes"`` in an operator's request is a mistake,
+    not a wish to act on every failure."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class FailureQuerySchema(Schema):
+    """Filters and paging of ``GET /admin/failures``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    object_type = fields.String(validate=validate.OneOf(OBJECT_TYPES))
+    code = fields.String(validate=validate.OneOf(FAILURE_CODES), metadata={"description": "a CONTRACT §5 failure code"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    after = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "cursor from `next`"})
+
+
+class FailureSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "the inbox event"})
+    object_type = fields.String(required=True, metadata={"description": "account, invoice or usage"})
+    object_id = fields.String(required=True, metadata={"description": "the object's ID in its source system"})
+    source = fields.String(required=True, metadata={"description": "zuora, billing or admin"})
+    code = fields.String(required=True, allow_none=True, metadata={"description": "CONTRACT §5 failure code"})
+    message = fields.String(required=True, allow_none=True,
+                            metadata={"description": "the remote's message, or which field was wrong"})
+    attempts = fields.Integer(required=True)
+    first_failed_at = fields.DateTime(required=True, allow_none=True)
+    last_failed_at = fields.DateTime(required=True, allow_none=True)
+
+
+class FailurePageSchema(Schema):
+    data = fields.List(fields.Nested(FailureSchema), required=True)
+    next = fields.String(allow_none=True, required=True, metadata={"description": "cursor of the next page"})
+
+
+class FailureSelectorSchema(Schema):
+    """Which failed events ``POST /admin/failures/retry`` or ``DELETE /admin/failures`` acts on:
+    exactly one of ``ids``, ``object_type`` or ``all: true``."""
+
+    ids = fields.List(fields.String(validate=EVENT_ID), validate=validate.Length(min=1, max=1000),
+                      metadata={"description": "1 to 1,000 event IDs"})
+    object_type = fields.String(validate=validate.OneOf(OBJECT_TYPES))
+    all = StrictBoolean(validate=validate.Equal(True, error="Must be true."),
+                        metadata={"description": "must be `true`: every failed event"})
+
+    @validates_schema
+    def exactly_one_selector(self, data, **kwargs):
+        given = [name for name in ("ids", "object_type", "all") if name in data]
+        if not given:
+            raise ValidationError("Give exactly one of: ids, object_type, all.")
+        if len(given) > 1:
+            raise ValidationError({name: [f"Give only one of: {', '.join(given)}."] for name in given})
+
+
+class RetriedSchema(Schema):
+    retried = fields.Integer(required=True, metadata={"description": "events put back in the queue"})
+
+
+class DeletedSchema(Schema):
+    deleted = fields.Integer(required=True, metadata={"description": "events marked deleted (kept for audit)"})
+
+
+class EventSchema(Schema):
+    id = fields.String(required=True)
+    source = fields.String(required=True, metadata={"description": "zuora, billing or admin"})
+    type = fields.String(required=True, metadata={
+        "description": "account.callout, account.created, account.updated, invoice.finalized or invoice.usage"})
+    object_type = fields.String(required=True, metadata={"description": "account, invoice or usage"})
+    object_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(
+        ["pending", "running", "done", "failed", "deleted"]))
+    attempts = fields.Integer(required=True, metadata={"description": "attempts since it was recorded or last retried"})
+    next_attempt_at = fields.DateTime(required=True, allow_none=True,
+                                      metadata={"description": "when a pending event runs next; null otherwise"})
+    code = fields.String(required=True, allow_none=True, metadata={"description": "failure code, if it failed"})
+    last_error = fields.String(required=True, allow_none=True)
+    waiting_for = fields.String(allow_none=True, metadata={"description": "MISSING_MAPPING: the account it waits for"})
+    first_failed_at = fields.DateTime(allow_none=True)
+    last_failed_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+# -- admin: meters ----------------------------------------------------------------------------------
+
+class MeterSettingsInputSchema(Schema):
+    """Body of ``PUT /admin/meters/{meter_id}``."""
+
+    zuora_subscription_number = fields.String(required=True, validate=[validate.Length(min=1, max=100), NO_WHITESPACE])
+    zuora_charge_number = fields.String(required=True, validate=[validate.Length(min=1, max=50), NO_WHITESPACE])
+    uom = fields.String(required=True, validate=validate.Length(min=1, max=100),
+                        metadata={"description": "the Zuora unit of measure of the charge"})
+    mode = fields.String(required=True, validate=validate.OneOf(["quantity", "revenue"]),
+                         metadata={"description": "quantity: the usage quantity; revenue: the meter's revenue"})
+
+
+class MeterSchema(Schema):
+    meter_id = fields.String(required=True)
+    zuora_subscription_number = fields.String(required=True)
+    zuora_charge_number = fields.String(required=True)
+    uom = fields.String(required=True)
+    mode = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class MeterListSchema(Schema):
+    data = fields.List(fields.Nested(MeterSchema), required=True)
+
+
+# -- admin: on-demand sync ----------------------------------------------------------------------------
+
+SYNC_MAX_IDS = 10
+
+
+def _account_id() -> fields.String:
+    return fields.String(validate=[validate.Length(min=1, max=64), NO_WHITESPACE])
+
+
+class SyncRequestSchema(Schema):
+    """Body of ``POST /admin/sync``: at most 10 account IDs in all."""
+
+    zuora_account_ids = fields.List(_account_id(), load_default=list,
+                                    metadata={"description": "Zuora account IDs or numbers: Zuora → billing"})
+    billing_account_ids = fields.List(_account_id(), load_default=list,
+                                      metadata={"description": "billing account IDs: billing → Zuora"})
+
+    @validates_schema
+    def between_one_and_ten(self, data, **kwargs):
+        total = len(data.get("zuora_account_ids", [])) + len(data.get("billing_account_ids", []))
+        if total == 0:
+            raise ValidationError("Give at least one ID in zuora_account_ids or billing_account_ids.")
+        if total > SYNC_MAX_IDS:
+            raise ValidationError(f"At most {SYNC_MAX_IDS} IDs in all (zuora_account_ids and billing_account_ids);"
+                                  f" got {total}.")
+
+
+class SyncResultSchema(Schema):
+    system = fields.String(required=True, validate=validate.OneOf(["zuora", "billing"]),
+                           metadata={"description": "which system the ID belongs to"})
+    id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["queued", "already_in_progress"]))
+    event_id = fields.String(required=True, metadata={
+        "description": "the event queued, or the pending/running one already syncing this account"})
+
+
+class SyncResponseSchema(Schema):
+    results = fields.List(fields.Nested(SyncResultSchema), required=True,
+                          metadata={"description": "one per ID, in request order (Zuora IDs first)"})
+
+
+# -- ops ------------------------------------------------------------------------------------------------
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"description": "`ok` or `ready`"})

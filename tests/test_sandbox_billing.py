@@ -678,3 +678,13 @@ def test_request_log_records_calls_without_credentials_and_reset_clears_everythi
     assert client.post("/_sandbox/reset").get_json() == {"reset": True}
     assert {k: v for k, v in state_of(client).items() if k != "config"} == {
         "customers": [], "accounts": [], "settings": [], "invoices": [], "events": [], "requests": []}
+
+
+def test_fractional_fault_switches_are_accepted_over_http():
+    """The billing app reads JSON numbers as Decimal; the fault switches still take them."""
+    app = create_billing_sandbox()
+    resp = app.test_client().post("/_sandbox/faults", json={"error_rate": 0.1, "hang_rate": 0.05,
+                                                            "hang_seconds": 2.0, "seed": 7})
+    assert resp.status_code == 200
+    body = json.loads(resp.get_data())
+    assert (body["error_rate"], body["hang_seconds"]) == (0.1, 2.0)

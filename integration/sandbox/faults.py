@@ -17,6 +17,7 @@ so it may be set after ``install``). Without either the body is ``{"message": me
 """
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -292,7 +293,12 @@ def install(app: flask.Flask, faults: Faults, *, api_name: str,
 
     @app.post("/_sandbox/faults", endpoint="sandbox_faults_post")
     def _faults_post() -> tuple[flask.Response, int] | flask.Response:
-        payload = flask.request.get_json(silent=True)
+        # Plain JSON, not the app's provider: a sandbox that reads numbers as Decimal (billing)
+        # must still hand the switches the floats they take.
+        try:
+            payload = json.loads(flask.request.get_data() or b"null")
+        except ValueError:
+            payload = None
         if not isinstance(payload, dict):
             return flask.jsonify({"error": "invalid_fault", "detail": "body must be a JSON object"}), 400
         if "counters" in payload:

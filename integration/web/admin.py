@@ -1,16 +1,33 @@
-"""The admin API (CONTRACT §4): every route behind ``Authorization: Bearer $ADMIN_TOKEN``."""
+"""The admin API (CONTRACT §4): every route behind ``Authorization: Bearer $ADMIN_TOKEN``.
+
+Request bodies are read as JSON whatever the ``Content-Type`` (operators type ``curl -d``), and
+checked against the schemas in ``integration.schemas``: a malformed body is a 400
+``invalid_payload`` naming each bad field, a bad query a 400 ``invalid_query``. The store being
+locked is a 503 ``store_unavailable`` (try again), never a 500.
+"""
 from __future__ import annotations
 
 import hmac
+import json
+import logging
+import sqlite3
+from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request
-from marshmallow import ValidationError
+from flask.typing import ResponseReturnValue
+from marshmallow import Schema, ValidationError
 
-from .. import mappings
-from ..schemas import MappingQuerySchema
+from .. import failures, mappings, meters, metrics
+from ..db import StoreUnavailable
+from ..inbox import Event
+from ..schemas import (FailureQuerySchema, FailureSelectorSchema, MappingQuerySchema, MeterSettingsInputSchema,
+                       SyncRequestSchema)
 from .errors import error_response
 
+log = logging.getLogger("integration.admin")
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+MAX_PATH_ID = 100
 
 
 def _services():
@@ -18,7 +35,7 @@ def _services():
 
 
 @bp.before_request
-def require_admin_token():
+def require_admin_token() -> ResponseReturnValue | None:
     """Constant-time bearer check before any admin handler runs; 401 JSON otherwise."""
     expected = _services().config.admin_token.reveal().encode()
     header = request.headers.get("Authorization", "")
@@ -29,16 +46,45 @@ def require_admin_token():
     return None
 
 
-def load_query(schema):
-    """Validated query arguments, or raise a 400 naming each bad parameter."""
+@bp.errorhandler(StoreUnavailable)
+@bp.errorhandler(sqlite3.OperationalError)
+def store_unavailable(exc: Exception) -> ResponseReturnValue:
+    """A locked, read-only or vanished store: the request may succeed if repeated, so say so."""
+    log.error("store unavailable during an admin request", extra={"error": f"{type(exc).__name__}: {exc}"})
+    return error_response(503, "store_unavailable", "the store is busy or unavailable; retry later")
+
+
+def load_query(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
+    """(arguments, None) when the query is valid, else (None, a 400 naming each bad parameter)."""
     try:
         return schema.load(request.args.to_dict()), None
     except ValidationError as exc:
         return None, error_response(400, "invalid_query", exc.messages)
 
 
+def load_body(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
+    """(data, None) for a valid JSON object body, else (None, a 400 ``invalid_payload`` response)."""
+    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH → 413 JSON, via the error handlers
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None, error_response(400, "invalid_payload", {"body": ["Not valid JSON."]})
+    if not isinstance(document, dict):
+        return None, error_response(400, "invalid_payload", {"body": ["Must be a JSON object."]})
+    try:
+        return schema.load(document), None
+    except ValidationError as exc:
+        return None, error_response(400, "invalid_payload", exc.messages)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+# -- mappings -------------------------------------------------------------------------------------------
+
 @bp.get("/mappings")
-def list_mappings():
+def list_mappings() -> ResponseReturnValue:
     """The ID-mapping table, filtered and paged with an opaque cursor."""
     query, problem = load_query(MappingQuerySchema())
     if problem:
@@ -52,3 +98,133 @@ def list_mappings():
     items, next_cursor = mappings.page(_services().db, type=query.get("type"), zuora_id=query.get("zuora_id"),
                                        billing_id=query.get("billing_id"), limit=query["limit"], after=after)
     return jsonify({"data": [m.as_json() for m in items], "next": next_cursor})
+
+
+# -- events and failures ----------------------------------------------------------------------------------
+
+def event_as_json(event: Event) -> dict:
+    """One event as ``GET /admin/events/<id>`` shows it."""
+    return {"id": event.id, "source": event.source, "type": event.type, "object_type": event.object_type,
+            "object_id": event.object_id, "status": event.status, "attempts": event.attempts,
+            "next_attempt_at": _iso(event.next_attempt_at) if event.status == "pending" else None,
+            "code": event.error_code, "last_error": event.last_error, "waiting_for": event.waiting_for,
+            "first_failed_at": _iso(event.first_failed_at), "last_failed_at": _iso(event.last_failed_at),
+            "created_at": _iso(event.created_at), "updated_at": _iso(event.updated_at)}
+
+
+@bp.get("/events/<event_id>")
+def get_event(event_id: str) -> ResponseReturnValue:
+    """One inbox event, whatever its status (a failed one's code and message included)."""
+    event = _services().inbox.get(event_id) if len(event_id) <= MAX_PATH_ID else None
+    if event is None:
+        return error_response(404, "not_found", {"event_id": ["No such event."]})
+    return jsonify(event_as_json(event))
+
+
+@bp.get("/failures")
+def list_failures() -> ResponseReturnValue:
+    """The failure list (failed events), filtered by object type and code, paged with a cursor."""
+    query, problem = load_query(FailureQuerySchema())
+    if problem:
+        return problem
+    after = None
+    if "after" in query:
+        try:
+            after = failures.decode_cursor(query["after"])
+        except ValueError:
+            return error_response(400, "invalid_query", {"after": ["Not a cursor returned by this API."]})
+    items, next_cursor = failures.page(_services().db, object_type=query.get("object_type"),
+                                       code=query.get("code"), limit=query["limit"], after=after)
+    return jsonify({"data": [f.as_json() for f in items], "next": next_cursor})
+
+
+def _selector() -> tuple[failures.Selector | None, ResponseReturnValue | None]:
+    data, problem = load_body(FailureSelectorSchema())
+    if problem:
+        return None, problem
+    ids = tuple(data["ids"]) if "ids" in data else None
+    return failures.Selector(ids=ids, object_type=data.get("object_type"), all=data.get("all", False)), None
+
+
+@bp.post("/failures/retry")
+def retry_failures() -> ResponseReturnValue:
+    """Put the selected failed events back in the queue, due now (an invoice's usage with it)."""
+    selector, problem = _selector()
+    if problem:
+        return problem
+    retried = failures.retry(_services().db, selector)
+    metrics.FAILURES_RETRIED.labels(trigger="admin").inc(retried)
+    log.info("failures retried by an operator", extra={"retried": retried})
+    return jsonify({"retried": retried})
+
+
+@bp.delete("/failures")
+def delete_failures() -> ResponseReturnValue:
+    """Mark the selected failed events deleted: off the list, never run, kept for audit."""
+    selector, problem = _selector()
+    if problem:
+        return problem
+    deleted = failures.delete(_services().db, selector)
+    metrics.FAILURES_DELETED.inc(deleted)
+    log.info("failures deleted by an operator", extra={"deleted": deleted})
+    return jsonify({"deleted": deleted})
+
+
+# -- meters ----------------------------------------------------------------------------------------------
+
+@bp.get("/meters")
+def list_meters() -> ResponseReturnValue:
+    """Every usage-synced meter and where its usage goes in Zuora."""
+    return jsonify({"data": [m.as_json() for m in meters.list_meters(_services().db)]})
+
+
+@bp.put("/meters/<meter_id>")
+def put_meter(meter_id: str) -> ResponseReturnValue:
+    """Create (201) or replace (200) a meter's settings."""
+    if not meter_id or len(meter_id) > MAX_PATH_ID or any(ch.isspace() for ch in meter_id):
+        return error_response(400, "invalid_payload",
+                              {"meter_id": [f"Must be 1 to {MAX_PATH_ID} characters without whitespace."]})
+    data, problem = load_body(MeterSettingsInputSchema())
+    if problem:
+        return problem
+    try:
+        settings, created = meters.put_meter(_services().db, meter_id, **data)
+    except ValueError as exc:  # the store's own rules, "field: why"
+        field, _, why = str(exc).partition(": ")
+        return error_response(400, "invalid_payload", {field: [why or str(exc)]})
+    return jsonify(settings.as_json()), 201 if created else 200
+
+
+# -- on-demand sync ------------------------------------------------------------------------------------------
+
+SYNC_TARGETS = {
+    # request field -> (system, event type, object_key prefix)
+    "zuora_account_ids": ("zuora", "account.callout", "zuora-account"),
+    "billing_account_ids": ("billing", "account.updated", "billing-account"),
+}
+
+
+@bp.post("/sync")
+def sync_now() -> ResponseReturnValue:
+    """Queue a sync of each named account, unless one of it is already pending or running."""
+    data, problem = load_body(SyncRequestSchema())
+    if problem:
+        return problem
+    inbox = _services().inbox
+    results, queued_types = [], []
+    with inbox.db.transaction() as conn:
+        for field, (system, event_type, prefix) in SYNC_TARGETS.items():
+            for account_id in data[field]:
+                event_id, created = inbox.record_unless_active(
+                    conn, source="admin", type=event_type, object_type="account", object_id=account_id,
+                    object_key=f"{prefix}:{account_id}", payload={"requested_by": "admin"})
+                results.append({"system": system, "id": account_id,
+                                "status": "queued" if created else "already_in_progress", "event_id": event_id})
+                if created:
+                    queued_types.append(event_type)
+    for event_type in queued_types:  # counted only once committed
+        metrics.EVENTS_RECEIVED.labels(source="admin", type=event_type).inc()
+    log.info("on-demand sync requested", extra={"queued": len(queued_types),
+                                                "in_progress": len(results) - len(queued_types)})
+    return jsonify({"results": results})
+

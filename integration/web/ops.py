@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from .. import metrics
+from .. import failures, metrics
+from ..errors import FAILURE_CODES
+from ..openapi import build_spec
 from .errors import error_response
 
 bp = Blueprint("ops", __name__)
@@ -29,15 +31,17 @@ def readyz():
 
 
 @bp.get("/metrics")
-def metrics_endpoint():
-    """Prometheus text, summed over all processes when running under ``integration serve``."""
+def metrics_endpoint() -> Response:
+    """Prometheus text: per-process metrics summed over every process under ``integration serve``,
+    plus the store's gauges (inbox depth, oldest due event, failure list), read now."""
     services = current_app.extensions["integration"]
-    try:
-        depth = services.inbox.depth()
-        metrics.INBOX_DEPTH.labels(status="pending").set(depth["pending"])
-        metrics.INBOX_DEPTH.labels(status="running").set(depth["running"])
-        metrics.INBOX_OLDEST_DUE_AGE.set(depth["oldest_due_age_seconds"])
-    except Exception:  # noqa: BLE001 - metrics still render from the counters
-        pass
-    body, content_type = metrics.render()
+    store = metrics.StoreCollector(services.inbox.depth, lambda: failures.counts_by_code(services.db),
+                                   codes=FAILURE_CODES)
+    body, content_type = metrics.render(extra=[store])
     return Response(body, content_type=content_type)
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """This API, generated from the schemas the handlers validate with."""
+    return jsonify(build_spec())
