@@ -8,7 +8,6 @@ locked is a 503 ``store_unavailable`` (try again), never a 500.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import sqlite3
 from datetime import datetime
@@ -23,6 +22,7 @@ from ..inbox import Event
 from ..schemas import (FailureQuerySchema, FailureSelectorSchema, MappingQuerySchema, MeterSettingsInputSchema,
                        SyncRequestSchema)
 from .errors import error_response
+from .payloads import load_json_object
 
 log = logging.getLogger("integration.admin")
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -64,17 +64,7 @@ def load_query(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]
 
 def load_body(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
     """(data, None) for a valid JSON object body, else (None, a 400 ``invalid_payload`` response)."""
-    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH → 413 JSON, via the error handlers
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return None, error_response(400, "invalid_payload", {"body": ["Not valid JSON."]})
-    if not isinstance(document, dict):
-        return None, error_response(400, "invalid_payload", {"body": ["Must be a JSON object."]})
-    try:
-        return schema.load(document), None
-    except ValidationError as exc:
-        return None, error_response(400, "invalid_payload", exc.messages)
+    return load_json_object(request.get_data(cache=False), schema)  # too large → 413 JSON
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -10,11 +10,9 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
-from marshmallow import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from .. import metrics
@@ -22,6 +20,7 @@ from ..config import HMAC_ALGORITHMS
 from ..db import StoreUnavailable
 from ..schemas import BillingEventSchema, ZuoraCalloutSchema
 from .errors import error_response
+from .payloads import load_json_object
 
 log = logging.getLogger("integration.web")
 bp = Blueprint("webhooks", __name__)
@@ -54,20 +53,6 @@ def _read_body():
     if len(body) > MAX_BODY:
         return None, error_response(413, "payload_too_large", f"the body may be at most {MAX_BODY} bytes")
     return body, None
-
-
-def _parse_json(body: bytes, schema):
-    """(data, None) or (None, error response) with the failing field named."""
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None, error_response(400, "invalid_payload", {"body": ["Not valid JSON."]})
-    if not isinstance(document, dict):
-        return None, error_response(400, "invalid_payload", {"body": ["Must be a JSON object."]})
-    try:
-        return schema.load(document), None
-    except ValidationError as exc:
-        return None, error_response(400, "invalid_payload", exc.messages)
 
 
 def _record(**event):
@@ -126,7 +111,7 @@ def zuora_callout():
     if config.zuora_callout_hmac_secret and not _hmac_ok(config, body):
         return error_response(401, "invalid_signature",
                               f"missing or wrong {config.zuora_callout_hmac_header} signature")
-    data, problem = _parse_json(body, ZuoraCalloutSchema())
+    data, problem = load_json_object(body, ZuoraCalloutSchema())
     if problem:
         return problem
     notification_id = request.headers.get("Zuora-Notification-Id", "").strip()
@@ -157,7 +142,7 @@ def billing_event():
         return error_response(401, "invalid_signature", reason)
     if len(headers["webhook-id"]) > 255:
         return error_response(400, "invalid_header", {"webhook-id": ["Longer than 255 characters."]})
-    data, problem = _parse_json(body, BillingEventSchema())
+    data, problem = load_json_object(body, BillingEventSchema())
     if problem:
         return problem
     kind = BILLING_EVENT_TYPES.get(data["type"])
