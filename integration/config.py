@@ -84,6 +84,7 @@ class Config:
     max_attempts: int = 10
     lease_seconds: float = 60.0
     http_timeout: float = 30.0
+    backoff_seconds: float = 5.0
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -124,6 +125,7 @@ _VARIABLES = {
     "INTEGRATION_MAX_ATTEMPTS": (False, False),
     "INTEGRATION_LEASE_SECONDS": (False, False),
     "INTEGRATION_HTTP_TIMEOUT": (False, False),
+    "INTEGRATION_BACKOFF_SECONDS": (False, False),
 }
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
@@ -203,6 +205,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     max_attempts = _parse_number(raw, "INTEGRATION_MAX_ATTEMPTS", int, 10, 1, 100, problems)
     lease_seconds = _parse_number(raw, "INTEGRATION_LEASE_SECONDS", float, 60.0, 1.0, 3600.0, problems)
     http_timeout = _parse_number(raw, "INTEGRATION_HTTP_TIMEOUT", float, 30.0, 0.5, 300.0, problems)
+    backoff_seconds = _parse_number(raw, "INTEGRATION_BACKOFF_SECONDS", float, 5.0, 0.1, 600.0, problems)
 
     username, password = raw["ZUORA_CALLOUT_USERNAME"], raw["ZUORA_CALLOUT_PASSWORD"]
     if bool(username) != bool(password):
@@ -246,6 +249,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         max_attempts=max_attempts,
         lease_seconds=lease_seconds,
         http_timeout=http_timeout,
+        backoff_seconds=backoff_seconds,
     )
 
 

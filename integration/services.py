@@ -6,7 +6,7 @@ from functools import cached_property
 
 from .config import Config
 from .db import Database
-from .inbox import Inbox
+from .inbox import Backoff, Inbox
 
 
 @dataclass
@@ -19,7 +19,8 @@ class Services:
     @classmethod
     def from_config(cls, config: Config, **inbox_options) -> "Services":
         db = Database(config.database_url)
-        inbox = Inbox(db, lease_seconds=config.lease_seconds, max_attempts=config.max_attempts, **inbox_options)
+        inbox = Inbox(db, lease_seconds=config.lease_seconds, max_attempts=config.max_attempts,
+                      backoff=Backoff(base_seconds=config.backoff_seconds), **inbox_options)
         return cls(config=config, db=db, inbox=inbox)
 
     @cached_property

@@ -33,7 +33,7 @@ def free_port() -> int:
 
 class ProcessStack:
     def __init__(self, workdir: Path, *, web_workers: int = 2, lease_seconds: float = 2.0,
-                 http_timeout: float = 5.0, zuora_options: dict | None = None):
+                 http_timeout: float = 5.0, backoff_seconds: float = 0.5, zuora_options: dict | None = None):
         self.workdir = Path(workdir)
         self.web_workers = web_workers
         self.callout_password = secrets.token_urlsafe(12)
@@ -46,6 +46,7 @@ class ProcessStack:
         self.billing_sb = self.billing_app.extensions["billing_sandbox"]
         self.lease_seconds = lease_seconds
         self.http_timeout = http_timeout
+        self.backoff_seconds = backoff_seconds
         self.web: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self.kills = 0
@@ -65,6 +66,7 @@ class ProcessStack:
             "BILLING_WEBHOOK_SECRET": self.billing_sb.webhook_secret, "ADMIN_TOKEN": self.admin_token,
             "ZUORA_CALLOUT_USERNAME": CALLOUT_USER, "ZUORA_CALLOUT_PASSWORD": self.callout_password,
             "INTEGRATION_LEASE_SECONDS": str(self.lease_seconds), "INTEGRATION_HTTP_TIMEOUT": str(self.http_timeout),
+            "INTEGRATION_BACKOFF_SECONDS": str(self.backoff_seconds),
             "PYTHONUNBUFFERED": "1",
         })
         self.web = self._spawn("web", "serve", "--no-worker", "--workers", str(self.web_workers),

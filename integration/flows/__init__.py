@@ -13,9 +13,9 @@ from ..services import Services
 
 
 def build_handlers(services: Services) -> dict:
-    from . import accounts
+    from . import accounts, invoices
 
-    handlers: dict = {**accounts.handlers(services)}
+    handlers: dict = {**accounts.handlers(services), **invoices.handlers(services)}
     for spec in filter(None, (s.strip() for s in os.environ.get("INTEGRATION_HANDLER_PLUGINS", "").split(","))):
         module_name, _, function_name = spec.partition(":")
         handlers.update(getattr(importlib.import_module(module_name), function_name)(services))

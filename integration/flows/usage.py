@@ -1,0 +1,278 @@
+"""Flows 4 and 5 (CONTRACT §6.4–6.5): a finalized invoice's usage-synced meters → Zuora usage.
+
+One usage record per meter and invoice, on the meter's subscription and charge:
+
+- ``quantity`` mode: the meter's ``USAGE_METER_USAGE`` quantity from ``usageInfo``, the meter's UOM,
+  the per-unit amount (the revenue line's ``valuePerQuantity``) in the description; Zuora rates it.
+- ``revenue`` mode: the meter's revenue (the exact sum of its lines' ``value``) as the quantity, at
+  1 per unit (the Zuora charge is priced at 1).
+
+Transport: a usage *file* (``POST /v1/usage``), not a call per record: an invoice of 5,000 meters is
+one upload and a few status polls, where ``/v1/object/usage`` would be 5,000 calls against a rate
+limit of 2,500 a minute on an API sandbox. Zuora imports a file atomically and only ``Completed``
+means it did; a ``Failed`` import surfaces as ZUORA_REJECTED with the import's own reason and
+records nothing. Files over 4 MB are split into several imports.
+
+Exactly once:
+- which meters to push comes from the event's payload (the invoice flow's split), so a line is
+  never both on the Zuora invoice and in usage, nor on neither, even if settings change later;
+  their subscription, charge, UOM and mode are read fresh (an operator's fix applies on retry);
+- each usage line has a mapping row (``billing_id`` = ``{invoice}:{meter}``); lines already mapped
+  are never uploaded again;
+- the upload's ``Idempotency-Key`` is ``usage:{invoice}:{digest of the file}`` (the digest names the
+  chunk): a run that crashed after the upload gets the same import back; a file changed by a fix
+  (new meter settings) is a new import, where an unchanged key would replay the old failure for
+  the 24 h Zuora keeps it;
+- with several files, the rows of each completed import are committed before the next upload, so
+  a later file's rejection cannot leave an imported file unrecorded until a retry days later,
+  when Zuora no longer remembers the key. The last (usually only) file's rows are written with the
+  event's completion.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Callable
+
+from .. import mappings, meters, money
+from ..errors import BillingRejected, InvalidData, MissingMapping
+from ..inbox import Event
+from ..meters import MeterSettings
+from ..services import Services
+from ..worker import Outcome
+from ..zuora import USAGE_FILE_MAX_BYTES
+from .invoices import Line, billing_date, check_adds_up, invoice_lines, required_id, truncate
+
+log = logging.getLogger("integration.flows.usage")
+
+HEADINGS = ("ACCOUNT_ID", "UOM", "QTY", "STARTDATE", "ENDDATE", "PRODUCT_RATE_PLAN_CHARGE_ID",
+            "SUBSCRIPTION_ID", "CHARGE_ID", "DESCRIPTION")
+DESCRIPTION_MAX = 200
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """One Zuora usage record to be: a meter's usage on one invoice."""
+
+    key: str                  # mapping billing_id: "{invoice_id}:{meter_id}"
+    meter_id: str
+    settings: MeterSettings
+    quantity: Decimal
+    description: str
+
+
+def meter_snapshot(payload: Any) -> dict[str, dict] | None:
+    """The meters the invoice flow left off the invoice (None: the event predates that split)."""
+    if not isinstance(payload, dict) or "meters" not in payload:
+        return None
+    snapshot = payload["meters"]
+    if not isinstance(snapshot, dict) or not all(isinstance(k, str) and isinstance(v, dict)
+                                                 for k, v in snapshot.items()):
+        raise InvalidData("payload.meters", "must map meter IDs to their settings")
+    return snapshot
+
+
+def meters_to_push(db, snapshot: dict[str, dict] | None, metered: set[str]) -> dict[str, MeterSettings]:
+    """Settings for each meter to push: current settings where they exist (so a fix applies),
+    else the snapshot's (so a line left off the invoice is never dropped)."""
+    current = meters.settings_for(db, metered if snapshot is None else set(snapshot))
+    if snapshot is None:
+        return current
+    chosen = {}
+    for meter_id, values in snapshot.items():
+        if meter_id in current:
+            chosen[meter_id] = current[meter_id]
+            continue
+        fields = {k: values.get(k) for k in ("zuora_subscription_number", "zuora_charge_number", "uom", "mode")}
+        try:
+            meters.validate(meter_id, **fields)
+        except ValueError as exc:
+            raise InvalidData(f"payload.meters.{meter_id}", str(exc)) from None
+        chosen[meter_id] = MeterSettings(meter_id=meter_id, created_at="", updated_at="", **fields)
+    return chosen
+
+
+def meter_usage(invoice: dict) -> dict[str, tuple[str, dict]]:
+    """``USAGE_METER_USAGE`` entries of ``usageInfo`` by meter ID (the entry's ``id``), with their path."""
+    entries = invoice.get("usageInfo") or []
+    if not isinstance(entries, list):
+        raise InvalidData("usageInfo", "must be a list")
+    found: dict[str, tuple[str, dict]] = {}
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and entry.get("type") == "USAGE_METER_USAGE" and isinstance(entry.get("id"), str):
+            found.setdefault(entry["id"], (f"usageInfo[{i}]", entry))
+    return found
+
+
+def usage_quantity(usage: dict[str, tuple[str, dict]], meter_id: str) -> tuple[Decimal, str | None]:
+    """(quantity, units) of the meter's ``USAGE_METER_USAGE`` entry."""
+    if meter_id not in usage:
+        raise InvalidData("usageInfo", f"no USAGE_METER_USAGE entry for meter {meter_id}, whose settings say "
+                                       f"mode quantity")
+    path, entry = usage[meter_id]
+    quantity = money.to_decimal(entry.get("quantity", entry.get("value")))
+    if quantity is None or not money.in_bounds(quantity) or quantity < 0:
+        raise InvalidData(f"{path}.quantity", "must be an exact number ≥ 0")
+    units = entry.get("units")
+    return quantity, units if isinstance(units, str) and units.strip() else None
+
+
+def build_usage_lines(invoice_id: str, invoice: dict, lines: list[Line],
+                      settings: dict[str, MeterSettings]) -> list[UsageLine]:
+    """One usage line per usage-synced meter with revenue lines on the invoice, by meter ID."""
+    by_meter: dict[str, list[Line]] = {}
+    for line in lines:
+        if line.meter_id in settings:
+            by_meter.setdefault(line.meter_id, []).append(line)
+    usage = meter_usage(invoice)
+    result = []
+    for meter_id in sorted(by_meter):
+        meter, revenue_lines = settings[meter_id], by_meter[meter_id]
+        revenue = money.exact_sum(line.value for line in revenue_lines)
+        name = revenue_lines[0].description or meter_id
+        if meter.mode == "quantity":
+            quantity, units = usage_quantity(usage, meter_id)
+            prices = sorted({line.value_per_quantity for line in revenue_lines
+                             if line.value_per_quantity is not None})
+            price = "/".join(money.plain(p) for p in prices) or "unknown"
+            head = f"Per-unit amount {price}"
+            if units:
+                head += f" per {units}"
+        else:
+            if revenue < 0:
+                raise InvalidData(f"{revenue_lines[0].path}.value",
+                                  f"meter {meter_id} has negative revenue {money.plain(revenue)}; a Zuora usage "
+                                  f"quantity must be ≥ 0")
+            quantity, head = revenue, f"Revenue {money.plain(revenue)} at per-unit amount 1"
+        description = truncate(_one_line(f"{head}; {name}; meter {meter_id}; billing invoice {invoice_id}"),
+                               DESCRIPTION_MAX)
+        result.append(UsageLine(key=f"{invoice_id}:{meter_id}", meter_id=meter_id, settings=meter,
+                                quantity=quantity, description=description))
+    return result
+
+
+def _one_line(text: str) -> str:
+    """Whitespace collapsed: a description is one CSV cell and one line in Zuora's UI."""
+    return " ".join(text.split())
+
+
+def csv_files(lines: list[UsageLine], *, account_number: str, start: date, end: date,
+              max_bytes: int = USAGE_FILE_MAX_BYTES) -> list[tuple[bytes, list[UsageLine]]]:
+    """Usage CSVs of at most ``max_bytes`` each, with the lines in each, in order (deterministic)."""
+    header = _row(HEADINGS)
+    files: list[tuple[bytes, list[UsageLine]]] = []
+    body, members = [header], []
+    size = len(header)
+    for line in lines:
+        s = line.settings
+        row = _row((account_number, s.uom, money.plain(line.quantity), _us_date(start), _us_date(end), "",
+                    s.zuora_subscription_number, s.zuora_charge_number, line.description))
+        if len(header) + len(row) > max_bytes:
+            raise InvalidData("usage", f"the usage row of meter {line.meter_id} alone exceeds {max_bytes} bytes")
+        if size + len(row) > max_bytes:
+            files.append((b"".join(body), members))
+            body, members, size = [header], [], len(header)
+        body.append(row)
+        members.append(line)
+        size += len(row)
+    if members:
+        files.append((b"".join(body), members))
+    return files
+
+
+def _row(cells: tuple[str, ...]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(cells)
+    return out.getvalue().encode("utf-8")
+
+
+def _us_date(day: date) -> str:
+    """Zuora's default usage-file date format (en_US locale): MM/DD/YYYY."""
+    return day.strftime("%m/%d/%Y")
+
+
+class UsageFlow:
+    """``invoice.usage`` → one usage import per invoice (or per 4 MB), recorded line by line."""
+
+    def __init__(self, services: Services, *, max_file_bytes: int = USAGE_FILE_MAX_BYTES,
+                 import_timeout: float = 300.0, poll_interval: float = 1.0):
+        self.db = services.db
+        self.services = services
+        self.max_file_bytes = max_file_bytes
+        self.import_timeout = import_timeout
+        self.poll_interval = poll_interval
+
+    @property
+    def zuora(self):
+        return self.services.zuora
+
+    @property
+    def billing(self):
+        return self.services.billing
+
+    def handle(self, event: Event) -> Outcome:
+        invoice_id = event.object_id
+        invoice = self.billing.get_invoice(invoice_id)
+        if invoice is None:
+            raise BillingRejected(f"billing invoice {invoice_id} not found", 404)
+        owner = required_id(invoice, "ownerId")
+        account = mappings.find(self.db, "account", billing_id=owner)
+        if account is None:
+            raise MissingMapping(f"billing account {owner} of invoice {invoice_id} is not linked to a Zuora "
+                                 f"account yet", waiting_for=f"billing-account:{owner}")
+        lines = invoice_lines(invoice)
+        check_adds_up(invoice, lines)
+        settings = meters_to_push(self.db, meter_snapshot(event.payload),
+                                  {line.meter_id for line in lines if line.meter_id})
+        usage = build_usage_lines(invoice_id, invoice, lines, settings)
+        done = {m.billing_id for m in mappings.children(self.db, "usage", invoice_id)}
+        todo = [line for line in usage if line.key not in done]
+        if not todo:
+            return Outcome(summary=f"usage of invoice {invoice_id}: nothing to push"
+                                   + (f" ({len(done)} line(s) already imported)" if done else ""))
+
+        number = account.zuora_number or self.zuora.get_account(account.zuora_id)["basicInfo"]["accountNumber"]
+        files = csv_files(todo, account_number=number, start=billing_date(invoice, "startDate"),
+                          end=billing_date(invoice, "endDateInclusive"), max_bytes=self.max_file_bytes)
+        writes: list[Callable] = []
+        imports = []
+        for n, (content, members) in enumerate(files, start=1):
+            import_id = self._import(invoice_id, content)
+            imports.append(import_id)
+            log.info("usage file imported", extra={"invoice_id": invoice_id, "import_id": import_id,
+                                                   "lines": len(members), "file": f"{n}/{len(files)}"})
+            links = [mappings.link("usage", zuora_id=f"{import_id}:{row}", billing_id=line.key,
+                                   billing_parent_id=invoice_id, origin="billing")
+                     for row, line in enumerate(members, start=2)]  # CSV line numbers: headings are line 1
+            if n < len(files):
+                with self.db.transaction() as conn:
+                    for link in links:
+                        link(conn)
+            else:
+                writes = links
+        return Outcome(writes=writes, summary=f"usage of invoice {invoice_id}: {len(todo)} line(s) imported "
+                                              f"in {len(files)} file(s) ({', '.join(imports)})")
+
+    def _import(self, invoice_id: str, content: bytes) -> str:
+        """Upload one file and wait until Zuora has imported all of it; returns the import ID.
+
+        The file's digest names it and keys it: after a crash, the lines still unrecorded pack into
+        the very same files again (same lines, same order, same greedy split), so each re-upload
+        meets Zuora's stored answer for that file instead of importing it twice.
+        """
+        digest = hashlib.sha256(content).hexdigest()[:16]
+        name = f"{_UNSAFE_FILENAME.sub('_', invoice_id)[:28]}-{digest[:12]}.csv"
+        import_id = self.zuora.upload_usage(content, filename=name, idempotency_key=f"usage:{invoice_id}:{digest}")
+        self.zuora.wait_for_usage_import(import_id, timeout=self.import_timeout, poll_interval=self.poll_interval)
+        return import_id
+
+
+def handlers(services: Services) -> dict:
+    return {"invoice.usage": UsageFlow(services).handle}
