@@ -18,10 +18,13 @@ MODES = ("quantity", "revenue")
 
 # Field limits: Zuora's Usage object (SubscriptionNumber ≤ 100, ChargeNumber ≤ 50) and a UOM name
 # short enough for any tenant; meter IDs are Togai IDs (≤ 20) with room for other platforms.
-_LIMITS = {"meter_id": 64, "zuora_subscription_number": 100, "zuora_charge_number": 50, "uom": 100}
+METER_ID_MAX_LENGTH = 64
+METER_ID_PATTERN = r"^[A-Za-z0-9._:\-]+$"
+_LIMITS = {"meter_id": METER_ID_MAX_LENGTH, "zuora_subscription_number": 100, "zuora_charge_number": 50,
+           "uom": 100}
 # No whitespace at the ends, no control characters anywhere (they would break the CSV line).
 _SAFE = re.compile(r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$")
-_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
+_ID = re.compile(METER_ID_PATTERN)
 
 
 @dataclass(frozen=True)

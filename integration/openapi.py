@@ -13,6 +13,7 @@ from functools import lru_cache
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from .meters import METER_ID_MAX_LENGTH, METER_ID_PATTERN
 from .schemas import (AcceptedSchema, BillingEventSchema, DeletedSchema, ErrorSchema, EventSchema,
                       FailurePageSchema, FailureQuerySchema, FailureSelectorSchema, HealthSchema, MappingPageSchema,
                       MappingQuerySchema, MeterListSchema, MeterSchema, MeterSettingsInputSchema, RetriedSchema,
@@ -73,7 +74,8 @@ SELECTOR_HELP = ("Exactly one selector: `{\"ids\": [...]}` (1–1,000 event IDs)
 
 def _paths() -> dict[str, dict]:
     meter_id = {"in": "path", "name": "meter_id", "required": True,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^\S+$"},
+                "schema": {"type": "string", "minLength": 1, "maxLength": METER_ID_MAX_LENGTH,
+                           "pattern": METER_ID_PATTERN},
                 "description": "the billing platform's usage-meter ID"}
     event_id = {"in": "path", "name": "event_id", "required": True,
                 "schema": {"type": "string", "minLength": 1, "maxLength": 100}}

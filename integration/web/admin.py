@@ -170,10 +170,7 @@ def list_meters() -> ResponseReturnValue:
 
 @bp.put("/meters/<meter_id>")
 def put_meter(meter_id: str) -> ResponseReturnValue:
-    """Create (201) or replace (200) a meter's settings."""
-    if not meter_id or len(meter_id) > MAX_PATH_ID or any(ch.isspace() for ch in meter_id):
-        return error_response(400, "invalid_payload",
-                              {"meter_id": [f"Must be 1 to {MAX_PATH_ID} characters without whitespace."]})
+    """Create (201) or replace (200) a meter's settings (the meter ID is checked by integration.meters)."""
     data, problem = load_body(MeterSettingsInputSchema())
     if problem:
         return problem
