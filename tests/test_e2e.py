@@ -152,6 +152,10 @@ def test_load_with_workers_killed_at_random_syncs_everything_once(tmp_path):
         stack.wait_settled(180, expect_events=200 + 100 + 100)
         assert stack.kills >= 10
         assert_synced_exactly_once(stack, zuora_ids, billing_ids, invoices)
+        logs = stack.log_text()
+        for secret in (stack.zuora_sb.client_secret, stack.billing_sb.api_token, stack.billing_sb.webhook_secret,
+                       stack.callout_password, stack.admin_token):
+            assert secret not in logs
 
 
 def test_sandbox_faults_do_not_change_the_end_state(tmp_path):
