@@ -24,6 +24,7 @@ from integration.errors import BillingConflict, BillingRejected, InvalidData, Ma
 from integration.http import RemoteClient, dumps_json, is_transient_status, parse_json, require, wait_hint
 
 SETTINGS_MAX_PAGES = 20
+SETTINGS_PAGE_SIZE = 50  # Togai's maximum page size
 _DUPLICATE_HINT = re.compile(r"already\s+exist|duplicate|conflict|not\s+unique|unique\s+constraint|already\s+in\s+use"
                              r"|already\s+taken", re.IGNORECASE)
 _ENTITY_TYPE = re.compile(r"^[A-Z][A-Z_]{0,63}$")
@@ -86,18 +87,18 @@ class BillingClient(RemoteClient):
         found: list[dict] = []
         next_token: str | None = None
         for _ in range(SETTINGS_MAX_PAGES):
-            params = {"entity_type": entity_type, "entity_id": entity_id}
+            params = {"entity_type": entity_type, "entity_id": entity_id, "pageSize": str(SETTINGS_PAGE_SIZE)}
             if namespace is not None:
                 params["namespace"] = namespace
             if next_token:
-                params["next_token"] = next_token
+                params["nextToken"] = next_token  # Togai's list endpoints page with nextToken
             body = self._call("GET", endpoint, self.url(endpoint), self._reader("GET", endpoint, ()),
                               params=params)
             rows = body.get("data")
             if not isinstance(rows, list) or not all(isinstance(r, dict) and r.get("id") for r in rows):
                 raise MalformedResponse(f"billing GET {endpoint}: response has no data list of settings with id")
             found.extend(rows)
-            next_token = body.get("nextToken", body.get("next_token"))
+            next_token = body.get("nextToken")
             if not isinstance(next_token, str) or not next_token:
                 return found
         raise MalformedResponse(f"billing GET {endpoint}: more than {SETTINGS_MAX_PAGES} pages of settings "

@@ -220,8 +220,10 @@ def test_list_settings_filters_and_follows_pages(mock, clock):
     rows = make_client(clock).list_settings("ACCOUNT", "acc 1", namespace="zuora")
     assert [r["id"] for r in rows] == ["s1", "s2"]
     first, second = mock.request_history
-    assert first.qs == {"entity_type": ["account"], "entity_id": ["acc 1"], "namespace": ["zuora"]}
-    assert second.qs["next_token"] == ["tok2"]
+    from urllib.parse import parse_qs, urlsplit
+    assert parse_qs(urlsplit(first.url).query) == {"entity_type": ["ACCOUNT"], "entity_id": ["acc 1"],
+                                                   "namespace": ["zuora"], "pageSize": ["50"]}
+    assert parse_qs(urlsplit(second.url).query)["nextToken"] == ["tok2"]  # Togai's parameter, case and all
 
 
 def test_list_settings_validates(mock, clock):
