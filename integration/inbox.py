@@ -150,18 +150,23 @@ class Inbox:
         running ones whose lease has expired (their worker died). Never two of one object."""
         now = self.clock()
         now_text, lease_until = to_db_time(now), to_db_time(now + timedelta(seconds=self.lease_seconds))
+        params = {"now": now_text, "scan": limit * 20}
         with self.db.transaction() as conn:
+            # Two index-ordered scans rather than one OR: with a large backlog, one query over both
+            # statuses made SQLite sort every due event on every claim (30 ms at 50k, bench/).
             rows = conn.execute(
+                "SELECT id, object_key FROM events WHERE status = 'running' AND lease_expires_at <= :now"
+                " ORDER BY lease_expires_at LIMIT :scan", params).fetchall()
+            rows += conn.execute(
                 """
                 SELECT e.id, e.object_key FROM events e
-                WHERE ((e.status = 'pending' AND e.next_attempt_at <= :now)
-                       OR (e.status = 'running' AND e.lease_expires_at <= :now))
+                WHERE e.status = 'pending' AND e.next_attempt_at <= :now
                   AND NOT EXISTS (SELECT 1 FROM events r
-                                  WHERE r.object_key = e.object_key AND r.id != e.id
-                                    AND r.status = 'running' AND r.lease_expires_at > :now)
+                                  WHERE r.object_key = e.object_key AND r.status = 'running'
+                                    AND r.lease_expires_at > :now)
                 ORDER BY e.next_attempt_at, e.created_at
                 LIMIT :scan
-                """, {"now": now_text, "scan": limit * 20}).fetchall()
+                """, params).fetchall()
             chosen, keys = [], set()
             for row in rows:
                 if row["object_key"] not in keys:
