@@ -126,10 +126,14 @@ class Pacer:
     """Holds the next call back until the remote's rate or concurrency window reopens.
 
     Zuora counts refused calls against the limit too, so spending one call to learn "429" makes
-    things worse; waiting for ``RateLimit-Reset`` once ``RateLimit-Remaining`` hits the threshold
-    does not. ``Concurrency-Limit-Remaining`` is refreshed every second, so 0 there means "wait a
-    second". A wait longer than ``max_wait`` is not slept: it becomes a ``TransientError`` so the
-    inbox reschedules the event rather than parking a worker thread.
+    things worse; waiting for the window to reopen once ``RateLimit-Remaining`` hits the threshold
+    does not. ``RateLimit-Reset`` comes in whole seconds, rounded up, so one reading may put the
+    window's end up to a second late (a 1 s window then idles half the time). Every response of a
+    window gives another upper bound (its arrival time + its reset), and the earliest of them is
+    the tightest: the pacer resumes there — never before the window really ends, barely after.
+    ``Concurrency-Limit-Remaining`` is refreshed every second, so 0 there means "wait a second".
+    A wait longer than ``max_wait`` is not slept: it becomes a ``TransientError`` so the inbox
+    reschedules the event rather than parking a worker thread.
     """
 
     CONCURRENCY_WINDOW = 1.0
@@ -141,6 +145,8 @@ class Pacer:
         self._max_wait = max_wait
         self._threshold = threshold
         self._lock = threading.Lock()
+        self._window_end: float | None = None
+        self._last_remaining: float | None = None
         self._rate_resume_at: float | None = None
         self._concurrency_resume_at: float | None = None
 
@@ -151,9 +157,12 @@ class Pacer:
         reset = parse_reset(headers.get("RateLimit-Reset"))
         concurrency = parse_number(headers.get("Concurrency-Limit-Remaining"))
         with self._lock:
+            if reset is not None:
+                self._track_window(now, now + reset, remaining)
             if remaining is not None:
-                if remaining <= self._threshold and reset is not None:
-                    self._rate_resume_at = max(self._rate_resume_at or 0.0, now + reset)
+                self._last_remaining = remaining
+                if remaining <= self._threshold and self._window_end is not None:
+                    self._rate_resume_at = max(self._rate_resume_at or 0.0, self._window_end)
                 elif remaining > self._threshold:
                     self._rate_resume_at = None
             if concurrency is not None:
@@ -161,6 +170,12 @@ class Pacer:
                     self._concurrency_resume_at = now + self.CONCURRENCY_WINDOW
                 else:
                     self._concurrency_resume_at = None
+
+    def _track_window(self, now: float, end: float, remaining: float | None) -> None:
+        new_window = (self._window_end is None or now >= self._window_end
+                      or (remaining is not None and self._last_remaining is not None
+                          and remaining > self._last_remaining))
+        self._window_end = end if new_window else min(self._window_end, end)
 
     def wait_turn(self) -> None:
         """Sleep until the window reopens, or raise ``TransientError`` when that is too far off."""

@@ -321,3 +321,23 @@ def test_constructor_validation():
     with pytest.raises(ValueError):
         EchoClient(BASE, max_concurrency=0)
     assert repr(EchoClient(BASE + "/")) == "EchoClient(base_url='https://remote.test')"
+
+
+def test_pacer_resumes_at_the_tightest_window_end_not_a_rounded_up_reset():
+    """RateLimit-Reset is whole seconds rounded up: the earliest (arrival + reset) of a window is its end."""
+    now = [0.0]
+    slept = []
+    pacer = Pacer(clock=lambda: now[0], sleep=slept.append, max_wait=60)
+    pacer.observe({"RateLimit-Remaining": "5", "RateLimit-Reset": "1"})   # window ends by 1.0
+    now[0] = 0.7
+    pacer.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "1"})   # says ≤ 1.7; 1.0 is tighter
+    pacer.wait_turn()
+    assert slept == [pytest.approx(0.3)]
+    now[0] = 1.05
+    pacer.observe({"RateLimit-Remaining": "9", "RateLimit-Reset": "1"})   # a new window: budget is back
+    pacer.wait_turn()
+    assert len(slept) == 1
+    now[0] = 1.5
+    pacer.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "1"})
+    pacer.wait_turn()
+    assert slept[-1] == pytest.approx(0.55)  # until 2.05, the new window's end
