@@ -55,11 +55,11 @@ class AccountFlows:
         payload = billing_customer_payload(account, billing_id)
         origin = "zuora"
         try:
-            self.billing.create_customer(payload)
+            self.billing.create_customer(payload)  # the account and its Zuora-ID settings come inline
         except BillingConflict:
             origin = "linked"
             self._adopt_existing_customer(payload)
-        self._ensure_zuora_settings(billing_id, zuora_id, zuora_number)
+            self._ensure_zuora_settings(billing_id, zuora_id, zuora_number)
         if basic.get(self.link_field) != billing_id:
             self.zuora.update_account(zuora_id, {self.link_field: billing_id})
         return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, payload["id"], origin)],
@@ -91,9 +91,16 @@ class AccountFlows:
             return None
         return self.billing.get_customer(account["customerId"]) if account.get("customerId") else None
 
-    def _ensure_zuora_settings(self, billing_id: str, zuora_id: str, zuora_number: str) -> None:
-        """The billing account's settings name its Zuora twin (create, or correct, never duplicate)."""
-        existing = {s.get("name"): s for s in self.billing.list_settings("ACCOUNT", billing_id, SETTINGS_NAMESPACE)}
+    def _zuora_settings(self, billing_id: str) -> list[dict]:
+        return self.billing.list_settings("ACCOUNT", billing_id, SETTINGS_NAMESPACE)
+
+    def _ensure_zuora_settings(self, billing_id: str, zuora_id: str, zuora_number: str,
+                               settings: list[dict] | None = None) -> None:
+        """The billing account's settings name its Zuora twin (create, or correct, never duplicate).
+        ``settings``: the account's ``zuora`` settings when the caller has just read them."""
+        if settings is None:
+            settings = self._zuora_settings(billing_id)
+        existing = {s.get("name"): s for s in settings}
         for wanted in zuora_id_settings(billing_id, zuora_id, zuora_number):
             have = existing.get(wanted["name"])
             if have is None:
@@ -122,12 +129,13 @@ class AccountFlows:
             return Outcome(summary=f"already linked to Zuora {mapping.zuora_id}; "
                                    + (f"updated {', '.join(changed)}" if changed else "nothing changed"))
 
-        twin = self._find_zuora_twin(billing_id)
+        settings = self._zuora_settings(billing_id)
+        twin = self._find_zuora_twin(billing_id, settings)
         if twin is not None:
             basic = twin["basicInfo"]
             if basic.get(self.link_field) != billing_id:
                 self.zuora.update_account(basic["id"], {self.link_field: billing_id})
-            self._ensure_zuora_settings(billing_id, basic["id"], basic["accountNumber"])
+            self._ensure_zuora_settings(billing_id, basic["id"], basic["accountNumber"], settings)
             changed = self._push_to_zuora(basic["id"], wanted, twin)
             return Outcome(writes=[self._link(basic["id"], basic["accountNumber"], billing_id,
                                               account.get("customerId"), "linked")],
@@ -137,14 +145,13 @@ class AccountFlows:
         created = self.zuora.create_account(zuora_account_payload(account, customer, self.link_field),
                                             idempotency_key=f"billing-account:{billing_id}")
         zuora_id, zuora_number = created["accountId"], created["accountNumber"]
-        self._ensure_zuora_settings(billing_id, zuora_id, zuora_number)
+        self._ensure_zuora_settings(billing_id, zuora_id, zuora_number, settings)
         return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, account.get("customerId"), "billing")],
                        summary=f"Zuora account {zuora_number} created")
 
-    def _find_zuora_twin(self, billing_id: str) -> dict | None:
+    def _find_zuora_twin(self, billing_id: str, settings: list[dict]) -> dict | None:
         """A Zuora account already linked to this billing account: by the billing settings, or by the
         link field (which also finds an account we created in a run that crashed before recording it)."""
-        settings = self.billing.list_settings("ACCOUNT", billing_id, SETTINGS_NAMESPACE)
         zuora_id = next((s.get("value") for s in settings if s.get("name") == "zuoraAccountId"), None)
         if zuora_id:
             try:
