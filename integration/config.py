@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Mapping
 from urllib.parse import urlparse
 
@@ -85,7 +85,6 @@ class Config:
     lease_seconds: float = 60.0
     http_timeout: float = 30.0
     backoff_seconds: float = 5.0
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def callout_basic_auth(self) -> bool:
@@ -97,7 +96,7 @@ class Config:
                 if isinstance(f, Secret) and f.reveal()]
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{x.name}={getattr(self, x.name)!r}" for x in fields(self) if x.name != "extra")
+        shown = ", ".join(f"{x.name}={getattr(self, x.name)!r}" for x in fields(self))
         return f"Config({shown})"
 
 

@@ -1,7 +1,7 @@
 """The objects one process shares: settings, store, inbox, and (lazily) the API clients."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from .config import Config
@@ -14,7 +14,6 @@ class Services:
     config: Config
     db: Database
     inbox: Inbox
-    extras: dict = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config, **inbox_options) -> "Services":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import socket
 import threading
 import time
@@ -32,7 +33,7 @@ from .inbox import Event, Inbox, LeaseLost
 
 log = logging.getLogger("integration.worker")
 
-Write = Callable[["object"], None]
+Write = Callable[[sqlite3.Connection], None]
 
 
 @dataclass
