@@ -262,6 +262,10 @@ class ZuoraClient(RemoteClient):
     def wait_for_usage_import(self, import_id: str, *, timeout: float = 300, poll_interval: float = 1.0) -> dict:
         """Poll an upload until Zuora says ``Completed``; the import is atomic, so that means every record.
 
+        Polls start at a tenth of ``poll_interval`` and double up to it: a small file is done in well
+        under a second, so the worker is not held a full interval for it; a large one is not polled
+        more than once per ``poll_interval``.
+
         ``Failed``/``Canceled`` → ``ZuoraRejected`` carrying the import's own reason. Still pending
         after ``timeout`` → ``TransientError``: the flow is retried later and, re-uploading with
         the same idempotency key, gets the same import back to poll.
@@ -271,6 +275,7 @@ class ZuoraClient(RemoteClient):
         endpoint = "/v1/usage/{import_id}/status"
         url = self.url(endpoint, import_id=import_id)
         deadline = self._clock() + timeout
+        wait = poll_interval / 10
         while True:
             body = self._call("GET", endpoint, url, self._reader("GET", endpoint, ()))
             status = body.get("importStatus", body.get("status"))
@@ -284,10 +289,11 @@ class ZuoraClient(RemoteClient):
                                     process_id=_str_or_none(body.get("processId")), http_status=200)
             if state not in ("pending", "processing"):
                 raise MalformedResponse(f"Zuora GET {endpoint}: unknown importStatus {self.clean(status)!r}")
-            if self._clock() + poll_interval > deadline:
+            if self._clock() + wait > deadline:
                 raise TransientError(f"Zuora usage import {import_id} still {status} after {timeout:g} s",
                                      retry_after=poll_interval)
-            self._sleep(poll_interval)
+            self._sleep(wait)
+            wait = min(wait * 2, poll_interval)
 
     def _import_reason(self, body: dict, import_id: str, status: str) -> str:
         for key in ("message", "statusReason", "StatusReason", "importStatusMessage"):

@@ -644,7 +644,7 @@ def test_upload_usage_and_wait_until_completed(mock, clock):
 
     assert import_id == "2c92a0fe00cc"
     assert result["importStatus"] == "Completed"
-    assert clock.sleeps == [2.0, 2.0]
+    assert clock.sleeps == [0.2, 0.4]  # from a tenth of poll_interval, doubling up to it
     upload = api_calls(mock)[0]
     assert upload.headers["Idempotency-Key"] == "usagefile:inv-1"
     assert upload.headers["Content-Type"].startswith("multipart/form-data")
