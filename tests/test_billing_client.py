@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 import requests
 import requests_mock
+
+from tests.fakes import FakeClock
 from prometheus_client import REGISTRY
 
 from integration.billing import BillingClient, is_duplicate
@@ -21,19 +23,6 @@ CUSTOMER = {"id": "8ad0000000000001", "name": "Acme Corp", "primaryEmail": "ap@a
             "address": {"country": "US"}, "status": "ACTIVE"}
 ACCOUNT = {"id": "8ad0000000000001", "customerId": "8ad0000000000001", "name": "Acme Corp",
            "invoiceCurrency": "USD", "status": "ACTIVE"}
-
-
-class FakeClock:
-    def __init__(self, now: float = 50.0):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -11,24 +11,13 @@ import requests
 import requests.adapters
 import requests_mock
 
+from tests.fakes import FakeClock
+
 from integration.errors import AuthFailed, InvalidData, MalformedResponse, SyncError, TransientError
 from integration.http import (MAX_HINT_SECONDS, Backoff, Pacer, RemoteClient, dumps_json, header_value,
                               parse_number, parse_reset, parse_retry_after, path_param, require, wait_hint)
 
 BASE = "https://remote.test"
-
-
-class FakeClock:
-    def __init__(self, now: float = 10.0):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class EchoClient(RemoteClient):

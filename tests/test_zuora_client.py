@@ -14,6 +14,8 @@ from decimal import Decimal
 import pytest
 import requests
 import requests_mock
+
+from tests.fakes import FakeClock
 from prometheus_client import REGISTRY, generate_latest
 
 from integration.context import current_event_id
@@ -26,21 +28,6 @@ TOKEN_URL = f"{BASE}/oauth/token"
 SECRET = "s3cr3t-Client-Secret-value"
 ACCESS = "access-token-AAAA-1111"
 ACCOUNT = {"success": True, "basicInfo": {"id": "8ad0000000000001", "accountNumber": "A00000001", "name": "Acme"}}
-
-
-class FakeClock:
-    """Monotonic time that only moves when the client sleeps (or a test says so)."""
-
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -156,6 +156,14 @@ def required_id(invoice: dict, key: str) -> str:
     return value
 
 
+def fetch_invoice(billing, invoice_id: str) -> dict:
+    """The billing invoice as it is now (events are only pointers); a vanished one is refused."""
+    invoice = billing.get_invoice(invoice_id)
+    if invoice is None:
+        raise BillingRejected(f"billing invoice {invoice_id} not found", 404)
+    return invoice
+
+
 def why_not_pushed(invoice: dict) -> str | None:
     """None when the invoice is final (CONTRACT §6.3), else the reason it is left alone."""
     status = invoice.get("status")
@@ -282,9 +290,7 @@ class InvoiceFlow:
 
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id
-        invoice = self.billing.get_invoice(invoice_id)
-        if invoice is None:
-            raise BillingRejected(f"billing invoice {invoice_id} not found", 404)
+        invoice = fetch_invoice(self.billing, invoice_id)
         reason = why_not_pushed(invoice)
         if reason:
             return Outcome(summary=f"invoice {invoice_id} not pushed: {reason}")

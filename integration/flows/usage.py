@@ -41,13 +41,13 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from .. import mappings, meters, money
-from ..errors import BillingRejected, InvalidData, MissingMapping
+from ..errors import InvalidData, MissingMapping
 from ..inbox import Event
 from ..meters import MeterSettings
 from ..services import Services
 from ..worker import Outcome
 from ..zuora import USAGE_FILE_MAX_BYTES
-from .invoices import Line, billing_date, check_adds_up, invoice_lines, required_id, truncate
+from .invoices import Line, billing_date, check_adds_up, fetch_invoice, invoice_lines, required_id, truncate
 
 log = logging.getLogger("integration.flows.usage")
 
@@ -219,9 +219,7 @@ class UsageFlow:
 
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id
-        invoice = self.billing.get_invoice(invoice_id)
-        if invoice is None:
-            raise BillingRejected(f"billing invoice {invoice_id} not found", 404)
+        invoice = fetch_invoice(self.billing, invoice_id)
         owner = required_id(invoice, "ownerId")
         account = mappings.find(self.db, "account", billing_id=owner)
         if account is None:
