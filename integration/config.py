@@ -85,6 +85,7 @@ class Config:
     lease_seconds: float = 60.0
     http_timeout: float = 30.0
     backoff_seconds: float = 5.0
+    zuora_max_concurrency: int = 40
 
     @property
     def callout_basic_auth(self) -> bool:
@@ -125,6 +126,7 @@ _VARIABLES = {
     "INTEGRATION_LEASE_SECONDS": (False, False),
     "INTEGRATION_HTTP_TIMEOUT": (False, False),
     "INTEGRATION_BACKOFF_SECONDS": (False, False),
+    "ZUORA_MAX_CONCURRENCY": (False, False),
 }
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
@@ -205,6 +207,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     lease_seconds = _parse_number(raw, "INTEGRATION_LEASE_SECONDS", float, 60.0, 1.0, 3600.0, problems)
     http_timeout = _parse_number(raw, "INTEGRATION_HTTP_TIMEOUT", float, 30.0, 0.5, 300.0, problems)
     backoff_seconds = _parse_number(raw, "INTEGRATION_BACKOFF_SECONDS", float, 5.0, 0.1, 600.0, problems)
+    zuora_max_concurrency = _parse_number(raw, "ZUORA_MAX_CONCURRENCY", int, 40, 1, 1000, problems)
 
     username, password = raw["ZUORA_CALLOUT_USERNAME"], raw["ZUORA_CALLOUT_PASSWORD"]
     if bool(username) != bool(password):
@@ -249,6 +252,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         lease_seconds=lease_seconds,
         http_timeout=http_timeout,
         backoff_seconds=backoff_seconds,
+        zuora_max_concurrency=zuora_max_concurrency,
     )
 
 

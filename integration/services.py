@@ -27,7 +27,8 @@ class Services:
         from .zuora import ZuoraClient
         c = self.config
         return ZuoraClient(c.zuora_base_url, c.zuora_client_id, c.zuora_client_secret.reveal(),
-                           entity_id=c.zuora_entity_id, timeout=(5, c.http_timeout))
+                           entity_id=c.zuora_entity_id, timeout=(5, c.http_timeout),
+                           max_concurrency=c.zuora_max_concurrency)
 
     @cached_property
     def billing(self):

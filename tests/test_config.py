@@ -29,6 +29,7 @@ def test_valid_environment_loads_with_defaults():
     assert config.zuora_callout_hmac_algorithm == "SHA-256"
     assert config.zuora_callout_hmac_format == "BASE64"
     assert config.zuora_client_secret.reveal() == SECRETS["ZUORA_CLIENT_SECRET"]
+    assert (config.zuora_max_concurrency, config.http_timeout, config.backoff_seconds) == (40, 30.0, 5.0)
 
 
 def test_every_missing_required_variable_is_named_in_one_error():
@@ -53,6 +54,9 @@ def test_every_missing_required_variable_is_named_in_one_error():
     ("INTEGRATION_RETRY_CRON", "every noon"),
     ("INTEGRATION_MAX_ATTEMPTS", "zero"),
     ("ZUORA_CALLOUT_AUTH", "maybe"),
+    ("ZUORA_MAX_CONCURRENCY", "0"),
+    ("INTEGRATION_HTTP_TIMEOUT", "forever"),
+    ("INTEGRATION_BACKOFF_SECONDS", "-1"),
 ])
 def test_each_malformed_variable_is_named(name, value):
     with pytest.raises(ConfigError) as caught:
@@ -114,3 +118,9 @@ def test_malformed_configuration_output_never_echoes_secret_values(integration_c
     assert "BILLING_WEBHOOK_SECRET" in result.stderr and "ZUORA_BASE_URL" in result.stderr
     for secret in [*SECRETS.values(), "not-a-whsec-secret-4242"]:
         assert secret not in result.stdout + result.stderr
+
+
+def test_zuora_concurrency_setting_reaches_the_client():
+    from integration.services import Services
+    services = Services.from_config(load_config({**VALID, "ZUORA_MAX_CONCURRENCY": "7"}))
+    assert services.zuora._slots._value == 7  # the client's semaphore of calls in flight
