@@ -20,8 +20,9 @@ from typing import Any
 
 import requests
 
-from integration.errors import BillingConflict, BillingRejected, InvalidData, MalformedResponse, TransientError
-from integration.http import RemoteClient, dumps_json, is_transient_status, parse_json, require, wait_hint
+from integration.errors import BillingConflict, BillingRejected, InvalidData, MalformedResponse
+from integration.http import (RemoteClient, dumps_json, is_transient_status, json_or_none, require_object,
+                              transient_answer)
 
 SETTINGS_MAX_PAGES = 20
 SETTINGS_PAGE_SIZE = 50  # Togai's maximum page size
@@ -155,14 +156,10 @@ class BillingClient(RemoteClient):
 
         def interpret(resp: requests.Response) -> Any:
             status = resp.status_code
-            try:
-                body: Any = parse_json(resp)
-            except ValueError:
-                body = None
+            body = json_or_none(resp)
             if is_transient_status(status):
                 detail = self._message(body, "")
-                raise TransientError(f"{where}: HTTP {status}{': ' + detail if detail else ''}",
-                                     retry_after=wait_hint(resp.headers, include_reset=status == 429))
+                raise transient_answer(where, resp, f": {detail}" if detail else "")
             if status == 404 and none_on_404:
                 return None
             if 400 <= status < 500:
@@ -174,11 +171,7 @@ class BillingClient(RemoteClient):
                 raise MalformedResponse(f"{where}: unexpected HTTP {status}")
             if on_empty is not None and (status == 204 or not resp.content):
                 return on_empty()
-            if not isinstance(body, dict):
-                raise MalformedResponse(f"{where}: response is not a JSON object")
-            for path in fields:
-                require(body, path, where)
-            return body
+            return require_object(body, fields, where)
 
         return interpret
 

@@ -444,6 +444,29 @@ class RemoteClient:
                        "duration_ms": duration_ms, "attempt": attempt, "event_id": current_event_id.get()})
 
 
+def json_or_none(resp: requests.Response) -> Any:
+    """The body as JSON (decimals as ``Decimal``), or None when it is not JSON: error answers often aren't."""
+    try:
+        return parse_json(resp)
+    except ValueError:
+        return None
+
+
+def transient_answer(where: str, resp: requests.Response, detail: str) -> TransientError:
+    """The retryable error for a 408/429/5xx, carrying the wait the remote asked for."""
+    return TransientError(f"{where}: HTTP {resp.status_code}{detail}",
+                          retry_after=wait_hint(resp.headers, include_reset=resp.status_code == 429))
+
+
+def require_object(body: Any, fields: tuple[str, ...], where: str) -> dict:
+    """A successful answer checked before use: a JSON object holding every field the caller reads."""
+    if not isinstance(body, dict):
+        raise MalformedResponse(f"{where}: response is not a JSON object")
+    for path in fields:
+        require(body, path, where)
+    return body
+
+
 def is_transient_status(status: int) -> bool:
     """HTTP statuses worth another try: 408 (request timeout), 429 and every 5xx."""
     return status in (408, 429) or 500 <= status <= 599

@@ -167,27 +167,21 @@ class Worker:
                 self.inbox.finish(event.id, self.worker_id, conn)
         except LeaseLost:
             log.warning("lease lost; another worker has the event", extra=self._extra(event))
-            return
         except TransientError as exc:
-            self._guard(lambda: self._transient(event, exc, labels))
-            return
+            self._guard(self._transient, event, exc, labels)
         except MissingMapping as exc:
-            self._guard(lambda: self._failed(event, exc.code, exc.message, labels, exc.waiting_for))
-            return
+            self._guard(self._failed, event, exc.code, exc.message, labels, exc.waiting_for)
         except SyncError as exc:
-            self._guard(lambda: self._failed(event, exc.code, exc.message, labels))
-            return
+            self._guard(self._failed, event, exc.code, exc.message, labels)
         except StoreUnavailable as exc:
             # Leave the lease to expire: the event runs again, and its flow is idempotent.
             log.error("store unavailable while finishing event", extra={**self._extra(event), "error": str(exc)})
-            return
         except Exception as exc:  # noqa: BLE001 - anything unexpected is a failure, never a crash
             log.exception("unexpected error in flow", extra=self._extra(event))
-            self._guard(lambda: self._failed(event, UNKNOWN, f"{type(exc).__name__}: {exc}", labels))
-            return
-        metrics.EVENTS_DONE.labels(**labels).inc()
-        log.info("event done", extra={**self._extra(event), "outcome": "done",
-                                      "summary": outcome.summary})
+            self._guard(self._failed, event, UNKNOWN, f"{type(exc).__name__}: {exc}", labels)
+        else:
+            metrics.EVENTS_DONE.labels(**labels).inc()
+            log.info("event done", extra={**self._extra(event), "outcome": "done", "summary": outcome.summary})
 
     def _transient(self, event: Event, exc: TransientError, labels: dict) -> None:
         if self.inbox.reschedule(event.id, self.worker_id, exc.message, exc.retry_after):
@@ -205,9 +199,10 @@ class Worker:
         log.error("event failed", extra={**self._extra(event), "outcome": "failed", "code": code,
                                          "error": message})
 
-    def _guard(self, record: Callable[[], None]) -> None:
+    def _guard(self, record: Callable[..., None], *args) -> None:
+        """Record an outcome; a lost lease or a busy store leaves the event to run again."""
         try:
-            record()
+            record(*args)
         except LeaseLost:
             log.warning("lease lost before the outcome was recorded")
         except StoreUnavailable as exc:

@@ -27,8 +27,8 @@ from authlib.oauth2.client import OAuth2Client
 
 from integration.context import current_event_id
 from integration.errors import AuthFailed, InvalidData, MalformedResponse, TransientError, ZuoraRejected
-from integration.http import (RemoteClient, dumps_json, header_value, is_transient_status, parse_json,
-                              require, wait_hint)
+from integration.http import (RemoteClient, dumps_json, header_value, is_transient_status, json_or_none,
+                              parse_json, require_object, transient_answer, wait_hint)
 
 DEFAULT_ZUORA_VERSION = "2025-08-12"
 """The minor API version pinned on every v1 call: the latest per reference §6 (and zuora-sdk 3.21's).
@@ -345,13 +345,9 @@ class ZuoraClient(RemoteClient):
 
         def interpret(resp: requests.Response) -> dict:
             status = resp.status_code
-            try:
-                body: Any = parse_json(resp)
-            except ValueError:
-                body = None
+            body = json_or_none(resp)
             if is_transient_status(status):
-                raise TransientError(f"{where}: HTTP {status}{self._detail(body)}",
-                                     retry_after=wait_hint(resp.headers, include_reset=status == 429))
+                raise transient_answer(where, resp, self._detail(body))
             if status == 409 and idempotent and not body_says_done(body, fields):
                 raise TransientError(f"{where}: a request with this Idempotency-Key is still in progress "
                                      f"(HTTP 409)", retry_after=wait_hint(resp.headers, include_reset=False))
@@ -359,11 +355,7 @@ class ZuoraClient(RemoteClient):
                 raise self._rejection(where, status, body, resp.headers)
             if not (200 <= status < 300 or status == 409):
                 raise MalformedResponse(f"{where}: unexpected HTTP {status}")
-            if not isinstance(body, dict):
-                raise MalformedResponse(f"{where}: response is not a JSON object")
-            for path in fields:
-                require(body, path, where)
-            return body
+            return require_object(body, fields, where)
 
         return interpret
 

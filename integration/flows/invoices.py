@@ -277,16 +277,9 @@ class InvoiceFlow:
     def __init__(self, services: Services):
         self.db = services.db
         self.inbox = services.inbox
-        self.services = services
+        self.zuora = services.zuora
+        self.billing = services.billing
         self.status = services.config.zuora_invoice_status
-
-    @property
-    def zuora(self):
-        return self.services.zuora
-
-    @property
-    def billing(self):
-        return self.services.billing
 
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id

@@ -204,18 +204,11 @@ class UsageFlow:
     def __init__(self, services: Services, *, max_file_bytes: int = USAGE_FILE_MAX_BYTES,
                  import_timeout: float = 300.0, poll_interval: float = 1.0):
         self.db = services.db
-        self.services = services
+        self.zuora = services.zuora
+        self.billing = services.billing
         self.max_file_bytes = max_file_bytes
         self.import_timeout = import_timeout
         self.poll_interval = poll_interval
-
-    @property
-    def zuora(self):
-        return self.services.zuora
-
-    @property
-    def billing(self):
-        return self.services.billing
 
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id
