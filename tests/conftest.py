@@ -6,10 +6,12 @@ import os
 import sys
 
 import pytest
+import requests_mock
 
 from integration import create_app
 from integration.config import Config, Secret
 from integration.services import Services
+from tests.fakes import FakeClock
 
 TESTS_DIR = os.path.dirname(__file__)
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-0123456789ab").decode()
@@ -81,3 +83,16 @@ def subprocess_env(tmp_path):
 @pytest.fixture
 def integration_cmd():
     return [sys.executable, "-m", "integration"]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Client tests: time that moves only when the client sleeps (modules may define their own)."""
+    return FakeClock()
+
+
+@pytest.fixture
+def mock():
+    """Client tests: requests-mock for every HTTP call."""
+    with requests_mock.Mocker() as m:
+        yield m

@@ -31,6 +31,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> str:
+    """A running command's output up to the line holding ``marker`` (it must not exit first)."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not any(marker in line for line in lines):
+        assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+        lines.append(proc.stdout.readline())
+    return "".join(lines)
+
+
 class ProcessStack:
     def __init__(self, workdir: Path, *, web_workers: int = 2, lease_seconds: float = 2.0,
                  http_timeout: float = 5.0, backoff_seconds: float = 0.5, zuora_options: dict | None = None):

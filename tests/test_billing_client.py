@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 import requests
-import requests_mock
 
 from tests.fakes import FakeClock
 from prometheus_client import REGISTRY
@@ -23,17 +22,6 @@ CUSTOMER = {"id": "8ad0000000000001", "name": "Acme Corp", "primaryEmail": "ap@a
             "address": {"country": "US"}, "status": "ACTIVE"}
 ACCOUNT = {"id": "8ad0000000000001", "customerId": "8ad0000000000001", "name": "Acme Corp",
            "invoiceCurrency": "USD", "status": "ACTIVE"}
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def mock():
-    with requests_mock.Mocker() as m:
-        yield m
 
 
 def make_client(clock: FakeClock, **kwargs) -> BillingClient:

@@ -2,11 +2,10 @@
 import re
 import signal
 import subprocess
-import time
 
 import requests
 
-from tests.e2e_stack import free_port
+from tests.e2e_stack import free_port, read_until
 
 
 def test_sandbox_command_serves_both_apis_with_the_printed_credentials(integration_cmd, subprocess_env):
@@ -15,12 +14,7 @@ def test_sandbox_command_serves_both_apis_with_the_printed_credentials(integrati
                              "--billing-port", str(billing_port)], env=subprocess_env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        lines = []
-        deadline = time.monotonic() + 30
-        while not any("Press Ctrl+C" in l for l in lines):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
-            lines.append(proc.stdout.readline())
-        text = "".join(lines)
+        text = read_until(proc, "Press Ctrl+C", timeout=30)
         found = dict(re.findall(r"(ZUORA_CLIENT_ID|ZUORA_CLIENT_SECRET|BILLING_API_TOKEN|BILLING_WEBHOOK_SECRET)=(\S+)",
                                 text))
         assert set(found) == {"ZUORA_CLIENT_ID", "ZUORA_CLIENT_SECRET", "BILLING_API_TOKEN", "BILLING_WEBHOOK_SECRET"}

@@ -6,6 +6,8 @@ import time
 
 import requests
 
+from tests.e2e_stack import read_until
+
 
 def test_demo_drives_every_flow_and_says_so(integration_cmd, tmp_path):
     started = time.monotonic()
@@ -29,12 +31,7 @@ def test_demo_keep_running_leaves_everything_up(integration_cmd, tmp_path):
     proc = subprocess.Popen([*integration_cmd, "demo", "--keep-running"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)})
     try:
-        lines = []
-        deadline = time.monotonic() + 90
-        while not any("Press Ctrl+C" in l for l in lines):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
-            lines.append(proc.stdout.readline())
-        text = "".join(lines)
+        text = read_until(proc, "Press Ctrl+C", timeout=90)
         service = re.search(r"service\s+(http://127\.0\.0\.1:\d+)\s+\(admin: Authorization: Bearer (\S+)\)", text)
         assert service, text
         url, token = service.groups()

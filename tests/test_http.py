@@ -9,9 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 import requests.adapters
-import requests_mock
 
-from tests.fakes import FakeClock
 
 from integration.errors import AuthFailed, InvalidData, MalformedResponse, SyncError, TransientError
 from integration.http import (MAX_HINT_SECONDS, Backoff, Pacer, RemoteClient, dumps_json, header_value,
@@ -40,17 +38,6 @@ class EchoClient(RemoteClient):
             return resp.json()
 
         return self._call("GET", endpoint, self.url(endpoint, thing_id=thing_id), interpret)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def mock():
-    with requests_mock.Mocker() as m:
-        yield m
 
 
 # ---------------------------------------------------------------------------------------- headers

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 import pytest
 import requests
-import requests_mock
 
 from tests.fakes import FakeClock
 from prometheus_client import REGISTRY, generate_latest
@@ -28,17 +27,6 @@ TOKEN_URL = f"{BASE}/oauth/token"
 SECRET = "s3cr3t-Client-Secret-value"
 ACCESS = "access-token-AAAA-1111"
 ACCOUNT = {"success": True, "basicInfo": {"id": "8ad0000000000001", "accountNumber": "A00000001", "name": "Acme"}}
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def mock():
-    with requests_mock.Mocker() as m:
-        yield m
 
 
 def token_reply(*tokens: str, expires_in: int = 3599):
