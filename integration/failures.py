@@ -16,13 +16,13 @@ selection and its update cannot interleave with a worker failing or claiming the
 """
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from . import cursors
 from .db import Database, iso, to_db_time, utcnow
 from .errors import MISSING_MAPPING
 
@@ -85,20 +85,12 @@ class Selector:
 # -- listing ------------------------------------------------------------------------------------
 
 def encode_cursor(rowid: int) -> str:
-    return base64.urlsafe_b64encode(f"f:{rowid}".encode()).decode().rstrip("=")
+    return cursors.encode("f", rowid)
 
 
 def decode_cursor(cursor: str) -> int:
     """The position behind an opaque cursor; ValueError when it is not one of ours."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode()).decode()
-    except (ValueError, UnicodeError) as exc:
-        raise ValueError("not a cursor") from exc
-    prefix, _, number = text.partition(":")
-    if prefix != "f" or not number.isdigit() or len(number) > 18:
-        raise ValueError("not a cursor")
-    return int(number)
+    return cursors.decode("f", cursor)
 
 
 def page(db: Database, *, object_type: str | None = None, code: str | None = None, limit: int = 100,

@@ -8,11 +8,11 @@ transaction.
 """
 from __future__ import annotations
 
-import base64
 import sqlite3
 from dataclasses import dataclass
 from typing import Callable
 
+from . import cursors
 from .db import Database, iso, to_db_time, utcnow
 from .errors import SyncError
 from .inbox import Inbox
@@ -108,17 +108,12 @@ def link(type: str, *, zuora_id: str, billing_id: str, origin: str, zuora_number
 # -- admin listing ---------------------------------------------------------------------------------
 
 def encode_cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"m:{row_id}".encode()).decode().rstrip("=")
+    return cursors.encode("m", row_id)
 
 
 def decode_cursor(cursor: str) -> int:
     """The row ID behind an opaque cursor; ValueError when it is not one of ours."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    text = base64.urlsafe_b64decode(padded.encode()).decode()
-    prefix, _, number = text.partition(":")
-    if prefix != "m" or not number.isdigit():
-        raise ValueError("not a cursor")
-    return int(number)
+    return cursors.decode("m", cursor)
 
 
 def page(db: Database, *, type: str | None = None, zuora_id: str | None = None, billing_id: str | None = None,

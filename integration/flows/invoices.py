@@ -164,6 +164,16 @@ def fetch_invoice(billing, invoice_id: str) -> dict:
     return invoice
 
 
+def linked_owner(db, invoice: dict, invoice_id: str) -> mappings.Mapping:
+    """The account mapping of the invoice's owner; MISSING_MAPPING (waiting for that account) if unlinked."""
+    owner = required_id(invoice, "ownerId")
+    account = mappings.find(db, "account", billing_id=owner)
+    if account is None:
+        raise MissingMapping(f"billing account {owner} of invoice {invoice_id} is not linked to a Zuora "
+                             f"account yet", waiting_for=f"billing-account:{owner}")
+    return account
+
+
 def why_not_pushed(invoice: dict) -> str | None:
     """None when the invoice is final (CONTRACT §6.3), else the reason it is left alone."""
     status = invoice.get("status")
@@ -287,11 +297,7 @@ class InvoiceFlow:
         reason = why_not_pushed(invoice)
         if reason:
             return Outcome(summary=f"invoice {invoice_id} not pushed: {reason}")
-        owner = required_id(invoice, "ownerId")
-        account = mappings.find(self.db, "account", billing_id=owner)
-        if account is None:
-            raise MissingMapping(f"billing account {owner} of invoice {invoice_id} is not linked to a Zuora "
-                                 f"account yet", waiting_for=f"billing-account:{owner}")
+        account = linked_owner(self.db, invoice, invoice_id)
 
         lines = invoice_lines(invoice)
         check_adds_up(invoice, lines)

@@ -41,13 +41,13 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from .. import mappings, meters, money
-from ..errors import InvalidData, MissingMapping
+from ..errors import InvalidData
 from ..inbox import Event
 from ..meters import MeterSettings
 from ..services import Services
 from ..worker import Outcome
 from ..zuora import USAGE_FILE_MAX_BYTES
-from .invoices import Line, billing_date, check_adds_up, fetch_invoice, invoice_lines, required_id, truncate
+from .invoices import Line, billing_date, check_adds_up, fetch_invoice, invoice_lines, linked_owner, truncate
 
 log = logging.getLogger("integration.flows.usage")
 
@@ -213,11 +213,7 @@ class UsageFlow:
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id
         invoice = fetch_invoice(self.billing, invoice_id)
-        owner = required_id(invoice, "ownerId")
-        account = mappings.find(self.db, "account", billing_id=owner)
-        if account is None:
-            raise MissingMapping(f"billing account {owner} of invoice {invoice_id} is not linked to a Zuora "
-                                 f"account yet", waiting_for=f"billing-account:{owner}")
+        account = linked_owner(self.db, invoice, invoice_id)
         lines = invoice_lines(invoice)
         check_adds_up(invoice, lines)
         settings = meters_to_push(self.db, meter_snapshot(event.payload),

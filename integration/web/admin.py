@@ -11,6 +11,7 @@ import hmac
 import logging
 import sqlite3
 from datetime import datetime
+from typing import Callable
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -62,6 +63,16 @@ def load_query(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]
         return None, error_response(400, "invalid_query", exc.messages)
 
 
+def read_cursor(query: dict, decode: Callable[[str], int]) -> tuple[int | None, ResponseReturnValue | None]:
+    """The position behind the ``after`` parameter (None: first page), or a 400 for a foreign cursor."""
+    if "after" not in query:
+        return None, None
+    try:
+        return decode(query["after"]), None
+    except ValueError:
+        return None, error_response(400, "invalid_query", {"after": ["Not a cursor returned by this API."]})
+
+
 def load_body(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
     """(data, None) for a valid JSON object body, else (None, a 400 ``invalid_payload`` response)."""
     return load_json_object(request.get_data(cache=False), schema)  # too large → 413 JSON
@@ -79,12 +90,9 @@ def list_mappings() -> ResponseReturnValue:
     query, problem = load_query(MappingQuerySchema())
     if problem:
         return problem
-    after = None
-    if "after" in query:
-        try:
-            after = mappings.decode_cursor(query["after"])
-        except ValueError:
-            return error_response(400, "invalid_query", {"after": ["Not a cursor returned by this API."]})
+    after, problem = read_cursor(query, mappings.decode_cursor)
+    if problem:
+        return problem
     items, next_cursor = mappings.page(_services().db, type=query.get("type"), zuora_id=query.get("zuora_id"),
                                        billing_id=query.get("billing_id"), limit=query["limit"], after=after)
     return jsonify({"data": [m.as_json() for m in items], "next": next_cursor})
@@ -117,12 +125,9 @@ def list_failures() -> ResponseReturnValue:
     query, problem = load_query(FailureQuerySchema())
     if problem:
         return problem
-    after = None
-    if "after" in query:
-        try:
-            after = failures.decode_cursor(query["after"])
-        except ValueError:
-            return error_response(400, "invalid_query", {"after": ["Not a cursor returned by this API."]})
+    after, problem = read_cursor(query, failures.decode_cursor)
+    if problem:
+        return problem
     items, next_cursor = failures.page(_services().db, object_type=query.get("object_type"),
                                        code=query.get("code"), limit=query["limit"], after=after)
     return jsonify({"data": [f.as_json() for f in items], "next": next_cursor})
