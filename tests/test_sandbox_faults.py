@@ -63,6 +63,7 @@ def test_defaults_and_snapshot(clock):
     snap = f.snapshot()
     assert snap == {"latency_ms": 0, "error_rate": 0.0, "error_status": 500, "hang_rate": 0.0, "hang_seconds": 30.0,
                     "rate_limit": None, "rate_window_seconds": 1.0, "concurrency_limit": None, "seed": None,
+                    "inject_statuses": [], "retry_after": 1,
                     "counters": {"requests": 0, "rate_limited": 0, "concurrency_limited": 0,
                                  "injected_errors": 0, "hangs": 0, "in_flight": 0}}
 
@@ -80,6 +81,11 @@ def test_defaults_and_snapshot(clock):
     ({"concurrency_limit": "4"}, "concurrency_limit must be a positive integer or null"),
     ({"rate_window_seconds": 0}, "rate_window_seconds must be a number > 0 and <= 86400"),
     ({"seed": 1.5}, "seed must be an integer or null"),
+    ({"inject_statuses": [404]}, "inject_statuses must be a list of at most 1000 of 429, 500, 503"),
+    ({"inject_statuses": 429}, "inject_statuses must be a list of at most 1000 of 429, 500, 503"),
+    ({"inject_statuses": [429] * 1001}, "inject_statuses must be a list of at most 1000 of 429, 500, 503"),
+    ({"retry_after": -1}, "retry_after must be an integer 0..86400 or null"),
+    ({"retry_after": 1.5}, "retry_after must be an integer 0..86400 or null"),
 ])
 def test_configure_rejects_bad_settings_naming_them(clock, settings, message):
     f = Faults(clock=clock)
@@ -119,6 +125,43 @@ def test_error_rate_one_fails_every_request_with_error_status(clock):
     assert r.status_code == 503
     assert r.headers["Retry-After"] == "1"
     assert f.snapshot()["counters"]["injected_errors"] == 4
+
+
+def test_inject_statuses_answers_the_next_requests_in_order_then_stops(clock):
+    """A deterministic storm: each listed status once, in order; an injected 429 reports its window spent."""
+    f = Faults(clock=clock)
+    client = make_app(f).test_client()
+    f.configure(inject_statuses=[429, 503, 500], rate_window_seconds=60)
+    first, second, third, fourth = (client.get("/thing") for _ in range(4))
+    assert [r.status_code for r in (first, second, third, fourth)] == [429, 503, 500, 200]
+    assert (first.headers["Retry-After"], first.headers["RateLimit-Remaining"], first.headers["RateLimit-Reset"]) == \
+        ("1", "0", "60")
+    assert second.headers["Retry-After"] == "1" and second.headers["RateLimit-Remaining"] != "0"
+    assert "Retry-After" not in third.headers
+    assert "Retry-After" not in fourth.headers and fourth.headers["RateLimit-Remaining"] != "0"
+    snap = f.snapshot()
+    assert snap["inject_statuses"] == [] and snap["counters"]["injected_errors"] == 3
+    assert client.get("/_sandbox/ping").status_code == 200  # exempt paths never consume an injection
+
+
+def test_injected_retry_after_is_configurable_or_absent(clock):
+    f = Faults(clock=clock)
+    client = make_app(f).test_client()
+    f.configure(inject_statuses=[503], retry_after=7)
+    assert client.get("/thing").headers["Retry-After"] == "7"
+    f.configure(inject_statuses=[429], retry_after=None)  # Zuora's own 429 sample: ratelimit-* only
+    limited = client.get("/thing")
+    assert limited.status_code == 429 and "Retry-After" not in limited.headers
+    assert limited.headers["RateLimit-Remaining"] == "0"
+
+
+def test_inject_statuses_over_http_endpoint(clock):
+    f = Faults(clock=clock)
+    client = make_app(f).test_client()
+    r = client.post("/_sandbox/faults", json={"inject_statuses": [429, 429]})
+    assert r.status_code == 200 and r.get_json()["inject_statuses"] == [429, 429]
+    bad = client.post("/_sandbox/faults", json={"inject_statuses": [418]})
+    assert bad.status_code == 400 and "inject_statuses" in bad.get_json()["detail"]
 
 
 def test_error_body_from_keyword_and_from_app_config(clock):

@@ -11,6 +11,13 @@ headers (Zuora sends them on every response, zuora-api.md §5), and ``Concurrenc
 syntax (``"10, 10;w=1"``), so a client that naively ``int()``s it fails here, not in production. With the
 rate limit off the headers still appear, with a large nominal limit that is never enforced.
 
+``inject_statuses`` (e.g. ``[429, 503, 429]``) answers the next admitted requests with those statuses, one
+each, in order: a deterministic storm, where ``error_rate`` is a random one. Injected 429s and 503s carry
+``Retry-After: <retry_after>`` (1 s by default; ``null`` sends none, like Zuora's own 429 sample), and an
+injected 429 reports its window spent (``RateLimit-Remaining: 0``, ``RateLimit-Reset`` the window's end),
+so a client meets the shape the IETF draft's precedence rule is about: a short ``Retry-After`` next to a
+far ``RateLimit-Reset``.
+
 Error bodies are in the host API's own shape: pass ``error_body(status, message) -> dict`` to
 :func:`install` as a keyword, or put it in ``app.config["SANDBOX_ERROR_BODY"]`` (looked up per request,
 so it may be set after ``install``). Without either the body is ``{"message": message}``.
@@ -45,7 +52,11 @@ _DEFAULTS: dict[str, Any] = {
     "rate_window_seconds": 1.0,
     "concurrency_limit": None,
     "seed": None,
+    "inject_statuses": (),
+    "retry_after": 1,
 }
+MAX_INJECTED = 1000
+INJECTABLE_STATUSES = (429, 500, 503)
 
 
 def _is_int(value: Any) -> bool:
@@ -86,6 +97,15 @@ def _validate(key: str, value: Any) -> Any:
         if value is None or _is_int(value):
             return value
         raise ValueError("seed must be an integer or null")
+    if key == "inject_statuses":
+        if (isinstance(value, (list, tuple)) and len(value) <= MAX_INJECTED
+                and all(_is_int(v) and v in INJECTABLE_STATUSES for v in value)):
+            return tuple(value)
+        raise ValueError(f"inject_statuses must be a list of at most {MAX_INJECTED} of 429, 500, 503")
+    if key == "retry_after":
+        if value is None or (_is_int(value) and 0 <= value <= MAX_WINDOW_SECONDS):
+            return value
+        raise ValueError(f"retry_after must be an integer 0..{MAX_WINDOW_SECONDS:g} or null")
     raise ValueError(f"unknown fault setting: {key}")
 
 
@@ -99,7 +119,8 @@ class Admission:
     holds_slot: bool = False              # a concurrency slot was taken and must be released
     latency_seconds: float = 0.0
     hang_seconds: float | None = None     # sleep this long, then answer 504
-    error_status: int | None = None       # answer this 5xx
+    error_status: int | None = None       # answer this injected status (a 5xx, or 429 from inject_statuses)
+    window_spent: bool = False            # report RateLimit-Remaining: 0 (an injected 429)
 
 
 class Faults:
@@ -138,7 +159,8 @@ class Faults:
     def snapshot(self) -> dict:
         """The current settings (the keys ``configure`` accepts) plus a ``counters`` dict."""
         with self._lock:
-            return {**self._settings, "counters": dict(self._counters, in_flight=self._in_flight)}
+            return {**self._settings, "inject_statuses": list(self._settings["inject_statuses"]),
+                    "counters": dict(self._counters, in_flight=self._in_flight)}
 
     def reset(self) -> None:
         """Back to the constructor's settings; counters, the rate window and the seed cleared."""
@@ -180,12 +202,18 @@ class Faults:
                 return Admission(429, "concurrency limit exceeded", retry_after=1)
             self._in_flight += 1
             latency = s["latency_ms"] / 1000.0
+            if s["inject_statuses"]:
+                status, s["inject_statuses"] = s["inject_statuses"][0], s["inject_statuses"][1:]
+                self._counters["injected_errors"] += 1
+                return Admission(holds_slot=True, latency_seconds=latency, error_status=status,
+                                 retry_after=s["retry_after"], window_spent=status == 429)
             if s["hang_rate"] and self._rng.random() < s["hang_rate"]:
                 self._counters["hangs"] += 1
                 return Admission(holds_slot=True, latency_seconds=latency, hang_seconds=s["hang_seconds"])
             if s["error_rate"] and self._rng.random() < s["error_rate"]:
                 self._counters["injected_errors"] += 1
-                return Admission(holds_slot=True, latency_seconds=latency, error_status=s["error_status"])
+                return Admission(holds_slot=True, latency_seconds=latency, error_status=s["error_status"],
+                                 retry_after=s["retry_after"])
             return Admission(holds_slot=True, latency_seconds=latency)
 
     def release(self) -> None:
@@ -228,6 +256,7 @@ def _default_error_body(status: int, message: str) -> dict:
 
 
 _G_ATTR = "_sandbox_faults_slot"
+_G_SPENT = "_sandbox_faults_window_spent"
 
 
 def install(app: flask.Flask, faults: Faults, *, api_name: str,
@@ -235,7 +264,7 @@ def install(app: flask.Flask, faults: Faults, *, api_name: str,
     """Wire ``faults`` into ``app``: hooks on every non-exempt request, plus ``/_sandbox/faults``.
 
     Order per request: rate limit, concurrency limit (both 429 with ``Retry-After``), added latency,
-    hang (sleep ``hang_seconds`` then 504), injected ``error_status``. The hooks are registered with
+    the next of ``inject_statuses``, hang (sleep ``hang_seconds`` then 504), injected ``error_status``. The hooks are registered with
     ``before_request``, so install faults before the app's own hooks if those should see only admitted
     requests (Flask runs before_request functions in registration order).
     """
@@ -256,6 +285,8 @@ def install(app: flask.Flask, faults: Faults, *, api_name: str,
         decision = faults.admit()
         if decision.holds_slot:
             setattr(flask.g, _G_ATTR, True)
+        if decision.window_spent:
+            setattr(flask.g, _G_SPENT, True)
         if decision.reject_status is not None:
             resp = flask.jsonify(body_for(decision.reject_status, decision.reject_message))
             resp.status_code = decision.reject_status
@@ -271,8 +302,8 @@ def install(app: flask.Flask, faults: Faults, *, api_name: str,
         if decision.error_status is not None:
             resp = flask.jsonify(body_for(decision.error_status, f"injected {api_name} fault"))
             resp.status_code = decision.error_status
-            if decision.error_status == 503:
-                resp.headers["Retry-After"] = "1"
+            if decision.error_status in (429, 503) and decision.retry_after is not None:
+                resp.headers["Retry-After"] = str(decision.retry_after)
             return resp
         return None
 
@@ -280,6 +311,8 @@ def install(app: flask.Flask, faults: Faults, *, api_name: str,
     def _faults_after(response: flask.Response) -> flask.Response:
         if not is_exempt():
             response.headers.update(faults.headers())
+            if flask.g.pop(_G_SPENT, False):
+                response.headers["RateLimit-Remaining"] = "0"
         return response
 
     @app.teardown_request
