@@ -7,11 +7,15 @@ billing client differ only in how they authenticate and how they read an answer:
 
 - ``RemoteClient._call`` is the retry loop. The client's ``interpret`` callback turns a response
   into a result or raises; a ``TransientError`` from it (or from the transport) is retried with
-  exponential backoff and full jitter, never sooner than the remote asked, within
-  ``max_attempts`` and ``max_retry_seconds``; after that the ``TransientError`` reaches the
-  caller so the inbox reschedules the event. A 401 gets one fresh credential and one repeat.
+  exponential backoff and full jitter — or, when the remote said how long to wait, after exactly
+  that long (``wait_hint``: ``Retry-After`` first, else ``RateLimit-Reset`` once the budget is
+  spent; CONTRACT §5) — within ``max_attempts`` and ``max_retry_seconds``; after that the
+  ``TransientError`` reaches the caller, still carrying the remote's wait, so the inbox
+  reschedules the event. A 401 gets one fresh credential and one repeat.
 - ``Pacer`` reads ``RateLimit-*`` and ``Concurrency-Limit-Remaining`` and waits for the reset
-  before the next call instead of spending a call on a refusal; a semaphore caps calls in flight.
+  before the next call instead of spending a call on a refusal (``Retry-After`` first here too);
+  a semaphore caps calls in flight.
+- Response bodies are streamed and capped at ``MAX_BODY_BYTES`` (``read_body``).
 - Each attempt is counted and timed in ``integration.metrics`` under the endpoint *template*
   (never a raw ID, which would explode label cardinality) and logged as one line on
   ``integration.remote``.
@@ -50,6 +54,16 @@ MAX_HINT_SECONDS = 86_400.0
 
 MAX_MESSAGE_CHARS = 500
 """Remote messages are cut to this length before they reach an exception (and the failure list)."""
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+"""Largest response body read from a remote (10 MiB, after any Content-Encoding is undone).
+
+Our largest legitimate answers (a page of 99 accounts, a 50-setting page, an invoice with its
+items) are a few hundred KiB; a body past this is a broken proxy, a runaway listing or a
+compression bomb, and reading it whole would let one remote exhaust a worker's memory.
+"""
+
+_BODY_CHUNK_BYTES = 64 * 1024
 
 _PATH_PARAM_MAX = 255
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -111,13 +125,22 @@ def _clamp(seconds: float) -> float | None:
     return min(max(seconds, 0.0), MAX_HINT_SECONDS)
 
 
-def wait_hint(headers: Mapping[str, str], *, include_reset: bool = True) -> float | None:
-    """The longest wait a response asked for: ``Retry-After`` and, on a refusal, ``RateLimit-Reset``."""
-    hints = [parse_retry_after(headers.get("Retry-After"))]
-    if include_reset:
-        hints.append(parse_reset(headers.get("RateLimit-Reset")))
-    known = [h for h in hints if h is not None]
-    return max(known) if known else None
+def wait_hint(headers: Mapping[str, str]) -> float | None:
+    """The wait a response asked for, by the IETF rate-limit headers draft's precedence (CONTRACT §5).
+
+    ``Retry-After``, when present and readable, *is* the wait: the draft says it "MUST take
+    precedence" over the RateLimit fields, and Zuora's concurrency refusals (category 70) name it.
+    Without it, ``RateLimit-Reset`` is the wait only when ``RateLimit-Remaining`` says the budget is
+    spent (Zuora's own 429 sample carries ``ratelimit-*`` and no ``Retry-After``); a reset with
+    budget left is when the window rolls over, not a request to wait.
+    """
+    retry_after = parse_retry_after(headers.get("Retry-After"))
+    if retry_after is not None:
+        return retry_after
+    remaining = parse_number(headers.get("RateLimit-Remaining"))
+    if remaining is not None and remaining <= 0:
+        return parse_reset(headers.get("RateLimit-Reset"))
+    return None
 
 
 # --------------------------------------------------------------------------- pacing and backoff
@@ -132,6 +155,9 @@ class Pacer:
     window gives another upper bound (its arrival time + its reset), and the earliest of them is
     the tightest: the pacer resumes there — never before the window really ends, barely after.
     ``Concurrency-Limit-Remaining`` is refreshed every second, so 0 there means "wait a second".
+    A response carrying ``Retry-After`` overrides both, as in ``wait_hint``: the pacer then resumes
+    exactly that long after it, however far off ``RateLimit-Reset`` is (IETF draft: Retry-After
+    "MUST take precedence"), so the pacer never holds a call longer than the server asked.
     A wait longer than ``max_wait`` is not slept: it becomes a ``TransientError`` so the inbox
     reschedules the event rather than parking a worker thread.
     """
@@ -153,6 +179,7 @@ class Pacer:
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn the remaining budget from a response's headers."""
         now = self._clock()
+        retry_after = parse_retry_after(headers.get("Retry-After"))
         remaining = parse_number(headers.get("RateLimit-Remaining"))
         reset = parse_reset(headers.get("RateLimit-Reset"))
         concurrency = parse_number(headers.get("Concurrency-Limit-Remaining"))
@@ -161,6 +188,11 @@ class Pacer:
                 self._track_window(now, now + reset, remaining)
             if remaining is not None:
                 self._last_remaining = remaining
+            if retry_after is not None:  # the server said how long: that, not the reset, is the wait
+                self._rate_resume_at = now + retry_after
+                self._concurrency_resume_at = None
+                return
+            if remaining is not None:
                 if remaining <= self._threshold and self._window_end is not None:
                     self._rate_resume_at = max(self._rate_resume_at or 0.0, self._window_end)
                 elif remaining > self._threshold:
@@ -192,10 +224,12 @@ class Pacer:
 
 
 class Backoff:
-    """Full-jitter exponential backoff (AWS, "Exponential Backoff and Jitter"), floored by the remote's hint.
+    """Full-jitter exponential backoff (AWS, "Exponential Backoff and Jitter"), unless the remote named the wait.
 
-    Full jitter spreads the retries of many workers that failed together; the floor makes sure
-    we never come back sooner than ``Retry-After``/``RateLimit-Reset`` said.
+    Full jitter spreads the retries of many workers that failed together. When the remote said
+    how long to wait (``wait_hint``), that is the wait, exactly: sooner would spend a call on a
+    certain refusal (Zuora counts those against the limit), and jitter on top would wait longer
+    than asked — the remote already staggers its clients by what it tells each one.
     """
 
     def __init__(self, *, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None):
@@ -204,12 +238,59 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def delay(self, failures: int, hint: float | None = None) -> float:
-        """Seconds to wait after the ``failures``-th consecutive failure (0-based)."""
-        jitter = self._rng.uniform(0, min(self.cap, self.base * 2 ** failures))
-        return max(jitter, hint or 0.0)
+        """Seconds to wait after the ``failures``-th consecutive failure (0-based): ``hint`` when given."""
+        if hint is not None:
+            return hint
+        return self._rng.uniform(0, min(self.cap, self.base * 2 ** failures))
 
 
 # --------------------------------------------------------------------------- bodies
+
+def read_body(resp: requests.Response, where: str, *, limit: int = MAX_BODY_BYTES) -> None:
+    """Read a streamed response's body into ``resp.content``, never holding more than ``limit`` bytes.
+
+    The body is pulled in chunks (decoded, so a gzip bomb counts at its real size) and the read
+    stops at the first byte past the cap; a ``Content-Length`` already past it is refused unread.
+    Past the cap the answer is unusable, and the error says which call it was:
+
+    - ``MalformedResponse`` (permanent, ``UNKNOWN`` on the failure list) as a rule. A repeat would
+      fetch the same oversized body again — an Idempotency-Key replays a stored answer verbatim —
+      and spend rate budget each time (Zuora counts every call), so retrying cannot help; an
+      operator must look at what the remote sends.
+    - ``TransientError`` when the status itself is transient (408, 429, 5xx): the status already
+      says "try again" and carries the wait; the body would only have added a detail, and a
+      gateway's outsized error page must not turn a passing outage into a permanent failure.
+
+    ``requests`` offers no public way to hand a body read this way back to ``Response.content``,
+    so it is stored where ``content`` keeps it (``_content``), as ``requests`` itself does.
+    """
+    declared = parse_number(resp.headers.get("Content-Length"))
+    encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+    if declared is not None and not encoded and declared > limit:
+        resp.close()
+        raise _oversized(resp, where, limit)
+    if resp.raw is None:  # a transport adapter that hands over a finished body (no stream to bound)
+        if len(resp.content) > limit:
+            raise _oversized(resp, where, limit)
+        return
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.iter_content(_BODY_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            resp.close()
+            raise _oversized(resp, where, limit)
+        chunks.append(chunk)
+    resp._content = b"".join(chunks)
+    resp._content_consumed = True
+
+
+def _oversized(resp: requests.Response, where: str, limit: int) -> SyncError:
+    message = f"{where}: response body larger than {limit} bytes; not read (HTTP {resp.status_code})"
+    if is_transient_status(resp.status_code):
+        return TransientError(message, retry_after=wait_hint(resp.headers))
+    return MalformedResponse(message)
+
 
 def parse_json(resp: requests.Response) -> Any:
     """The response body as JSON with every decimal number a ``Decimal`` (money never goes through float).
@@ -407,16 +488,22 @@ class RemoteClient:
         return ""
 
     def _send(self, method: str, endpoint: str, url: str, attempt: int, **kwargs: Any) -> requests.Response:
-        """One metered, logged, paced and bounded HTTP exchange; transport trouble becomes ``TransientError``."""
+        """One metered, logged, paced and bounded HTTP exchange; transport trouble becomes ``TransientError``.
+
+        The body is streamed and capped at ``MAX_BODY_BYTES`` (``read_body``), so no remote can make
+        us hold more than that in memory.
+        """
         self._pacer.wait_turn()
         where = f"{self.api} {method} {endpoint}"
         status = "error"
         started = time.perf_counter()
         try:
-            with self._slots:
+            with self._slots:  # held while the body streams in: the connection is still in use
                 resp = self._session.request(method, url, timeout=self._timeout, allow_redirects=False,
-                                             **kwargs)
-            status = str(resp.status_code)
+                                             stream=True, **kwargs)
+                status = str(resp.status_code)
+                self._pacer.observe(resp.headers)  # the headers hold even if the body then fails
+                read_body(resp, where)
         except requests.Timeout as exc:
             status = "timeout"
             raise TransientError(f"{where}: timed out ({type(exc).__name__})") from exc
@@ -428,7 +515,6 @@ class RemoteClient:
             raise SyncError(f"{where}: request could not be sent ({type(exc).__name__})") from exc
         finally:
             self._record(method, endpoint, status, time.perf_counter() - started, attempt)
-        self._pacer.observe(resp.headers)
         return resp
 
     def _record(self, method: str, endpoint: str, status: str, seconds: float, attempt: int) -> None:
@@ -454,8 +540,7 @@ def json_or_none(resp: requests.Response) -> Any:
 
 def transient_answer(where: str, resp: requests.Response, detail: str) -> TransientError:
     """The retryable error for a 408/429/5xx, carrying the wait the remote asked for."""
-    return TransientError(f"{where}: HTTP {resp.status_code}{detail}",
-                          retry_after=wait_hint(resp.headers, include_reset=resp.status_code == 429))
+    return TransientError(f"{where}: HTTP {resp.status_code}{detail}", retry_after=wait_hint(resp.headers))
 
 
 def require_object(body: Any, fields: tuple[str, ...], where: str) -> dict:

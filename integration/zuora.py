@@ -39,7 +39,18 @@ the tenant's history; pinning makes them depend on this code only.
 
 TRANSIENT_CATEGORIES = frozenset({"50", "61", "70", "99"})
 """Error categories (the LAST two digits of Zuora's 8-digit code) Zuora's guide says to retry:
-locking contention, temporary error, concurrency limit exceeded, external gateway/tax error."""
+locking contention, temporary error, concurrency limit exceeded, external gateway/tax error
+(CONTRACT §5). Every other category is refused at once, except ``INTERNAL_ERROR_CATEGORY``."""
+
+INTERNAL_ERROR_CATEGORY = "60"
+"""Zuora's "internal error": its guide says to retry it "very few times", so it is."""
+
+INTERNAL_ERROR_RETRIES = 2
+"""Repeats of a call answered with an internal error (category 60) before it counts as refused.
+
+A fault that survives three tries within seconds is not passing; as ``ZuoraRejected`` it reaches
+the failure list with Zuora's code and processId for an operator to chase, instead of spending
+the rate budget on every scheduled retry."""
 
 TRANSIENT_NAMED_CODES = frozenset({"LOCK_COMPETITION", "TEMPORARY_ERROR", "SERVER_UNAVAILABLE",
                                    "REQUEST_EXCEEDED_LIMIT", "REQUEST_EXCEEDED_RATE"})
@@ -342,17 +353,22 @@ class ZuoraClient(RemoteClient):
                 idempotent: bool = False) -> Callable[[requests.Response], dict]:
         """The ``interpret`` callback for one call: result, or the error that says what to do next."""
         where = f"Zuora {method} {endpoint}"
+        internal_errors = 0  # per call: this closure serves one _call's attempts
 
         def interpret(resp: requests.Response) -> dict:
+            nonlocal internal_errors
             status = resp.status_code
             body = json_or_none(resp)
             if is_transient_status(status):
                 raise transient_answer(where, resp, self._detail(body))
             if status == 409 and idempotent and not body_says_done(body, fields):
                 raise TransientError(f"{where}: a request with this Idempotency-Key is still in progress "
-                                     f"(HTTP 409)", retry_after=wait_hint(resp.headers, include_reset=False))
+                                     f"(HTTP 409)", retry_after=wait_hint(resp.headers))
             if is_failure(body) or (400 <= status < 500 and status != 409) or (status == 409 and not idempotent):
-                raise self._rejection(where, status, body, resp.headers)
+                if any(category(code) == INTERNAL_ERROR_CATEGORY for code, _ in reasons(body)):
+                    internal_errors += 1
+                raise self._rejection(where, status, body, resp.headers,
+                                      retry_internal=internal_errors <= INTERNAL_ERROR_RETRIES)
             if not (200 <= status < 300 or status == 409):
                 raise MalformedResponse(f"{where}: unexpected HTTP {status}")
             return require_object(body, fields, where)
@@ -365,14 +381,20 @@ class ZuoraClient(RemoteClient):
             messages = [body["message"]]
         return f" ({self.clean('; '.join(messages))})" if messages else ""
 
-    def _rejection(self, where: str, status: int, body: Any, headers: Mapping[str, str]) -> Exception:
-        """``ZuoraRejected``, or ``TransientError`` when every reason's category says "try again"."""
+    def _rejection(self, where: str, status: int, body: Any, headers: Mapping[str, str], *,
+                   retry_internal: bool = False) -> Exception:
+        """``ZuoraRejected``, or ``TransientError`` when every reason's category says "try again".
+
+        ``retry_internal``: an internal error (category 60) counts as "try again" too — the
+        caller allows it for the first ``INTERNAL_ERROR_RETRIES`` repeats of one call only.
+        """
         found = reasons(body)
         process_id = _str_or_none(body.get("processId")) if isinstance(body, Mapping) else None
         process_id = self.clean(process_id)[:64] if process_id else None
-        if found and all(is_transient_code(code) for code, _ in found):
+        if found and all(is_transient_code(code) or (retry_internal and category(code) == INTERNAL_ERROR_CATEGORY)
+                         for code, _ in found):
             return TransientError(f"{where}: Zuora asks to try again{self._detail(body)}",
-                                  retry_after=wait_hint(headers, include_reset=False))
+                                  retry_after=wait_hint(headers))
         if found:
             code = next((c for c, _ in found if c), None)
             message = "; ".join(m for _, m in found if m) or f"HTTP {status}"
@@ -443,8 +465,7 @@ class ZuoraClient(RemoteClient):
         if status in (400, 401, 403):
             raise AuthFailed(f"{where}: client credentials rejected (HTTP {status})")
         if is_transient_status(status):
-            raise TransientError(f"{where}: HTTP {status}",
-                                 retry_after=wait_hint(resp.headers, include_reset=status == 429))
+            raise TransientError(f"{where}: HTTP {status}", retry_after=wait_hint(resp.headers))
         if not 200 <= status < 300:
             raise MalformedResponse(f"{where}: unexpected HTTP {status}")
         try:

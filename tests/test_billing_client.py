@@ -141,8 +141,27 @@ def test_429_retry_after_honoured(mock, clock):
 
     assert make_client(clock).get_customer("c1")["id"] == CUSTOMER["id"]
 
-    assert len(clock.sleeps) == 1 and clock.sleeps[0] >= 4
+    assert clock.sleeps == [4]
     assert sample("integration_remote_rate_limited_total", api="billing") == before + 1
+
+
+def test_retry_after_takes_precedence_over_a_spent_windows_reset(mock, clock):
+    mock.get(f"{BASE}/customers/c1", [
+        {"status_code": 503, "json": {"message": "busy"},
+         "headers": {"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": "30"}},
+        {"json": CUSTOMER, "headers": {"RateLimit-Remaining": "99", "RateLimit-Reset": "29"}},
+    ])
+    assert make_client(clock).get_customer("c1")["id"] == CUSTOMER["id"]
+    assert clock.sleeps == [1]
+
+
+def test_oversized_billing_answer_is_malformed_naming_the_call(mock, clock):
+    from integration.http import MAX_BODY_BYTES
+
+    mock.get(f"{BASE}/customers/c1", content=b"[" * (MAX_BODY_BYTES + 1))
+    with pytest.raises(MalformedResponse, match=r"^billing GET /customers/\{customer_id\}: response body larger"):
+        make_client(clock).get_customer("c1")
+    assert len(mock.request_history) == 1
 
 
 def test_ratelimit_remaining_zero_waits_for_reset(mock, clock):

@@ -1,6 +1,8 @@
 """The shared HTTP machinery: header parsing, backoff, pacing, JSON both ways, the retry loop, the cap."""
 from __future__ import annotations
 
+import gzip
+import io
 import logging
 import random
 import threading
@@ -12,14 +14,16 @@ import requests.adapters
 
 
 from integration.errors import AuthFailed, InvalidData, MalformedResponse, SyncError, TransientError
-from integration.http import (MAX_HINT_SECONDS, Backoff, Pacer, RemoteClient, dumps_json, header_value,
-                              parse_number, parse_reset, parse_retry_after, path_param, require, wait_hint)
+from integration.http import (MAX_BODY_BYTES, MAX_HINT_SECONDS, Backoff, Pacer, RemoteClient, dumps_json,
+                              header_value, parse_number, parse_reset, parse_retry_after, path_param, require,
+                              wait_hint)
+from integration.sandbox.server import ServerThread
 
 BASE = "https://remote.test"
 
 
 class EchoClient(RemoteClient):
-    """The smallest concrete client: a fixed bearer, JSON bodies, transient on 5xx."""
+    """The smallest concrete client: a fixed bearer, JSON bodies, transient on 429 and 5xx."""
 
     api = "test"
 
@@ -33,7 +37,7 @@ class EchoClient(RemoteClient):
         endpoint = "/things/{thing_id}"
 
         def interpret(resp):
-            if resp.status_code >= 500:
+            if resp.status_code >= 500 or resp.status_code == 429:
                 raise TransientError(f"HTTP {resp.status_code}", retry_after=wait_hint(resp.headers))
             return resp.json()
 
@@ -64,9 +68,21 @@ def test_parse_reset_accepts_delta_or_epoch():
     assert parse_reset("x") is None
 
 
-def test_wait_hint_is_the_longest_request():
-    assert wait_hint({"Retry-After": "3", "RateLimit-Reset": "8"}) == 8
-    assert wait_hint({"Retry-After": "3", "RateLimit-Reset": "8"}, include_reset=False) == 3
+def test_wait_hint_retry_after_takes_precedence_over_ratelimit_reset():
+    """IETF draft: with both, Retry-After MUST take precedence — even when the reset is later or sooner."""
+    assert wait_hint({"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": "11"}) == 1
+    assert wait_hint({"Retry-After": "9", "RateLimit-Remaining": "0", "RateLimit-Reset": "2"}) == 9
+    assert wait_hint({"Retry-After": "0", "RateLimit-Remaining": "0", "RateLimit-Reset": "600"}) == 0
+
+
+def test_wait_hint_uses_the_reset_only_when_the_budget_is_spent():
+    # Zuora's own 429 sample: ratelimit-* and no Retry-After (header names are case-insensitive there)
+    zuora_sample = requests.structures.CaseInsensitiveDict({"ratelimit-remaining": "0", "ratelimit-reset": "600"})
+    assert wait_hint(zuora_sample) == 600
+    assert wait_hint({"RateLimit-Remaining": "0, 5;w=3600", "RateLimit-Reset": "7"}) == 7  # the spent window
+    assert wait_hint({"RateLimit-Remaining": "3", "RateLimit-Reset": "8"}) is None  # budget left: no wait
+    assert wait_hint({"RateLimit-Reset": "8"}) is None  # remaining unknown: not a request to wait
+    assert wait_hint({"Retry-After": "soon", "RateLimit-Remaining": "0", "RateLimit-Reset": "4"}) == 4
     assert wait_hint({}) is None
 
 
@@ -85,9 +101,13 @@ def test_full_jitter_uses_uniform_zero_to_cap():
     assert Backoff(rng=rng).delay(3) == expected
 
 
-def test_backoff_never_below_hint():
-    backoff = Backoff(rng=random.Random(2))
-    assert all(backoff.delay(0, hint=9.0) >= 9.0 for _ in range(20))
+def test_backoff_hint_is_the_wait_jitter_never_adds_to_it():
+    """Never sooner than the remote asked (a certain refusal) and never later (jitter on top)."""
+    backoff = Backoff(base=0.5, cap=30.0, rng=random.Random(2))
+    for failures in range(10):
+        assert backoff.delay(failures, hint=9.0) == 9.0
+        assert backoff.delay(failures, hint=0.25) == 0.25  # even below what the jitter would pick
+        assert backoff.delay(failures, hint=0.0) == 0.0
 
 
 def test_pacer_waits_for_reset_when_budget_exhausted(clock):
@@ -116,6 +136,42 @@ def test_pacer_ignores_garbage_headers(clock):
     pacer.observe({"RateLimit-Remaining": "none", "RateLimit-Reset": "later", "Concurrency-Limit-Remaining": ""})
     pacer.observe({"RateLimit-Remaining": "0"})  # no reset given: nothing to wait for
     pacer.wait_turn()
+    assert clock.sleeps == []
+
+
+def test_pacer_follows_retry_after_not_a_later_reset(clock):
+    """The issue's 429: Retry-After 1 next to a spent window resetting in 11 s — the pacer waits 1 s."""
+    pacer = Pacer(clock=clock, sleep=clock.sleep, max_wait=60)
+    pacer.observe({"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": "11",
+                   "Concurrency-Limit-Remaining": "0"})
+    pacer.wait_turn()
+    assert clock.sleeps == [1]
+    pacer.wait_turn()
+    assert clock.sleeps == [1]
+
+
+def test_pacer_follows_a_retry_after_longer_than_the_reset(clock):
+    pacer = Pacer(clock=clock, sleep=clock.sleep, max_wait=60)
+    pacer.observe({"Retry-After": "8", "RateLimit-Remaining": "0", "RateLimit-Reset": "2"})
+    pacer.wait_turn()
+    assert clock.sleeps == [8]
+
+
+def test_pacer_without_retry_after_waits_for_the_spent_windows_reset(clock):
+    pacer = Pacer(clock=clock, sleep=clock.sleep, max_wait=60)
+    pacer.observe({"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": "11"})
+    clock.now += 1  # we waited what the server asked; its next answer names no Retry-After
+    pacer.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "10"})
+    pacer.wait_turn()
+    assert clock.sleeps == [10]
+
+
+def test_pacer_beyond_budget_hands_on_the_retry_after_not_the_reset(clock):
+    pacer = Pacer(clock=clock, sleep=clock.sleep, max_wait=30)
+    pacer.observe({"Retry-After": "45", "RateLimit-Remaining": "0", "RateLimit-Reset": "3600"})
+    with pytest.raises(TransientError) as caught:
+        pacer.wait_turn()
+    assert caught.value.retry_after == 45
     assert clock.sleeps == []
 
 
@@ -178,6 +234,41 @@ def test_retry_loop_counts_attempts_and_keeps_the_hint(mock, clock):
     assert len(clock.sleeps) == 2 and all(s >= 2 for s in clock.sleeps)
     assert caught.value.retry_after == 2
     assert str(caught.value) == "HTTP 503 (gave up after 3 attempts)"
+
+
+def test_retry_after_is_the_wait_even_next_to_a_far_reset(mock, clock):
+    """The issue's case: 429 with Retry-After 1 and RateLimit-Reset 11 — wait 1 s, once, then the answer."""
+    mock.get(f"{BASE}/things/t1", [
+        {"status_code": 429, "headers": {"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": "11"}},
+        {"json": {"id": "t1"}, "headers": {"RateLimit-Remaining": "99", "RateLimit-Reset": "10"}},
+    ])
+    client = EchoClient(BASE, clock=clock, sleep=clock.sleep, rng=random.Random(0))
+    assert client.get("t1") == {"id": "t1"}
+    assert clock.sleeps == [1]  # the backoff's 1 s; the pacer adds nothing on top
+
+
+def test_gave_up_hands_the_inbox_the_servers_wait_not_the_reset(mock, clock):
+    """After the attempts run out, the event is parked for what the server asked (1 s), not the reset (600 s)."""
+    mock.get(f"{BASE}/things/t1", status_code=503,
+             headers={"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": "600"})
+    client = EchoClient(BASE, clock=clock, sleep=clock.sleep, max_attempts=4, rng=random.Random(0))
+    with pytest.raises(TransientError) as caught:
+        client.get("t1")
+    assert caught.value.retry_after == 1
+    assert clock.sleeps == [1, 1, 1]
+    assert len(mock.request_history) == 4
+
+
+def test_zuora_style_429_without_retry_after_waits_the_reset_and_hands_it_on(mock, clock):
+    """Zuora's sample 429: ratelimit-remaining 0, ratelimit-reset 600, no Retry-After. Beyond the
+    client's budget, so no sleep: the event goes back to the inbox with the 600 s the server named."""
+    mock.get(f"{BASE}/things/t1", status_code=503, headers={"ratelimit-remaining": "0", "ratelimit-reset": "600"})
+    client = EchoClient(BASE, clock=clock, sleep=clock.sleep, max_retry_seconds=60)
+    with pytest.raises(TransientError) as caught:
+        client.get("t1")
+    assert caught.value.retry_after == 600
+    assert clock.sleeps == []
+    assert len(mock.request_history) == 1
 
 
 def test_single_attempt_budget_does_not_sleep(mock, clock):
@@ -317,3 +408,91 @@ def test_pacer_resumes_at_the_tightest_window_end_not_a_rounded_up_reset():
     pacer.observe({"RateLimit-Remaining": "0", "RateLimit-Reset": "1"})
     pacer.wait_turn()
     assert slept[-1] == pytest.approx(0.55)  # until 2.05, the new window's end
+
+
+# ---------------------------------------------------------------------------------------- the body cap
+
+class EndlessBody(io.RawIOBase):
+    """A response body that never ends on its own (it stops at ``stop`` so a regression fails, not hangs)."""
+
+    def __init__(self, stop: int = 4 * MAX_BODY_BYTES):
+        self.read_bytes = 0
+        self.stop = stop
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = min(len(buffer), self.stop - self.read_bytes)
+        buffer[:n] = b"x" * n
+        self.read_bytes += n
+        return n
+
+
+def test_body_over_the_cap_is_malformed_and_named_without_reading_it_all(mock, clock):
+    body = EndlessBody()
+    mock.get(f"{BASE}/things/t1", body=body)
+    client = EchoClient(BASE, clock=clock, sleep=clock.sleep)
+    with pytest.raises(MalformedResponse) as caught:
+        client.get("t1")
+    assert str(caught.value) == (f"test GET /things/{{thing_id}}: response body larger than {MAX_BODY_BYTES} "
+                                 f"bytes; not read (HTTP 200)")
+    assert MAX_BODY_BYTES < body.read_bytes <= MAX_BODY_BYTES + 2 * 64 * 1024  # stopped just past the cap
+    assert len(mock.request_history) == 1  # permanent: the same oversized answer is not fetched again
+
+
+def test_declared_length_over_the_cap_is_refused_unread(mock, clock):
+    body = EndlessBody()
+    mock.get(f"{BASE}/things/t1", body=body, headers={"Content-Length": str(MAX_BODY_BYTES + 1)})
+    with pytest.raises(MalformedResponse, match="larger than"):
+        EchoClient(BASE, clock=clock, sleep=clock.sleep).get("t1")
+    assert body.read_bytes == 0
+
+
+def test_body_of_exactly_the_cap_is_read(mock, clock):
+    text = b'{"id": "' + b"x" * (MAX_BODY_BYTES - 10) + b'"}'
+    assert len(text) == MAX_BODY_BYTES
+    mock.get(f"{BASE}/things/t1", content=text)
+    assert len(EchoClient(BASE, clock=clock, sleep=clock.sleep).get("t1")["id"]) == MAX_BODY_BYTES - 10
+
+
+def test_oversized_error_page_on_a_transient_status_stays_transient(mock, clock):
+    """A gateway's huge 503 page must not turn a passing outage into a permanent failure."""
+    mock.get(f"{BASE}/things/t1", [
+        {"status_code": 503, "body": EndlessBody(), "headers": {"Retry-After": "2"}},
+        {"json": {"id": "t1"}},
+    ])
+    assert EchoClient(BASE, clock=clock, sleep=clock.sleep).get("t1") == {"id": "t1"}
+    assert clock.sleeps == [2]
+
+
+def _oversized_app():
+    from flask import Flask, Response
+
+    app = Flask("oversized")
+    chunk = b"y" * 65536
+
+    @app.get("/things/streamed")
+    def streamed():  # chunked transfer, no Content-Length: only counting the bytes can stop it
+        return Response((chunk for _ in range(MAX_BODY_BYTES // len(chunk) + 16)), mimetype="application/json")
+
+    @app.get("/things/bomb")
+    def bomb():  # ~11 KiB on the wire, 11 MiB once decoded
+        packed = gzip.compress(b" " * (MAX_BODY_BYTES + 1024 * 1024))
+        return Response(packed, mimetype="application/json", headers={"Content-Encoding": "gzip"})
+
+    @app.get("/things/small")
+    def small():
+        return {"id": "small"}
+
+    return app
+
+
+def test_oversized_answers_over_real_http(clock):
+    with ServerThread(_oversized_app()) as server:
+        client = EchoClient(server.url, clock=clock, sleep=clock.sleep)
+        for thing in ("streamed", "bomb"):
+            with pytest.raises(MalformedResponse, match=f"test GET /things/{{thing_id}}: response body larger "
+                                                        f"than {MAX_BODY_BYTES} bytes"):
+                client.get(thing)
+        assert client.get("small") == {"id": "small"}  # the client (and its connection pool) still works

@@ -176,7 +176,7 @@ def test_token_response_without_access_token_is_malformed(mock, clock):
 
 # ---------------------------------------------------------------------------------------- retries and pacing
 
-def test_429_waits_at_least_retry_after(mock, clock):
+def test_429_waits_exactly_retry_after(mock, clock):
     mock.post(TOKEN_URL, token_reply(ACCESS))
     mock.get(f"{BASE}/v1/accounts/A00000001", [
         {"status_code": 429, "headers": {"Retry-After": "7"}},
@@ -186,18 +186,58 @@ def test_429_waits_at_least_retry_after(mock, clock):
 
     make_client(clock).get_account("A00000001")
 
-    assert len(clock.sleeps) == 1 and clock.sleeps[0] >= 7
+    assert clock.sleeps == [7]  # never sooner, and no jitter on top
     assert sample("integration_remote_rate_limited_total", api="zuora") == before + 1
 
 
-def test_429_waits_at_least_ratelimit_reset(mock, clock):
+def test_429_retry_after_takes_precedence_over_ratelimit_reset(mock, clock):
+    """IETF draft: Retry-After MUST take precedence. Retry-After 1 with RateLimit-Reset 11 waits 1 s, in
+    the retry loop and in the pacer alike (the test used to expect the reset: CONTRACT §5 changed)."""
     mock.post(TOKEN_URL, token_reply(ACCESS))
     mock.get(f"{BASE}/v1/accounts/A00000001", [
-        {"status_code": 429, "headers": {"RateLimit-Remaining": "0", "RateLimit-Reset": "9", "Retry-After": "2"}},
+        {"status_code": 429, "headers": {"RateLimit-Remaining": "0", "RateLimit-Reset": "11", "Retry-After": "1"}},
+        {"status_code": 200, "json": ACCOUNT, "headers": {"RateLimit-Remaining": "0", "RateLimit-Reset": "10"}},
+        {"status_code": 200, "json": ACCOUNT},
+    ])
+    client = make_client(clock)
+    client.get_account("A00000001")
+    assert clock.sleeps == [1]
+    client.get_account("A00000001")  # this answer named no Retry-After: its spent window is the wait
+    assert clock.sleeps == [1, 10]
+
+
+def test_zuora_sample_429_without_retry_after_waits_ratelimit_reset(mock, clock):
+    """Zuora's rate-limit guide's 429: lower-case ratelimit-* headers and no Retry-After."""
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    mock.get(f"{BASE}/v1/accounts/A00000001", [
+        {"status_code": 429, "headers": {"ratelimit-limit": "50000, 50000;w=60", "ratelimit-remaining": "0",
+                                         "ratelimit-reset": "9"}},
         {"status_code": 200, "json": ACCOUNT},
     ])
     make_client(clock).get_account("A00000001")
-    assert sum(clock.sleeps) >= 9
+    assert clock.sleeps == [9]
+
+
+def test_429_with_budget_left_and_no_retry_after_uses_jittered_backoff(mock, clock):
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    mock.get(f"{BASE}/v1/accounts/A00000001", [
+        {"status_code": 429, "headers": {"RateLimit-Remaining": "12", "RateLimit-Reset": "40"}},
+        {"status_code": 200, "json": ACCOUNT},
+    ])
+    make_client(clock).get_account("A00000001")
+    assert len(clock.sleeps) == 1 and 0 <= clock.sleeps[0] <= 0.5
+
+
+def test_exhausted_429s_hand_the_inbox_the_retry_after(mock, clock):
+    """Giving up, the client tells the inbox what the server asked (1 s), not the 600 s reset."""
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    mock.get(f"{BASE}/v1/accounts/A00000001", status_code=429,
+             headers={"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": "600"})
+    with pytest.raises(TransientError) as caught:
+        make_client(clock, max_attempts=3).get_account("A00000001")
+    assert caught.value.retry_after == 1
+    assert clock.sleeps == [1, 1]
+    assert len(api_calls(mock)) == 3
 
 
 def test_ratelimit_remaining_zero_waits_for_reset_before_next_call(mock, clock):
@@ -371,7 +411,7 @@ def test_transient_categories_are_retried(mock, clock, code):
 
     assert result["accountId"] == "8ad1"
     assert len(api_calls(mock)) == 2
-    assert clock.sleeps[0] >= 3
+    assert clock.sleeps == [3]
 
 
 @pytest.mark.parametrize("code", ["50000040", "53100320", "50000010", "90000011"])
@@ -388,6 +428,71 @@ def test_other_categories_are_not_retried(mock, clock, code):
     assert caught.value.http_status == 404
     assert len(api_calls(mock)) == 1
     assert clock.sleeps == []
+
+
+@pytest.mark.parametrize("category_digits", ["10", "11", "20", "21", "22", "23", "27", "30", "40", "45", "90"])
+def test_every_non_retry_category_is_rejected_at_once(mock, clock, category_digits):
+    """CONTRACT §5: only 50/61/70/99 are transient (and 60, a little); every other category is refused."""
+    code = f"531000{category_digits}"
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    mock.post(f"{BASE}/v1/accounts", json={"success": False, "processId": "P1",
+                                           "reasons": [{"code": code, "message": "no"}]})
+    with pytest.raises(ZuoraRejected) as caught:
+        make_client(clock).create_account({"name": "Acme"}, idempotency_key="acct-1")
+    assert caught.value.remote_code == code
+    assert len(api_calls(mock)) == 1 and clock.sleeps == []
+
+
+def test_internal_error_category_60_is_retried_twice_then_rejected(mock, clock):
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    mock.post(f"{BASE}/v1/accounts", json={"success": False, "processId": "P60",
+                                           "reasons": [{"code": "53100060", "message": "internal error"}]})
+    with pytest.raises(ZuoraRejected) as caught:
+        make_client(clock, max_attempts=6).create_account({"name": "Acme"}, idempotency_key="acct-60")
+    assert (caught.value.code, caught.value.remote_code, caught.value.process_id) == (ZUORA_REJECTED, "53100060",
+                                                                                      "P60")
+    assert len(api_calls(mock)) == 3  # the first try and two repeats, well inside max_attempts
+    assert len(clock.sleeps) == 2
+
+
+def test_internal_error_that_passes_on_a_repeat_succeeds(mock, clock):
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    internal = {"json": {"success": False, "reasons": [{"code": 53100060, "message": "internal error"}]}}
+    mock.post(f"{BASE}/v1/accounts", [internal, internal,
+                                      {"json": {"success": True, "accountId": "8ad1", "accountNumber": "A1"}}])
+    assert make_client(clock).create_account({"name": "Acme"}, idempotency_key="k")["accountId"] == "8ad1"
+    assert len(api_calls(mock)) == 3
+
+
+def test_internal_error_allowance_is_per_call(mock, clock):
+    """Two calls each get their own two repeats: the count lives with the call, not the client."""
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    internal = {"json": {"success": False, "reasons": [{"code": "53100060", "message": "internal error"}]}}
+    done = {"json": {"success": True, "accountId": "8ad1", "accountNumber": "A1"}}
+    mock.post(f"{BASE}/v1/accounts", [internal, internal, done, internal, internal, done])
+    client = make_client(clock)
+    client.create_account({"name": "Acme"}, idempotency_key="k1")
+    client.create_account({"name": "Acme"}, idempotency_key="k2")
+    assert len(api_calls(mock)) == 6
+
+
+def test_a_permanent_reason_next_to_a_transient_one_is_rejected(mock, clock):
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    mock.post(f"{BASE}/v1/accounts", json={"success": False, "reasons": [
+        {"code": "53100050", "message": "locked"}, {"code": "53100020", "message": "bad value"}]})
+    with pytest.raises(ZuoraRejected):
+        make_client(clock).create_account({"name": "Acme"}, idempotency_key="k")
+    assert len(api_calls(mock)) == 1
+
+
+def test_oversized_zuora_answer_is_malformed_naming_the_call(mock, clock):
+    from integration.http import MAX_BODY_BYTES
+
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    mock.get(f"{BASE}/v1/accounts/A1", content=b" " * (MAX_BODY_BYTES + 1))
+    with pytest.raises(MalformedResponse, match=r"^zuora GET /v1/accounts/\{key\}: response body larger than"):
+        make_client(clock).get_account("A1")
+    assert len(api_calls(mock)) == 1
 
 
 def test_category_helpers():
