@@ -2,10 +2,11 @@
 
 The billing invoice is only read, never trusted: its lines are the deepest ``*_RATE_CARD_AMOUNT``
 entries of the nested ``revenueInfo`` tree, at any depth and in either spelling (integration.line_items
-owns that walk), and they must add up, exactly, to ``totalAmount`` before a cent is pushed. Lines of usage-synced meters (those with settings, integration.meters)
-travel as Zuora usage instead (flows 4/5, integration.flows.usage) and are left off the invoice,
-so a meter's revenue is never billed twice, nor dropped: the split is decided here, once, and
-handed to the usage flow in its event's payload.
+owns that walk), and they must add up, exactly, to ``totalAmount`` before a cent is pushed. Lines
+of usage-synced meters (those with settings, integration.meters) travel as Zuora usage instead
+(flows 4/5, integration.flows.usage) and are left off the invoice, so a meter's revenue is never
+billed twice, nor dropped: the split is decided here, once, and handed to the usage flow in its
+event's payload.
 
 Exactly once: a mapping row → skip; otherwise ``POST /v1/invoices`` with the ``Idempotency-Key``
 ``billing-invoice:{id}``, so a run that crashed after the POST gets Zuora's stored answer back
