@@ -360,7 +360,7 @@ def billing_invoices(draw) -> tuple[dict, dict[str, str], dict[str, Decimal]]:
     return invoice, modes, prices
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(billing_invoices())
 def test_zuora_invoice_items_plus_usage_reproduce_the_billing_total_exactly(case):
     """For random trees, what reaches Zuora adds up to the billing invoice's ``totalAmount``.
