@@ -1,11 +1,12 @@
 """Flow 3 (CONTRACT §6.3): a finalized billing invoice becomes one Zuora standalone invoice.
 
 The billing invoice is only read, never trusted: its lines are the deepest ``*_RATE_CARD_AMOUNT``
-entries of the nested ``revenueInfo`` tree, and they must add up, exactly, to ``totalAmount``
-before a cent is pushed. Lines of usage-synced meters (those with settings, integration.meters)
-travel as Zuora usage instead (flows 4/5, integration.flows.usage) and are left off the invoice,
-so a meter's revenue is never billed twice, nor dropped: the split is decided here, once, and
-handed to the usage flow in its event's payload.
+entries of the nested ``revenueInfo`` tree, at any depth and in either spelling (integration.line_items
+owns that walk), and they must add up, exactly, to ``totalAmount`` before a cent is pushed. Lines
+of usage-synced meters (those with settings, integration.meters) travel as Zuora usage instead
+(flows 4/5, integration.flows.usage) and are left off the invoice, so a meter's revenue is never
+billed twice, nor dropped: the split is decided here, once, and handed to the usage flow in its
+event's payload.
 
 Exactly once: a mapping row → skip; otherwise ``POST /v1/invoices`` with the ``Idempotency-Key``
 ``billing-invoice:{id}``, so a run that crashed after the POST gets Zuora's stored answer back
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
@@ -44,6 +44,7 @@ from typing import Any, Callable
 from .. import mappings, meters, money
 from ..errors import BillingRejected, InvalidData, MissingMapping
 from ..inbox import Event
+from ..line_items import Line, amount, invoice_lines
 from ..meters import MeterSettings
 from ..services import Services
 from ..worker import Outcome
@@ -52,88 +53,14 @@ log = logging.getLogger("integration.flows.invoices")
 
 PUSHED_STATUSES = frozenset({"DUE", "PAID", "PARTIALLY_PAID"})
 NEVER_PUSHED_STATUSES = frozenset({"VOID", "MERGED"})
-LINE_SUFFIX = "_RATE_CARD_AMOUNT"
 MAX_INVOICE_ITEMS = 1000
 CHARGE_NAME_MAX = 130
 ITEM_DESCRIPTION_MAX = 500
 COMMENTS_MAX = 255
-MAX_TREE_DEPTH = 32
 ELLIPSIS = "…"
 
 
-# -- reading a billing invoice ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Line:
-    """One revenue line of a billing invoice (a ``*_RATE_CARD_AMOUNT`` leaf of ``revenueInfo``)."""
-
-    path: str                         # where it sits, for error messages
-    type: str
-    description: str
-    value: Decimal                    # the amount
-    quantity: Decimal | None
-    value_per_quantity: Decimal | None
-    meter_id: str | None              # metadata.usageMeterId (usage rate cards)
-    units: str | None
-
-
-def invoice_lines(invoice: dict) -> list[Line]:
-    """Every revenue line, in document order. A ``*_RATE_CARD_AMOUNT`` node counts as a line when
-    no node below it is one (slab breakdowns below a rate card stay part of it)."""
-    root = invoice.get("revenueInfo")
-    if root is None:
-        return []
-    if isinstance(root, dict):
-        return _lines_below(root, "revenueInfo", 0)
-    if isinstance(root, list):
-        return [line for i, node in enumerate(root) for line in _lines_below(node, f"revenueInfo[{i}]", 0)]
-    raise InvalidData("revenueInfo", "must be a line item or a list of line items")
-
-
-def _lines_below(node: Any, path: str, depth: int) -> list[Line]:
-    if not isinstance(node, dict):
-        raise InvalidData(path, "must be a line item object")
-    if depth > MAX_TREE_DEPTH:
-        raise InvalidData(path, f"line items nested deeper than {MAX_TREE_DEPTH} levels")
-    children = node.get("lineItems") or []
-    if not isinstance(children, list):
-        raise InvalidData(f"{path}.lineItems", "must be a list")
-    found = [line for i, child in enumerate(children)
-             for line in _lines_below(child, f"{path}.lineItems[{i}]", depth + 1)]
-    kind = node.get("type")
-    if found or not isinstance(kind, str) or not kind.endswith(LINE_SUFFIX):
-        return found
-    return [_line(node, path, kind)]
-
-
-def _line(node: dict, path: str, kind: str) -> Line:
-    metadata = node.get("metadata") if isinstance(node.get("metadata"), dict) else {}
-    meter_id = metadata.get("usageMeterId")
-    if meter_id is not None and (not isinstance(meter_id, str) or not meter_id.strip()):
-        raise InvalidData(f"{path}.metadata.usageMeterId", "must be a non-empty string")
-    description = node.get("description")
-    units = node.get("units")
-    return Line(path=path, type=kind,
-                description=description.strip() if isinstance(description, str) else "",
-                value=amount(node, "value", path, required=True),
-                quantity=amount(node, "quantity", path),
-                value_per_quantity=amount(node, "valuePerQuantity", path),
-                meter_id=meter_id, units=units if isinstance(units, str) and units.strip() else None)
-
-
-def amount(node: dict, key: str, path: str, *, required: bool = False) -> Decimal | None:
-    """An exact, bounded number from the billing payload; INVALID_DATA naming the field otherwise."""
-    raw = node.get(key)
-    if raw is None:
-        if required:
-            raise InvalidData(f"{path}.{key}", "is missing")
-        return None
-    value = money.to_decimal(raw)
-    if value is None or not money.in_bounds(value):
-        raise InvalidData(f"{path}.{key}", "must be an exact number below 10^15 with at most "
-                                           f"{money.MAX_PLACES} decimal places")
-    return value
-
+# -- reading a billing invoice (the line-item trees: integration.line_items) ----------------------------
 
 def billing_date(invoice: dict, key: str) -> date:
     """The UTC calendar date of one of the invoice's instants (ISO-8601 date or date-time)."""

@@ -2,8 +2,9 @@
 
 One usage record per meter and invoice, on the meter's subscription and charge:
 
-- ``quantity`` mode: the meter's ``USAGE_METER_USAGE`` quantity from ``usageInfo``, the meter's UOM,
-  the per-unit amount (the revenue line's ``valuePerQuantity``) in the description; Zuora rates it.
+- ``quantity`` mode: the meter's ``USAGE_METER_USAGE`` quantity from ``usageInfo`` (at any depth; its
+  ``value`` where it has no ``quantity``: integration.line_items), the meter's UOM, the per-unit amount
+  (the revenue line's ``valuePerQuantity``, else its slabs') in the description; Zuora rates it.
 - ``revenue`` mode: the meter's revenue (the exact sum of its lines' ``value``) as the quantity, at
   1 per unit (the Zuora charge is priced at 1).
 
@@ -43,11 +44,12 @@ from typing import Any, Callable
 from .. import mappings, meters, money
 from ..errors import InvalidData
 from ..inbox import Event
+from ..line_items import Line, invoice_lines, meter_usage, usage_quantity
 from ..meters import MeterSettings
 from ..services import Services
 from ..worker import Outcome
 from ..zuora import USAGE_FILE_MAX_BYTES
-from .invoices import Line, billing_date, check_adds_up, fetch_invoice, invoice_lines, linked_owner, truncate
+from .invoices import billing_date, check_adds_up, fetch_invoice, linked_owner, truncate
 
 log = logging.getLogger("integration.flows.usage")
 
@@ -99,31 +101,6 @@ def meters_to_push(db, snapshot: dict[str, dict] | None, metered: set[str]) -> d
     return chosen
 
 
-def meter_usage(invoice: dict) -> dict[str, tuple[str, dict]]:
-    """``USAGE_METER_USAGE`` entries of ``usageInfo`` by meter ID (the entry's ``id``), with their path."""
-    entries = invoice.get("usageInfo") or []
-    if not isinstance(entries, list):
-        raise InvalidData("usageInfo", "must be a list")
-    found: dict[str, tuple[str, dict]] = {}
-    for i, entry in enumerate(entries):
-        if isinstance(entry, dict) and entry.get("type") == "USAGE_METER_USAGE" and isinstance(entry.get("id"), str):
-            found.setdefault(entry["id"], (f"usageInfo[{i}]", entry))
-    return found
-
-
-def usage_quantity(usage: dict[str, tuple[str, dict]], meter_id: str) -> tuple[Decimal, str | None]:
-    """(quantity, units) of the meter's ``USAGE_METER_USAGE`` entry."""
-    if meter_id not in usage:
-        raise InvalidData("usageInfo", f"no USAGE_METER_USAGE entry for meter {meter_id}, whose settings say "
-                                       f"mode quantity")
-    path, entry = usage[meter_id]
-    quantity = money.to_decimal(entry.get("quantity", entry.get("value")))
-    if quantity is None or not money.in_bounds(quantity) or quantity < 0:
-        raise InvalidData(f"{path}.quantity", "must be an exact number ≥ 0")
-    units = entry.get("units")
-    return quantity, units if isinstance(units, str) and units.strip() else None
-
-
 def build_usage_lines(invoice_id: str, invoice: dict, lines: list[Line],
                       settings: dict[str, MeterSettings]) -> list[UsageLine]:
     """One usage line per usage-synced meter with revenue lines on the invoice, by meter ID."""
@@ -139,8 +116,7 @@ def build_usage_lines(invoice_id: str, invoice: dict, lines: list[Line],
         name = revenue_lines[0].description or meter_id
         if meter.mode == "quantity":
             quantity, units = usage_quantity(usage, meter_id)
-            prices = sorted({line.value_per_quantity for line in revenue_lines
-                             if line.value_per_quantity is not None})
+            prices = sorted({price for line in revenue_lines for price in line.unit_prices()})
             price = "/".join(money.plain(p) for p in prices) or "unknown"
             head = f"Per-unit amount {price}"
             if units:

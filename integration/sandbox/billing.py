@@ -13,7 +13,10 @@ API (Bearer token on every path outside ``/_sandbox``; missing or wrong → 401)
 - ``POST /settings`` (201), ``GET /settings`` (``entity_type``, ``entity_id``, ``namespace``,
   ``setting_id``, ``pageSize`` ≤ 50 default 10, ``nextToken``) → ``{"data", "nextToken"?, "context"}``,
   ``GET /settings/{id}``, ``PATCH /settings/{id}`` (201, as the spec lists for update)
-- ``GET /invoices/{id}`` in Togai's ``Invoice`` shape, amounts as exact JSON numbers
+- ``GET /invoices/{id}`` in Togai's ``Invoice`` shape, amounts as exact JSON numbers; the line-item
+  trees in the shape the invoice was created with (``shape`` of ``POST /_sandbox/invoices``: ``nested``
+  by default, ``flat``, ``total_usage``, ``documented``, ``legacy``; see
+  :mod:`integration.sandbox.billing_invoices`), so tests meet each of Togai's documented variants
 
 Choices where the spec is silent (each the stricter reading):
 
@@ -60,8 +63,7 @@ from werkzeug.exceptions import HTTPException
 
 from integration.sandbox import faults as faults_module
 from integration.sandbox.billing_invoices import (
-    FIXED_LINE_TYPES, DecimalJSONProvider, fixed_leaf, inclusive_end, iso, json_loads,
-    revenue_info, usage_info, usage_leaf,
+    DEFAULT_SHAPE, FIXED_LINE_TYPES, SHAPES, DecimalJSONProvider, inclusive_end, invoice_trees, iso, json_loads,
 )
 
 log = logging.getLogger(__name__)
@@ -315,6 +317,7 @@ class InvoiceSpecSchema(Schema):
     paidAmount = _Number()
     netTermDays = fields.Integer(strict=True, validate=validate.Range(min=0, max=3650))
     metadata = fields.Dict(keys=fields.String(), values=fields.String())
+    shape = fields.String(load_default=DEFAULT_SHAPE, validate=validate.OneOf(SHAPES))
 
     @validates_schema
     def _consistent(self, data: dict, **kwargs: Any) -> None:
@@ -835,16 +838,15 @@ class BillingSandbox:
 
     def _build_invoice(self, invoice_id: str, spec: dict, account: dict, customer: dict) -> dict:
         now = self._clock()
-        leaves = ([fixed_leaf(line, i) for i, line in enumerate(spec["fixed"])]
-                  + [usage_leaf(line, i) for i, line in enumerate(spec["usage"])])
-        revenue, total = revenue_info(leaves)
+        usage, revenue, total = invoice_trees(spec["fixed"], spec["usage"], shape=spec["shape"],
+                                              currency=account["invoiceCurrency"])
         net_term_days = spec.get("netTermDays", account.get("netTermDays", 0))
         invoice_date = spec.get("invoiceDate", spec["endDate"])
         status = spec.get("status") or ("DUE" if spec["finalize"] else "DRAFT")
         paid = spec.get("paidAmount", total if status == "PAID" else Decimal(0))
         invoice: dict[str, Any] = {
             "id": invoice_id, "customerId": customer["id"], "ownerId": account["id"],
-            "usageInfo": usage_info(spec["usage"]), "revenueInfo": revenue,
+            "usageInfo": usage, "revenueInfo": revenue,
             "invoiceDetails": self._invoice_details(account, customer),
             "status": status}
         if spec["finalize"]:

@@ -8,7 +8,23 @@ and every ``Decimal`` it writes is emitted as a JSON number spelled from its own
 
 The invoice builder turns the compact spec of ``POST /_sandbox/invoices`` into Togai's ``Invoice`` shape
 (``usageInfo[]`` of ``USAGE_METER_USAGE`` entries, a ``revenueInfo`` tree whose leaves are
-``*_RATE_CARD_AMOUNT`` line items).
+``*_RATE_CARD_AMOUNT`` line items). Togai's own documents disagree on how deep and how spelled those
+trees are (reference/billing-platforms.md §A.4, §E), so the spec's ``shape`` picks one; the amounts,
+total and meters are the same in every shape:
+
+- ``nested`` (default): flat ``usageInfo`` entries with ``quantity`` (and ``value`` = the quantity);
+  ``revenueInfo`` TOTAL_AMOUNT > NET_AMOUNT > PRICE_PLAN_AMOUNT > SUB_TOTAL_AMOUNT > rate cards.
+- ``flat``: ``usageInfo`` as in Togai's get-invoice example: the usage in ``value``, no ``quantity``,
+  ``units`` "USAGE_UNITS" unless the spec gives units; ``revenueInfo`` as ``nested``.
+- ``total_usage``: the meter entries under one ``TOTAL_USAGE`` parent, as Togai's type list describes.
+- ``documented``: Togai's example throughout: ``usageInfo`` as ``flat``; ``revenueInfo``
+  GRAND_TOTAL_AMOUNT > TOTAL_AMOUNT > NET_AMOUNT > GROSS_AMOUNT > rate cards, every node with
+  ``units`` = the invoice currency ("USD"); a usage rate card carries its ``value`` only, its quantity
+  and price are in ``USAGE_RATE_CARD_SLAB_AMOUNT`` children (slabs of ``SLAB_SIZE`` units).
+- ``legacy``: ``documented`` in the older docs' spelling: NET_REVENUE, GROSS_REVENUE,
+  ``*_RATE_CARD_REVENUE``, ``*_RATE_CARD_SLAB_REVENUE``.
+
+Every meter entry keeps ``id`` = the meter ID (CONTRACT §6.4), though Togai's example shows none.
 
 Rounding: none. Togai computes revenue at full precision and its docs only say sub-cent amounts are
 rounded (down) when they are synced to a payment processor; the Invoice API returns the unrounded numbers.
@@ -33,6 +49,14 @@ FIXED_LINE_TYPES = (
     "ENTITLEMENT_OVERAGE_RATE_CARD_AMOUNT",
 )
 USAGE_LINE_TYPE = "USAGE_RATE_CARD_AMOUNT"
+USAGE_SLAB_TYPE = "USAGE_RATE_CARD_SLAB_AMOUNT"
+SHAPES = ("nested", "flat", "total_usage", "documented", "legacy")
+DEFAULT_SHAPE = "nested"
+SLAB_SIZE = Decimal(1000)
+"""Units in each slab of the ``documented``/``legacy`` shapes (the last slab takes the rest)."""
+DOCUMENTED_USAGE_UNITS = "USAGE_UNITS"  # the units of the meter entries in Togai's get-invoice example
+# The older docs' spelling of the revenue types (reference/billing-platforms.md §E).
+_LEGACY_TYPES = ("NET_AMOUNT", "GROSS_AMOUNT")
 
 # Decimals whose digits would expand past this many characters in plain notation are written in
 # exponent notation (still a valid JSON number), so a hostile 1e999999 cannot blow up a response.
@@ -182,6 +206,76 @@ def revenue_info(leaves: list[dict]) -> tuple[dict, Decimal]:
     price_plan = _line("PRICE_PLAN_AMOUNT", "Price plan amount", total, children=[sub_total])
     net = _line("NET_AMOUNT", "Net amount", total, children=[price_plan])
     return _line("TOTAL_AMOUNT", "Total amount", total, children=[net]), total
+
+
+def invoice_trees(fixed: list[dict], usage: list[dict], *, shape: str = DEFAULT_SHAPE,
+                  currency: str = "USD") -> tuple[list[dict], dict, Decimal]:
+    """(``usageInfo``, ``revenueInfo``, total) of an invoice in one of ``SHAPES`` (module docstring)."""
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {', '.join(SHAPES)}")
+    if shape in ("documented", "legacy"):
+        leaves = ([{**fixed_leaf(spec, i), "units": currency} for i, spec in enumerate(fixed)]
+                  + [sliced_usage_leaf(spec, i, currency) for i, spec in enumerate(usage)])
+        revenue, total = documented_revenue_info(leaves, currency)
+        if shape == "legacy":
+            revenue = legacy_spelling(revenue)
+        return flat_usage_info(usage), revenue, total
+    leaves = ([fixed_leaf(spec, i) for i, spec in enumerate(fixed)]
+              + [usage_leaf(spec, i) for i, spec in enumerate(usage)])
+    revenue, total = revenue_info(leaves)
+    if shape == "flat":
+        return flat_usage_info(usage), revenue, total
+    if shape == "total_usage":
+        return total_usage_info(usage), revenue, total
+    return usage_info(usage), revenue, total
+
+
+def flat_usage_info(usage: Iterable[dict]) -> list[dict]:
+    """Meter entries as Togai's get-invoice example returns them: the usage in ``value``, no ``quantity``."""
+    return [_line("USAGE_METER_USAGE", spec["name"], spec["quantity"], id_=spec["meterId"],
+                  units=spec.get("units", DOCUMENTED_USAGE_UNITS)) for spec in usage]
+
+
+def total_usage_info(usage: list[dict]) -> list[dict]:
+    """The meter entries under one ``TOTAL_USAGE`` parent ("List of all the usage meter usages")."""
+    if not usage:
+        return []
+    entries = usage_info(usage)
+    total = sum((spec["quantity"] for spec in usage), Decimal(0))
+    return [_line("TOTAL_USAGE", "Total usage", total, children=entries)]
+
+
+def sliced_usage_leaf(spec: dict, index: int, currency: str) -> dict:
+    """A usage rate card as in Togai's example: its ``value`` only, quantity and price in its slabs."""
+    quantity, price = spec["quantity"], spec["valuePerQuantity"]
+    parts = [min(quantity, SLAB_SIZE)] + ([quantity - SLAB_SIZE] if quantity > SLAB_SIZE else [])
+    slabs = [_line(USAGE_SLAB_TYPE, f"Slab {n}", part * price, quantity=part, value_per_quantity=price,
+                   units=currency) for n, part in enumerate(parts, start=1)]
+    return _line(USAGE_LINE_TYPE, spec.get("description", spec["name"]),
+                 sum((slab["value"] for slab in slabs), Decimal(0)),
+                 id_=spec.get("id", f"urc.sandbox.{index + 1}"), units=currency,
+                 metadata={"usageMeterId": spec["meterId"]}, children=slabs)
+
+
+def documented_revenue_info(leaves: list[dict], currency: str) -> tuple[dict, Decimal]:
+    """GRAND_TOTAL_AMOUNT > TOTAL_AMOUNT > NET_AMOUNT > GROSS_AMOUNT > rate cards, as in Togai's example
+    (without its discount: here every level carries the same total, so the invoice adds up)."""
+    total = sum((leaf["value"] for leaf in leaves), Decimal(0))
+    gross = _line("GROSS_AMOUNT", "Sum Total", total, units=currency, children=leaves)
+    net = _line("NET_AMOUNT", "Total amount due", total, units=currency, children=[gross])
+    total_node = _line("TOTAL_AMOUNT", "Total Amount", total, units=currency, children=[net])
+    return _line("GRAND_TOTAL_AMOUNT", "Grand Total Amount", total, units=currency, children=[total_node]), total
+
+
+def legacy_spelling(node: dict) -> dict:
+    """A copy of a revenue tree with the older docs' type names (NET_REVENUE, …_RATE_CARD_REVENUE)."""
+    kind = node["type"]
+    if kind in _LEGACY_TYPES or kind.endswith("_RATE_CARD_AMOUNT") or kind.endswith("_SLAB_AMOUNT"):
+        kind = kind[:-len("_AMOUNT")] + "_REVENUE"
+    copy = {**node, "type": kind}
+    if "lineItems" in node:
+        copy["lineItems"] = [legacy_spelling(child) for child in node["lineItems"]]
+    return copy
 
 
 def inclusive_end(end: datetime) -> datetime:
