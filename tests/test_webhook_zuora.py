@@ -31,7 +31,7 @@ def test_accepted_callout_is_stored_before_200(client, services):
                 headers={"Zuora-Notification-Id": "n-1"})
     assert resp.status_code == 200
     body = resp.get_json()
-    assert body == {"accepted": True, "event_id": body["event_id"]}
+    assert body == {"success": True, "accepted": True, "event_id": body["event_id"]}
     [event] = events(services)
     assert (event["id"], event["source"], event["type"], event["object_id"], event["status"]) == (
         body["event_id"], "zuora", "account.callout", "8ad09be48db5aba7018db604f5ad2a20", "pending")
