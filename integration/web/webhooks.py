@@ -68,7 +68,7 @@ def _read_body():
 
 def _header_id(name: str):
     """(the identifier in header ``name``, stripped; "" when absent) or (None, a 400 naming it)."""
-    value = request.headers.get(name, "").strip()
+    value = request.headers.get(name, "").strip(" \t")  # HTTP optional whitespace only
     if len(value) > 255:
         return None, refuse(400, "invalid_header", {name: ["Longer than 255 characters."]})
     problem = identifier_problem(value)
