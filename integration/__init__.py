@@ -19,13 +19,14 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     from .logs import configure_logging
     from .web import admin, ops, webhooks
     from .web.errors import register_error_handlers
+    from .web.payloads import STREAM_LIMIT
 
     if services is None:
         config = config or load_config(os.environ)
         services = Services.from_config(config)
         configure_logging(config.secrets())
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = webhooks.MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = STREAM_LIMIT  # bodies are capped at MAX_BODY by read_capped_body
     app.json.sort_keys = False
     app.extensions["integration"] = services
     register_error_handlers(app)

@@ -71,7 +71,8 @@ class Database:
 
     def _open(self) -> sqlite3.Connection:
         directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        self._create_owner_only()
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
                                check_same_thread=True)
         conn.row_factory = sqlite3.Row
@@ -81,6 +82,19 @@ class Database:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
+
+    def _create_owner_only(self) -> None:
+        """Create the database file readable and writable by its owner only (0600) before SQLite
+        opens it: the store holds account data and the IDs of both systems. SQLite gives the
+        ``-wal`` and ``-shm`` files the database file's permissions, so they are 0600 too. An
+        existing file keeps the mode its operator gave it."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        except OSError:
+            return  # unreachable or read-only: sqlite3.connect reports it as a store error
+        os.close(fd)
 
     def _ensure_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL (persistent, so once per file). The switch needs an exclusive
@@ -113,7 +127,8 @@ class Database:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+                conn.execute("ROLLBACK")
             raise
         try:
             conn.execute("COMMIT")

@@ -2,10 +2,13 @@
 
 Database connections open lazily in each worker after the fork; with prometheus-client's
 multiprocess mode, a dead worker's gauges are dropped here.
+
+The worker is gthread reading request heads in its event loop with a deadline, so slow clients
+cannot hold its threads, and answering gunicorn's own errors as JSON (``integration.web.gunicorn_worker``).
 """
 import os
 
-worker_class = "gthread"
+worker_class = "integration.web.gunicorn_worker.HeadFirstWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 graceful_timeout = 20
 timeout = 30

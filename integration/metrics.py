@@ -36,6 +36,9 @@ FAILURES_RETRIED = Counter("integration_failures_retried_total",
                            ["trigger"])
 FAILURES_DELETED = Counter("integration_failures_deleted_total",
                            "Failed events marked deleted through the admin API")
+WEBHOOK_REFUSED = Counter("integration_webhook_refused_total",
+                          "Webhook requests refused (401, 400, 413, 415, 503), by route and reason",
+                          ["route", "reason"])
 REMOTE_CALLS = Counter("integration_remote_calls_total", "Calls to Zuora and the billing platform",
                        ["api", "method", "endpoint", "status"])
 REMOTE_LATENCY = Histogram("integration_remote_call_seconds", "Latency of remote calls",

@@ -8,8 +8,8 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from .errors import FAILURE_CODES
+from .identifiers import IDENTIFIER
 
-NO_WHITESPACE = validate.Regexp(r"^\S*$", error="must not contain whitespace")
 
 
 class ZuoraCalloutSchema(Schema):
@@ -18,7 +18,7 @@ class ZuoraCalloutSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    AccountId = fields.String(required=True, validate=[validate.Length(min=1, max=64), NO_WHITESPACE],
+    AccountId = fields.String(required=True, validate=[validate.Length(min=1, max=64), IDENTIFIER],
                               metadata={"description": "Zuora account ID or number"})
 
 
@@ -26,7 +26,7 @@ class BillingEventDataSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    id = fields.String(required=True, validate=[validate.Length(min=1, max=255), NO_WHITESPACE],
+    id = fields.String(required=True, validate=[validate.Length(min=1, max=255), IDENTIFIER],
                        metadata={"description": "ID of the billing object; the service fetches it"})
 
 
@@ -36,12 +36,14 @@ class BillingEventSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    type = fields.String(required=True, validate=validate.Length(min=1, max=100),
+    type = fields.String(required=True, validate=[validate.Length(min=1, max=100), IDENTIFIER],
                          metadata={"description": "account.created, account.updated or invoice.finalized"})
     data = fields.Nested(BillingEventDataSchema, required=True)
 
 
 class AcceptedSchema(Schema):
+    success = fields.Boolean(metadata={"description": "Zuora callouts: always true on a 200, for Zuora's "
+                                                      "\"confirm success by parsing response content\" option"})
     accepted = fields.Boolean(required=True)
     event_id = fields.String(metadata={"description": "the inbox event that will do the work"})
     ignored = fields.String(metadata={"description": "an event type the service does not sync"})
@@ -59,8 +61,8 @@ class MappingQuerySchema(Schema):
         unknown = EXCLUDE
 
     type = fields.String(validate=validate.OneOf(["account", "invoice", "usage"]))
-    zuora_id = fields.String(validate=validate.Length(min=1, max=255))
-    billing_id = fields.String(validate=validate.Length(min=1, max=255))
+    zuora_id = fields.String(validate=[validate.Length(min=1, max=255), IDENTIFIER])
+    billing_id = fields.String(validate=[validate.Length(min=1, max=255), IDENTIFIER])
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
     after = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "cursor from `next`"})
 
@@ -85,7 +87,7 @@ class MappingPageSchema(Schema):
 # -- admin: failures and events -------------------------------------------------------------------
 
 OBJECT_TYPES = ("account", "invoice", "usage")
-EVENT_ID = validate.Length(min=1, max=100)
+EVENT_ID = [validate.Length(min=1, max=100), IDENTIFIER]
 
 
 class StrictBoolean(fields.Boolean):
@@ -181,8 +183,8 @@ class EventSchema(Schema):
 class MeterSettingsInputSchema(Schema):
     """Body of ``PUT /admin/meters/{meter_id}``."""
 
-    zuora_subscription_number = fields.String(required=True, validate=[validate.Length(min=1, max=100), NO_WHITESPACE])
-    zuora_charge_number = fields.String(required=True, validate=[validate.Length(min=1, max=50), NO_WHITESPACE])
+    zuora_subscription_number = fields.String(required=True, validate=[validate.Length(min=1, max=100), IDENTIFIER])
+    zuora_charge_number = fields.String(required=True, validate=[validate.Length(min=1, max=50), IDENTIFIER])
     uom = fields.String(required=True, validate=validate.Length(min=1, max=100),
                         metadata={"description": "the Zuora unit of measure of the charge"})
     mode = fields.String(required=True, validate=validate.OneOf(["quantity", "revenue"]),
@@ -209,7 +211,7 @@ SYNC_MAX_IDS = 10
 
 
 def _account_id() -> fields.String:
-    return fields.String(validate=[validate.Length(min=1, max=64), NO_WHITESPACE])
+    return fields.String(validate=[validate.Length(min=1, max=64), IDENTIFIER])
 
 
 class SyncRequestSchema(Schema):

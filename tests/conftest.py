@@ -59,12 +59,11 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture
-def subprocess_env(tmp_path):
-    """Environment for running the real commands as processes against a temporary store."""
+def service_env(database_url: str) -> dict:
+    """Environment for running the real commands as processes against the store at ``database_url``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZUORA_", "BILLING_", "ADMIN_"))}
     env.update({
-        "DATABASE_URL": f"sqlite:///{tmp_path}/integration.db",
+        "DATABASE_URL": database_url,
         "ZUORA_BASE_URL": "http://127.0.0.1:9",
         "ZUORA_CLIENT_ID": "zuora-client",
         "ZUORA_CLIENT_SECRET": "zuora-client-secret-9c1d",
@@ -78,6 +77,12 @@ def subprocess_env(tmp_path):
         "PYTHONUNBUFFERED": "1",
     })
     return env
+
+
+@pytest.fixture
+def subprocess_env(tmp_path):
+    """Environment for running the real commands as processes against a temporary store."""
+    return service_env(f"sqlite:///{tmp_path}/integration.db")
 
 
 @pytest.fixture

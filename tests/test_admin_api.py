@@ -314,3 +314,51 @@ def test_unreadable_store_on_a_read_is_503_not_500(client, monkeypatch):
     response = client.get("/admin/failures", headers=AUTH)
     assert response.status_code == 503
     assert response.get_json()["error"] == "store_unavailable"
+
+
+# -- the front door: identifiers, unknown paths, methods ----------------------------------------------------
+
+NOT_PRINTABLE_IDS = ["A\ud800", "A\x00", "A\x1b", "A\x7f", "A\x9f", "A\u200b", "A\u202e", "\ufeffA", "A\ue000"]
+
+
+@pytest.mark.parametrize("account_id", NOT_PRINTABLE_IDS)
+@pytest.mark.parametrize("field", ["zuora_account_ids", "billing_account_ids"])
+def test_sync_ids_must_be_printable(client, services, field, account_id):
+    response = client.post("/admin/sync", headers=AUTH, json={field: ["ok-1", account_id]})
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_payload", "detail": {field: {"1": [
+        "must contain only printable characters (no control, format or surrogate characters)"]}}}
+    assert count(services) == 0
+
+
+@pytest.mark.parametrize("value", NOT_PRINTABLE_IDS[1:])  # a query string cannot carry a lone surrogate
+@pytest.mark.parametrize("name", ["zuora_id", "billing_id"])
+def test_mapping_filters_must_be_printable(client, name, value):
+    response = client.get("/admin/mappings", headers=AUTH, query_string={name: value})
+    assert response.status_code == 400
+    assert list(response.get_json()["detail"]) == [name]
+
+
+def test_failure_ids_must_be_printable(client, services):
+    failed_event(services, "A1")
+    response = client.post("/admin/failures/retry", headers=AUTH, json={"ids": ["evt\x00"]})
+    assert response.status_code == 400
+    assert list(response.get_json()["detail"]) == ["ids"]
+
+
+@pytest.mark.parametrize("path", ["/admin/nothing-here", "/admin", "/admin/events", "/admin/meters/m1/extra"])
+def test_unknown_admin_paths_ask_for_the_token_before_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "unauthorized", "detail": "a valid admin bearer token is required"}
+    response = client.get(path, headers=AUTH)
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_wrong_method_on_an_admin_path_is_401_then_405_with_allow(client):
+    assert client.post("/admin/meters").status_code == 401
+    response = client.post("/admin/meters", headers=AUTH)
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+    assert response.get_json()["error"] == "method_not_allowed"

@@ -47,3 +47,14 @@ def test_split_statements_keeps_triggers_whole():
            "  UPDATE a SET x = 1;\n  UPDATE a SET x = 2;\nEND;\n")
     statements = split_statements(sql)
     assert len(statements) == 2 and statements[1].endswith("END;")
+
+
+def test_store_files_are_readable_by_the_owner_only(tmp_path):
+    import os
+    import stat
+    db = Database(f"sqlite:///{tmp_path}/store/a.db")
+    db.migrate()
+    files = {name: stat.S_IMODE(os.stat(tmp_path / "store" / name).st_mode)
+             for name in ("a.db", "a.db-wal", "a.db-shm")}
+    assert files == {"a.db": 0o600, "a.db-wal": 0o600, "a.db-shm": 0o600}
+    assert stat.S_IMODE(os.stat(tmp_path / "store").st_mode) == 0o700

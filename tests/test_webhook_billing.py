@@ -105,3 +105,22 @@ def test_non_json_and_oversized_bodies(client):
     big = json.dumps({"type": "account.created", "data": {"id": "a"}, "pad": "x" * 70_000}).encode()
     resp = post(client, None, raw=big, headers=signed_headers(big))
     assert resp.status_code == 413
+
+
+@pytest.mark.parametrize("object_id", ["acc\ud800", "acc\x00", "acc\x1b", "acc\x9b", "acc\u200b", "acc\u202e",
+                                       "\ufeffacc", "acc 1"])
+def test_billing_object_id_must_be_printable(client, services, object_id):
+    resp = post(client, {"type": "account.created", "data": {"id": object_id}})
+    assert resp.status_code == 400
+    assert resp.get_json()["error"] == "invalid_payload"
+    assert list(resp.get_json()["detail"]["data"]) == ["id"]
+    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 0
+
+
+@pytest.mark.parametrize("webhook_id", ["msg\x01", "msg\x7f", "msg\x85", "msg 1"])
+def test_webhook_id_header_must_be_printable(client, services, webhook_id):
+    body = json.dumps({"type": "account.created", "data": {"id": "acc-1"}}).encode()
+    resp = post(client, None, raw=body, headers=signed_headers(body, msg_id=webhook_id))
+    assert resp.status_code == 400
+    assert resp.get_json()["error"] == "invalid_header" and list(resp.get_json()["detail"]) == ["webhook-id"]
+    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 0

@@ -31,7 +31,7 @@ def test_accepted_callout_is_stored_before_200(client, services):
                 headers={"Zuora-Notification-Id": "n-1"})
     assert resp.status_code == 200
     body = resp.get_json()
-    assert body == {"accepted": True, "event_id": body["event_id"]}
+    assert body == {"success": True, "accepted": True, "event_id": body["event_id"]}
     [event] = events(services)
     assert (event["id"], event["source"], event["type"], event["object_id"], event["status"]) == (
         body["event_id"], "zuora", "account.callout", "8ad09be48db5aba7018db604f5ad2a20", "pending")
@@ -170,3 +170,87 @@ def test_100_concurrent_posts_of_one_notification_leave_one_event(services):
     assert {status for status, _ in results} == {200}
     assert len({event_id for _, event_id in results}) == 1
     assert Database(services.config.database_url).query("SELECT COUNT(*) FROM events")[0][0] == 1
+
+
+# -- identifiers, store failures, refusals (the front door) -----------------------------------------------
+
+NOT_PRINTABLE = {"lone surrogate": "A\ud800", "NUL": "A\x00", "ESC": "A\x1b[31m", "DEL": "A\x7f",
+                 "C1 control": "A\x85", "zero-width space": "A\u200b", "right-to-left override": "A\u202e",
+                 "byte-order mark": "\ufeffA", "private use": "A\ue000", "unassigned": "A\u0378",
+                 "line separator": "A\u2028", "paragraph separator": "A\u2029", "tab": "A\tB"}
+
+
+@pytest.mark.parametrize("account_id", NOT_PRINTABLE.values(), ids=NOT_PRINTABLE.keys())
+def test_account_id_must_be_printable(client, services, account_id):
+    resp = post(client, json.dumps({"AccountId": account_id}).encode())  # JSON escapes: "\ud800" stays lone
+    assert resp.status_code == 400
+    body = resp.get_json()
+    assert body["error"] == "invalid_payload" and list(body["detail"]) == ["AccountId"]
+    assert events(services) == []
+
+
+@pytest.mark.parametrize("value", ["n\x00", "n\x1b", "n\x7f", "n\x85", "n 1"], ids=["NUL", "ESC", "DEL", "C1", "space"])
+def test_notification_id_header_must_be_printable(client, services, value):
+    resp = post(client, {"AccountId": "A1"}, headers={"Zuora-Notification-Id": value})
+    assert resp.status_code == 400
+    assert resp.get_json()["error"] == "invalid_header"
+    assert list(resp.get_json()["detail"]) == ["Zuora-Notification-Id"]
+    assert events(services) == []
+
+
+def _read_only(services, tmp_path, monkeypatch):
+    services.db.connection().execute("PRAGMA query_only = ON")  # SQLITE_READONLY on any write
+
+
+def _gone(services, tmp_path, monkeypatch):
+    import shutil
+    services.db.close()
+    shutil.rmtree(tmp_path)  # the next connection finds an empty, unmigrated file
+
+
+def _raising(exc):
+    def install(services, tmp_path, monkeypatch):
+        def fail(**event):
+            raise exc
+        monkeypatch.setattr(services.inbox, "record", fail)
+    return install
+
+
+STORE_FAILURES = {
+    "read-only": _read_only,
+    "gone": _gone,
+    "full": _raising(sqlite3.OperationalError("database or disk is full")),
+    "disk I/O error": _raising(sqlite3.OperationalError("disk I/O error")),
+    "corrupt": _raising(sqlite3.DatabaseError("database disk image is malformed")),
+}
+
+
+@pytest.mark.parametrize("break_store", STORE_FAILURES.values(), ids=STORE_FAILURES.keys())
+def test_any_store_failure_is_503_never_500(client, services, tmp_path, monkeypatch, caplog, break_store):
+    break_store(services, tmp_path, monkeypatch)
+    resp = post(client, {"AccountId": "A1"}, headers={"Zuora-Notification-Id": "n-broken"})
+    assert resp.status_code == 503
+    assert resp.get_json() == {"error": "store_unavailable", "detail": "the event could not be stored; retry later"}
+    assert not [r for r in caplog.records if r.exc_info]  # an expected condition, not a traceback
+
+
+def test_405_carries_allow(client):
+    resp = client.get("/webhooks/zuora")
+    assert resp.status_code == 405
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) >= {"POST"}
+    assert resp.get_json()["error"] == "method_not_allowed"
+
+
+def test_refusals_are_counted_by_route_and_reason(client):
+    from prometheus_client import REGISTRY
+
+    def count(reason):
+        return REGISTRY.get_sample_value("integration_webhook_refused_total",
+                                         {"route": "/webhooks/zuora", "reason": reason}) or 0.0
+
+    before = {reason: count(reason) for reason in ("unauthorized", "unsupported_media_type", "invalid_payload")}
+    post(client, {"AccountId": "A1"}, auth=False)
+    post(client, "x", content_type="text/plain")
+    post(client, {"AccountId": "A\x00"})
+    assert {reason: count(reason) - before[reason] for reason in before} == {
+        "unauthorized": 1, "unsupported_media_type": 1, "invalid_payload": 1}

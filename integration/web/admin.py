@@ -16,6 +16,7 @@ from typing import Callable
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import failures, mappings, meters, metrics
 from ..db import StoreUnavailable
@@ -23,7 +24,7 @@ from ..inbox import Event
 from ..schemas import (FailureQuerySchema, FailureSelectorSchema, MappingQuerySchema, MeterSettingsInputSchema,
                        SyncRequestSchema)
 from .errors import error_response
-from .payloads import load_json_object
+from .payloads import load_json_object, read_capped_body
 
 log = logging.getLogger("integration.admin")
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -44,6 +45,16 @@ def require_admin_token() -> ResponseReturnValue | None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
         return error_response(401, "unauthorized", "a valid admin bearer token is required",
                               headers={"WWW-Authenticate": 'Bearer realm="admin"'})
+    return None
+
+
+@bp.before_app_request
+def guard_unknown_admin_paths() -> ResponseReturnValue | None:
+    """A path under /admin that matches no admin route (a 404, or a 405 for a known path) still
+    needs the token first: without it, a caller must not learn which admin paths exist."""
+    path = request.path
+    if request.blueprint != bp.name and (path == "/admin" or path.startswith("/admin/")):
+        return require_admin_token()
     return None
 
 
@@ -75,7 +86,10 @@ def read_cursor(query: dict, decode: Callable[[str], int]) -> tuple[int | None, 
 
 def load_body(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
     """(data, None) for a valid JSON object body, else (None, a 400 ``invalid_payload`` response)."""
-    return load_json_object(request.get_data(cache=False), schema)  # too large → 413 JSON
+    body = read_capped_body()
+    if body is None:
+        raise RequestEntityTooLarge()  # → 413 JSON, as every HTTP error
+    return load_json_object(body, schema)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -29,7 +29,9 @@ def _code_for(exc: HTTPException) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return error_response(exc.code or 500, _code_for(exc), exc.description)
+        # Keep the exception's own headers (a 405's Allow, say), not its HTML content type.
+        headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+        return error_response(exc.code or 500, _code_for(exc), exc.description, headers=headers)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -1,22 +1,52 @@
-"""Reading a JSON request body against a marshmallow schema, the same way on every route."""
+"""Reading a request body, capped, and checking it against a marshmallow schema, the same way on every route."""
 from __future__ import annotations
 
 import json
 
+from flask import request
 from marshmallow import Schema, ValidationError
 
 from .errors import error_response
 
+MAX_BODY = 64 * 1024
+# What werkzeug lets the request stream yield: one byte past MAX_BODY, so that a body without a
+# Content-Length (chunked) that is longer than MAX_BODY can be told from one of exactly MAX_BODY
+# bytes. At MAX_BODY itself werkzeug ends such a stream silently at the limit, and the body was cut.
+STREAM_LIMIT = MAX_BODY + 1
 
-def load_json_object(raw: bytes, schema: Schema):
-    """(data, None) for a valid JSON object, else (None, a 400 ``invalid_payload`` naming the field)."""
+
+def read_capped_body(limit: int = MAX_BODY) -> bytes | None:
+    """The whole raw body, or None when it is longer than ``limit`` bytes, with or without a
+    Content-Length. Never reads more than ``limit + 1`` bytes from the client."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    parts, total = [], 0
+    while total <= limit:
+        chunk = request.stream.read(limit + 1 - total)
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return None if total > limit else b"".join(parts)
+
+
+def parse_json_object(raw: bytes, schema: Schema) -> tuple[dict | None, dict | None]:
+    """(data, None) for a valid JSON object, else (None, the 400 detail naming each bad field)."""
     try:
         document = json.loads(raw)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return None, error_response(400, "invalid_payload", {"body": ["Not valid JSON."]})
+        return None, {"body": ["Not valid JSON."]}
     if not isinstance(document, dict):
-        return None, error_response(400, "invalid_payload", {"body": ["Must be a JSON object."]})
+        return None, {"body": ["Must be a JSON object."]}
     try:
         return schema.load(document), None
     except ValidationError as exc:
-        return None, error_response(400, "invalid_payload", exc.messages)
+        return None, exc.messages
+
+
+def load_json_object(raw: bytes, schema: Schema):
+    """(data, None) for a valid JSON object, else (None, a 400 ``invalid_payload`` naming the field)."""
+    data, detail = parse_json_object(raw, schema)
+    if detail is not None:
+        return None, error_response(400, "invalid_payload", detail)
+    return data, None

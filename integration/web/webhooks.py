@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import sqlite3
 
 from flask import Blueprint, current_app, jsonify, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -18,14 +19,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from .. import metrics
 from ..config import HMAC_ALGORITHMS
 from ..db import StoreUnavailable
+from ..identifiers import identifier_problem
 from ..schemas import BillingEventSchema, ZuoraCalloutSchema
 from .errors import error_response
-from .payloads import load_json_object
+from .payloads import MAX_BODY, parse_json_object, read_capped_body
 
 log = logging.getLogger("integration.web")
 bp = Blueprint("webhooks", __name__)
 
-MAX_BODY = 64 * 1024
 BASIC_CHALLENGE = 'Basic realm="zuora-callouts"'
 BILLING_EVENT_TYPES = {
     # type -> (object_type, object_key prefix)
@@ -43,30 +44,54 @@ def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
+def refuse(status: int, code: str, detail, headers: dict | None = None):
+    """The JSON error answer for a refused webhook, logged with its reason and counted in
+    ``integration_webhook_refused_total{route, reason}``. The log line names the fields that were
+    wrong, never their values, the body or a credential (the detail strings carry none either)."""
+    route = request.url_rule.rule if request.url_rule is not None else request.path
+    metrics.WEBHOOK_REFUSED.labels(route=route, reason=code).inc()
+    fields = sorted(detail) if isinstance(detail, dict) else None
+    log.warning("webhook refused", extra={"route": route, "status": status, "reason": code,
+                                          **({"fields": fields} if fields else {})})
+    return error_response(status, code, detail, headers=headers)
+
+
 def _read_body():
-    """The raw body, or an error response for an oversized or non-JSON request."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return None, error_response(413, "payload_too_large", f"the body may be at most {MAX_BODY} bytes")
+    """The raw body, or a refusal for a non-JSON or oversized request (chunked or not)."""
     if not _is_json(request.mimetype):
-        return None, error_response(415, "unsupported_media_type", "the body must be application/json")
-    body = request.stream.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        return None, error_response(413, "payload_too_large", f"the body may be at most {MAX_BODY} bytes")
+        return None, refuse(415, "unsupported_media_type", "the body must be application/json")
+    body = read_capped_body(MAX_BODY)
+    if body is None:
+        return None, refuse(413, "payload_too_large", f"the body may be at most {MAX_BODY} bytes")
     return body, None
 
 
-def _record(**event):
+def _header_id(name: str):
+    """(the identifier in header ``name``, stripped; "" when absent) or (None, a 400 naming it)."""
+    value = request.headers.get(name, "").strip(" \t")  # HTTP optional whitespace only
+    if len(value) > 255:
+        return None, refuse(400, "invalid_header", {name: ["Longer than 255 characters."]})
+    problem = identifier_problem(value)
+    if problem is not None:
+        return None, refuse(400, "invalid_header", {name: [problem]})
+    return value, None
+
+
+def _record(answer: dict | None = None, **event):
+    """Commit the event and answer 200, or 503 when the store cannot commit for any reason
+    (locked, full, read-only, gone, an I/O error), so that the sender retries (Zuora retries 5xx)."""
     try:
         recorded = _services().inbox.record(**event)
-    except StoreUnavailable as exc:
-        log.error("store unavailable; asking the sender to retry", extra={"error": str(exc)})
-        return error_response(503, "store_unavailable", "the event could not be stored; retry later")
+    except (StoreUnavailable, sqlite3.Error) as exc:
+        log.error("store unavailable; asking the sender to retry",
+                  extra={"error": f"{type(exc).__name__}: {exc}"})
+        return refuse(503, "store_unavailable", "the event could not be stored; retry later")
     if recorded.created:
         metrics.EVENTS_RECEIVED.labels(source=event["source"], type=event["type"]).inc()
     log.info("event accepted", extra={"event_id": recorded.event_id, "source": event["source"],
                                       "event_type": event["type"], "object_id": event["object_id"],
                                       "duplicate": not recorded.created, "coalesced": recorded.coalesced})
-    return jsonify({"accepted": True, "event_id": recorded.event_id})
+    return jsonify({**(answer or {}), "accepted": True, "event_id": recorded.event_id})
 
 
 # -- Zuora ------------------------------------------------------------------------------------------
@@ -103,22 +128,22 @@ def zuora_callout():
     """A Zuora notification callout: queue a sync of the account it names."""
     config = _services().config
     if config.callout_basic_auth and not _basic_auth_ok(config):
-        return error_response(401, "unauthorized", "valid Basic credentials are required",
-                              headers={"WWW-Authenticate": BASIC_CHALLENGE})
+        return refuse(401, "unauthorized", "valid Basic credentials are required",
+                      headers={"WWW-Authenticate": BASIC_CHALLENGE})
     body, problem = _read_body()
     if problem:
         return problem
     if config.zuora_callout_hmac_secret and not _hmac_ok(config, body):
-        return error_response(401, "invalid_signature",
-                              f"missing or wrong {config.zuora_callout_hmac_header} signature")
-    data, problem = load_json_object(body, ZuoraCalloutSchema())
+        return refuse(401, "invalid_signature", f"missing or wrong {config.zuora_callout_hmac_header} signature")
+    data, detail = parse_json_object(body, ZuoraCalloutSchema())
+    if detail is not None:
+        return refuse(400, "invalid_payload", detail)
+    notification_id, problem = _header_id("Zuora-Notification-Id")
     if problem:
         return problem
-    notification_id = request.headers.get("Zuora-Notification-Id", "").strip()
-    if len(notification_id) > 255:
-        return error_response(400, "invalid_header", {"Zuora-Notification-Id": ["Longer than 255 characters."]})
     account_id = data["AccountId"]
-    return _record(source="zuora", type="account.callout", object_type="account", object_id=account_id,
+    # "success" lets Zuora's "confirm success by parsing response content" option read the answer.
+    return _record({"success": True}, source="zuora", type="account.callout", object_type="account", object_id=account_id,
                    object_key=f"zuora-account:{account_id}",
                    dedupe_key=f"zuora:{notification_id}" if notification_id else None,
                    payload={"notification_id": notification_id or None})
@@ -139,12 +164,13 @@ def billing_event():
         Webhook(config.billing_webhook_secret.reveal()).verify(body, headers, json_parse=False)
     except (WebhookVerificationError, ValueError, binascii.Error) as exc:
         reason = str(exc) if isinstance(exc, WebhookVerificationError) else "Malformed signature headers"
-        return error_response(401, "invalid_signature", reason)
-    if len(headers["webhook-id"]) > 255:
-        return error_response(400, "invalid_header", {"webhook-id": ["Longer than 255 characters."]})
-    data, problem = load_json_object(body, BillingEventSchema())
+        return refuse(401, "invalid_signature", reason)
+    webhook_id, problem = _header_id("webhook-id")
     if problem:
         return problem
+    data, detail = parse_json_object(body, BillingEventSchema())
+    if detail is not None:
+        return refuse(400, "invalid_payload", detail)
     kind = BILLING_EVENT_TYPES.get(data["type"])
     if kind is None:
         log.info("billing event type ignored", extra={"event_type": data["type"]})
@@ -152,5 +178,5 @@ def billing_event():
     object_type, key_prefix = kind
     object_id = data["data"]["id"]
     return _record(source="billing", type=data["type"], object_type=object_type, object_id=object_id,
-                   object_key=f"{key_prefix}:{object_id}", dedupe_key=f"billing:{headers['webhook-id']}",
-                   payload={"webhook_id": headers["webhook-id"]})
+                   object_key=f"{key_prefix}:{object_id}", dedupe_key=f"billing:{webhook_id}",
+                   payload={"webhook_id": webhook_id})
