@@ -25,20 +25,21 @@ from .config import database_path
 def migrations_folder() -> Path:
     """The folder of SQL migrations: the repository's top-level ``migrations/``, wherever it lives now.
 
-    In the repository (and so in an editable install) it sits beside the ``integration`` package;
-    a built wheel carries the same files as ``integration/migrations/`` (pyproject.toml maps one
-    onto the other). The installed copy is preferred; the sibling folder is only trusted next to
-    a ``pyproject.toml``, so another distribution's stray ``site-packages/migrations`` is never
-    taken for ours.
+    In the repository (and so in an editable install) it sits beside the ``integration`` package,
+    next to ``pyproject.toml``; a built wheel carries the same files as ``integration/migrations/``
+    (pyproject.toml maps one onto the other). The repository's folder wins where there is one, so
+    a stray ``integration/migrations/*.sql`` in a checkout can't shadow it (tests/test_packaging.py
+    fails on one); the ``pyproject.toml`` condition keeps another distribution's
+    ``site-packages/migrations`` from ever being taken for ours.
     """
     package = Path(str(resources.files("integration")))
-    installed = package / "migrations"
-    if installed.is_dir() and any(installed.glob("*.sql")):
-        return installed
     checkout = package.parent
     if (checkout / "pyproject.toml").is_file() and (checkout / "migrations").is_dir():
         return checkout / "migrations"
-    raise FileNotFoundError(f"no migrations found in {installed} or {checkout / 'migrations'}")
+    installed = package / "migrations"
+    if installed.is_dir():
+        return installed
+    raise FileNotFoundError(f"no migrations folder at {checkout / 'migrations'} or {installed}")
 
 
 def bundled_migrations() -> list[tuple[str, str]]:
