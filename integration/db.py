@@ -14,13 +14,38 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import resources
+from pathlib import Path
 from typing import Iterator
 
 import sqlite_utils
 
 from .config import database_path
 
-MIGRATIONS_PACKAGE = "integration.migrations"
+
+def migrations_folder() -> Path:
+    """The folder of SQL migrations: the repository's top-level ``migrations/``, wherever it lives now.
+
+    In the repository (and so in an editable install) it sits beside the ``integration`` package,
+    next to ``pyproject.toml``; a built wheel carries the same files as ``integration/migrations/``
+    (pyproject.toml maps one onto the other). The repository's folder wins where there is one, so
+    a stray ``integration/migrations/*.sql`` in a checkout can't shadow it (tests/test_packaging.py
+    fails on one); the ``pyproject.toml`` condition keeps another distribution's
+    ``site-packages/migrations`` from ever being taken for ours.
+    """
+    package = Path(str(resources.files("integration")))
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "migrations").is_dir():
+        return checkout / "migrations"
+    installed = package / "migrations"
+    if installed.is_dir():
+        return installed
+    raise FileNotFoundError(f"no migrations folder at {checkout / 'migrations'} or {installed}")
+
+
+def bundled_migrations() -> list[tuple[str, str]]:
+    """(name, SQL) of every ``*.sql`` file in the migrations folder, in name order."""
+    folder = migrations_folder()
+    return [(path.name, path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.sql"))]
 
 
 class StoreUnavailable(Exception):
@@ -150,9 +175,7 @@ class Database:
 
     def migrations(self) -> list[tuple[str, str]]:
         """(name, SQL) of every bundled migration, in order."""
-        folder = resources.files(MIGRATIONS_PACKAGE)
-        names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
-        return [(name, folder.joinpath(name).read_text(encoding="utf-8")) for name in names]
+        return bundled_migrations()
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return their names. Safe to run twice or from two processes.

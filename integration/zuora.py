@@ -406,6 +406,10 @@ class ZuoraClient(RemoteClient):
 
     # ------------------------------------------------------------------ OAuth
 
+    def authenticate(self) -> None:
+        """Fetch a token now unless one is held (``integration check``); the errors are the flows'."""
+        self._auth_headers()
+
     def _auth_headers(self) -> dict[str, str]:
         token = self._token
         if token is None or self._clock() >= token[1]:

@@ -6,9 +6,9 @@ can be plugged in with ``INTEGRATION_HANDLER_PLUGINS=module:function[,…]``: ea
 """
 from __future__ import annotations
 
-import importlib
 import os
 
+from ..plugins import handler_plugins
 from ..services import Services
 
 
@@ -16,7 +16,6 @@ def build_handlers(services: Services) -> dict:
     from . import accounts, invoices
 
     handlers: dict = {**accounts.handlers(services), **invoices.handlers(services)}
-    for spec in filter(None, (s.strip() for s in os.environ.get("INTEGRATION_HANDLER_PLUGINS", "").split(","))):
-        module_name, _, function_name = spec.partition(":")
-        handlers.update(getattr(importlib.import_module(module_name), function_name)(services))
+    for plugin in handler_plugins(os.environ):
+        handlers.update(plugin(services))
     return handlers
