@@ -5,11 +5,11 @@ from integration.db import Database, split_statements
 
 def test_migrate_is_idempotent(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/a.db")
-    assert db.migrate() == ["0001_initial.sql", "0002_claim_indexes.sql"]
+    assert db.migrate() == ["0001_initial.sql", "0002_claim_indexes.sql", "0003_attempt_series.sql"]
     assert db.migrate() == []
     assert db.pending_migrations() == []
     tables = set(db.utils().table_names())
-    assert {"events", "id_mappings", "meter_settings", "schema_migrations"} <= tables
+    assert {"events", "id_mappings", "meter_settings", "schema_migrations", "attempts"} <= tables
     assert db.query("PRAGMA journal_mode")[0][0] == "wal"
 
 
