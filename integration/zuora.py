@@ -50,6 +50,7 @@ USAGE_FILE_MAX_BYTES = 4_194_304
 USAGE_FILENAME_MAX = 50
 OBJECT_QUERY_PAGE_SIZE = 99
 OBJECT_QUERY_MAX_PAGES = 20
+USAGE_QUERY_MAX_PAGES = 100
 TRACK_ID_MAX = 64
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
@@ -190,14 +191,30 @@ class ZuoraClient(RemoteClient):
         Used to find an account by the link custom field, so the flows can recognise an account
         they created before a crash lost the mapping row. Pages are followed to a bound.
         """
+        return self._object_query("accounts", field, value)
+
+    def find_invoices(self, field: str, value: str) -> list[dict]:
+        """Invoices whose ``field`` (e.g. the invoice link custom field) equals ``value``, via Object
+        Query: how a new attempt series finds the invoice an earlier one created but never recorded."""
+        return self._object_query("invoices", field, value)
+
+    def find_usages(self, account_id: str) -> list[dict]:
+        """Every usage record of one account (Object Query ``usages`` filtered by ``accountId``), so the
+        usage flow can push only what the account does not hold yet. Bounded at
+        ``USAGE_QUERY_MAX_PAGES`` pages; beyond that it refuses rather than guess."""
+        return self._object_query("usages", "accountId", account_id, max_pages=USAGE_QUERY_MAX_PAGES)
+
+    def _object_query(self, resource: str, field: str, value: str, *,
+                      max_pages: int = OBJECT_QUERY_MAX_PAGES) -> list[dict]:
+        """``GET /object-query/{resource}?filter[]=field.EQ:value``, every page up to ``max_pages``."""
         if not isinstance(field, str) or not _FIELD_NAME.match(field):
             raise InvalidData("field", "must be a Zuora field name such as BillingAccountId__c")
         if not isinstance(value, str) or not value or any(ch < " " for ch in value):
             raise InvalidData("value", "must be a non-empty string without control characters")
-        endpoint = "/object-query/accounts"
+        endpoint = f"/object-query/{resource}"
         found: list[dict] = []
         cursor: str | None = None
-        for _ in range(OBJECT_QUERY_MAX_PAGES):
+        for _ in range(max_pages):
             params = [("filter[]", f"{field}.EQ:{value}"), ("pageSize", str(OBJECT_QUERY_PAGE_SIZE))]
             if cursor:
                 params.append(("cursor", cursor))
@@ -207,14 +224,14 @@ class ZuoraClient(RemoteClient):
             cursor = body.get("nextPage")
             if not isinstance(cursor, str) or not cursor:
                 return found
-        raise MalformedResponse(f"Zuora GET {endpoint}: more than {OBJECT_QUERY_MAX_PAGES} pages for "
-                                f"{field} = one value; refusing to guess which account is meant")
+        raise MalformedResponse(f"Zuora GET {endpoint}: more than {max_pages} pages for "
+                                f"{field} = one value; refusing to guess which {resource} are meant")
 
     @staticmethod
     def _query_rows(body: dict, endpoint: str) -> list[dict]:
         rows = body.get("data")
         if not isinstance(rows, list) or not all(isinstance(r, dict) and r.get("id") for r in rows):
-            raise MalformedResponse(f"Zuora GET {endpoint}: response has no data list of accounts with id")
+            raise MalformedResponse(f"Zuora GET {endpoint}: response has no data list of records with id")
         return rows
 
     # ------------------------------------------------------------------ invoices
