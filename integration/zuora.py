@@ -17,6 +17,7 @@ import random
 import re
 import threading
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -198,34 +199,42 @@ class ZuoraClient(RemoteClient):
         Query: how a new attempt series finds the invoice an earlier one created but never recorded."""
         return self._object_query("invoices", field, value)
 
-    def find_usages(self, account_id: str) -> list[dict]:
-        """Every usage record of one account (Object Query ``usages`` filtered by ``accountId``), so the
-        usage flow can push only what the account does not hold yet. Bounded at
-        ``USAGE_QUERY_MAX_PAGES`` pages; beyond that it refuses rather than guess."""
-        return self._object_query("usages", "accountId", account_id, max_pages=USAGE_QUERY_MAX_PAGES)
+    def find_usages(self, account_id: str, *, created_since: datetime) -> list[dict]:
+        """The usage records of one account created at or after ``created_since`` (Object Query
+        ``usages`` filtered by ``accountId`` and ``createdDate.GE``), so the usage flow can push only
+        what the account does not hold yet without reading the account's whole history."""
+        if created_since.tzinfo is None:
+            raise ValueError("created_since must be timezone-aware")
+        since = created_since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._object_query("usages", [("accountId", "EQ", account_id), ("createdDate", "GE", since)],
+                                  max_pages=USAGE_QUERY_MAX_PAGES)
 
-    def _object_query(self, resource: str, field: str, value: str, *,
-                      max_pages: int = OBJECT_QUERY_MAX_PAGES) -> list[dict]:
-        """``GET /object-query/{resource}?filter[]=field.EQ:value``, every page up to ``max_pages``."""
-        if not isinstance(field, str) or not _FIELD_NAME.match(field):
-            raise InvalidData("field", "must be a Zuora field name such as BillingAccountId__c")
-        if not isinstance(value, str) or not value or any(ch < " " for ch in value):
-            raise InvalidData("value", "must be a non-empty string without control characters")
+    def _object_query(self, resource: str, filters: str | list[tuple[str, str, str]], value: str | None = None,
+                      *, max_pages: int = OBJECT_QUERY_MAX_PAGES) -> list[dict]:
+        """``GET /object-query/{resource}`` with ``filter[]=field.OP:value`` per filter (ANDed), every
+        page up to ``max_pages``. ``(resource, field, value)`` is the one-``EQ`` shorthand."""
+        if isinstance(filters, str):
+            filters = [(filters, "EQ", value)]
+        params = []
+        for field, op, wanted in filters:
+            if not isinstance(field, str) or not _FIELD_NAME.match(field):
+                raise InvalidData("field", "must be a Zuora field name such as BillingAccountId__c")
+            if not isinstance(wanted, str) or not wanted or any(ch < " " for ch in wanted):
+                raise InvalidData("value", "must be a non-empty string without control characters")
+            params.append(("filter[]", f"{field}.{op}:{wanted}"))
+        params.append(("pageSize", str(OBJECT_QUERY_PAGE_SIZE)))
         endpoint = f"/object-query/{resource}"
         found: list[dict] = []
         cursor: str | None = None
         for _ in range(max_pages):
-            params = [("filter[]", f"{field}.EQ:{value}"), ("pageSize", str(OBJECT_QUERY_PAGE_SIZE))]
-            if cursor:
-                params.append(("cursor", cursor))
             body = self._call("GET", endpoint, self.url(endpoint), self._reader("GET", endpoint, ()),
-                              params=params)
+                              params=params + ([("cursor", cursor)] if cursor else []))
             found.extend(self._query_rows(body, endpoint))
             cursor = body.get("nextPage")
             if not isinstance(cursor, str) or not cursor:
                 return found
-        raise MalformedResponse(f"Zuora GET {endpoint}: more than {max_pages} pages for "
-                                f"{field} = one value; refusing to guess which {resource} are meant")
+        raise MalformedResponse(f"Zuora GET {endpoint}: more than {max_pages} pages for one query; "
+                                f"refusing to guess which {resource} are meant")
 
     @staticmethod
     def _query_rows(body: dict, endpoint: str) -> list[dict]:

@@ -39,7 +39,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -160,6 +160,8 @@ def build_usage_lines(invoice_id: str, invoice: dict, lines: list[Line],
     return result
 
 
+READ_BACK_MARGIN = timedelta(hours=1)
+"""How far before its event's creation the usage flow reads an account's usage back (clock skew)."""
 MIN_DESCRIPTION_HEAD = 20
 """Characters of the readable head a description keeps at least, ahead of its marker."""
 
@@ -253,7 +255,7 @@ class UsageFlow:
                                    + (f" ({len(done)} line(s) already imported)" if done else ""))
 
         writes: list[Callable] = []
-        found = self._already_in_zuora(account.zuora_id, invoice_id, todo)
+        found = self._already_in_zuora(account.zuora_id, event, todo)
         for key, record_id in found.items():
             writes.append(mappings.link("usage", zuora_id=record_id, billing_id=key,
                                         billing_parent_id=invoice_id, origin="billing"))
@@ -283,14 +285,18 @@ class UsageFlow:
         return Outcome(writes=writes, summary=f"usage of invoice {invoice_id}: {len(todo)} line(s) imported "
                                               f"in {len(files)} file(s) ({', '.join(imports)})")
 
-    def _already_in_zuora(self, zuora_account_id: str, invoice_id: str,
-                          lines: list[UsageLine]) -> dict[str, str]:
+    def _already_in_zuora(self, zuora_account_id: str, event: Event, lines: list[UsageLine]) -> dict[str, str]:
         """The lines (by key) the Zuora account already holds a usage record for (by the marker in
         its description), with that record's ID: imported by an earlier attempt series whose answer was
-        lost, or before a crash. Read on every run, since a new series has a new key."""
+        lost, or before a crash. Read on every run, since a new series has a new key.
+
+        Only records created since the event was recorded (less ``READ_BACK_MARGIN`` for clock skew)
+        are read: an invoice has exactly one usage event (its dedupe key), so nothing older can be
+        one of its lines, and the account's older history is not read again on every invoice."""
         if not lines:
             return {}
-        records = self.zuora.find_usages(zuora_account_id)
+        invoice_id = event.object_id
+        records = self.zuora.find_usages(zuora_account_id, created_since=event.created_at - READ_BACK_MARGIN)
         found = {}
         for line in lines:
             marker = usage_marker(invoice_id, line.meter_id)

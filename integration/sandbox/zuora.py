@@ -31,7 +31,8 @@ takes effect and its answer is lost: 5xx, timeout or ``success: false``), ``GET|
 
 Custom fields: ``custom_fields`` on Account and ``invoice_custom_fields`` on Invoice (``*__c``, strings
 ≤255), returned by the GETs and filterable in Object Query (``/object-query/accounts``, ``invoices``;
-``usages`` by ``accountId``, ``accountNumber`` and ``importId``).
+``usages`` by ``accountId``, ``accountNumber``, ``importId`` and ``createdDate``; EQ, and GE/GT/LE/LT on
+``createdDate``/``updatedDate``).
 """
 from __future__ import annotations
 
@@ -1369,7 +1370,7 @@ def _query_usages(sb: ZuoraSandbox) -> tuple[Body, int]:
     """``GET /object-query/usages``: usage records, filterable by account and import."""
     with sb.lock:
         rows = [usage_query_view(u) for u in sb.usage]
-    return _object_query("usages", rows, ["id", "accountId", "accountNumber", "importId"])
+    return _object_query("usages", rows, ["id", "accountId", "accountNumber", "importId", "createdDate"])
 
 
 def invoice_query_view(inv: dict, sb: ZuoraSandbox) -> dict:
@@ -1390,9 +1391,25 @@ def usage_query_view(u: dict) -> dict:
             "importId": u["ImportId"], "source": u["Source"], "createdDate": u["CreatedDate"]}
 
 
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "GE": lambda a, b: a >= b, "GT": lambda a, b: a > b, "LE": lambda a, b: a <= b, "LT": lambda a, b: a < b}
+
+
+def _parse_instant(value: Any) -> dt.datetime | None:
+    """An ISO-8601 date-time with a zone (``Z`` or an offset), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def _object_query(resource: str, rows: list[dict], filterable: Iterable[str]) -> tuple[Body, int]:
-    """Object Query over ``rows``: ``filter[]=<field>.EQ:<value>`` (ANDed, field names case-insensitive,
-    only ``filterable`` ones), ``pageSize`` 1-99, ``cursor`` (an offset here), ``nextPage`` when more."""
+    """Object Query over ``rows``: ``filter[]=<field>.<OP>:<value>`` (ANDed, field names case-insensitive,
+    only ``filterable`` ones; EQ, and GE/GT/LE/LT on the date-times), ``pageSize`` 1-99, ``cursor`` (an
+    offset here), ``nextPage`` when more."""
     args = flask.request.args
     by_lower = {name.lower(): name for name in filterable}
 
@@ -1407,9 +1424,19 @@ def _object_query(resource: str, rows: list[dict], filterable: Iterable[str]) ->
         fld, op, value = m.group(1), m.group(2).upper(), m.group(3)
         if fld.lower() not in by_lower:
             return bad(f"field '{fld}' is not filterable on {resource}")
-        if op != "EQ":
+        name = by_lower[fld.lower()]
+        if op == "EQ":
+            clauses.append(lambda r, f=name, v=value: r.get(f) is not None and str(r.get(f)) == v)
+            continue
+        if name not in ("createdDate", "updatedDate"):
             return bad(f"operator '{op}' is not supported by the sandbox (EQ only)")
-        clauses.append((by_lower[fld.lower()], value))
+        if op not in _COMPARISONS:
+            return bad(f"operator '{op}' is not supported by the sandbox on '{fld}' (EQ, GE, GT, LE, LT)")
+        bound = _parse_instant(value)
+        if bound is None:
+            return bad(f"'{value}' is not a date-time with a time zone, e.g. 2024-07-01T00:00:00Z")
+        clauses.append(lambda r, f=name, b=bound, cmp=_COMPARISONS[op]:
+                       _parse_instant(r.get(f)) is not None and cmp(_parse_instant(r.get(f)), b))
     try:
         page_size = int(args.get("pageSize", "10"))
         offset = int(args.get("cursor", "0") or 0)
@@ -1417,7 +1444,7 @@ def _object_query(resource: str, rows: list[dict], filterable: Iterable[str]) ->
         return bad("pageSize and cursor must be integers")
     if not 1 <= page_size <= 99:
         return bad("pageSize must be between 1 and 99")
-    matched = [r for r in rows if all(r.get(f) is not None and str(r.get(f)) == v for f, v in clauses)]
+    matched = [r for r in rows if all(clause(r) for clause in clauses)]
     page = matched[offset:offset + page_size]
     body: Body = {"data": page}
     if offset + page_size < len(matched):
