@@ -274,23 +274,24 @@ class Inbox:
             raise LeaseLost(event_id)
         return row
 
-    def _close_attempt(self, conn: sqlite3.Connection, row: sqlite3.Row, outcome: str, code: str | None = None,
-                       message: str | None = None) -> None:
-        """Complete the attempt this worker is on (the event row ``row`` it owns) with its outcome."""
+    def _close_attempt(self, conn: sqlite3.Connection, row: sqlite3.Row, at: str, outcome: str,
+                       code: str | None = None, message: str | None = None) -> None:
+        """Complete the attempt this worker is on (the event row ``row`` it owns) with its outcome,
+        ended ``at`` (the same stored time the event row gets)."""
         conn.execute("UPDATE attempts SET ended_at = ?, outcome = ?, code = ?, message = ? WHERE event_id = ?"
                      " AND series = ? AND attempt = ? AND ended_at IS NULL",
-                     (to_db_time(self.clock()), outcome, code,
+                     (at, outcome, code,
                       message[:ATTEMPT_MESSAGE_MAX] if message is not None else None,
                       row["id"], row["series"], row["attempts"]))
 
     def finish(self, event_id: str, worker_id: str, conn: sqlite3.Connection) -> None:
         """Mark done, inside the caller's transaction (which also writes the mappings)."""
         row = self._own(conn, event_id, worker_id)
-        self._close_attempt(conn, row, "done")
+        now = to_db_time(self.clock())
+        self._close_attempt(conn, row, now, "done")
         conn.execute(
             "UPDATE events SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, error_code = NULL,"
-            " last_error = NULL, waiting_for = NULL, updated_at = ? WHERE id = ?",
-            (to_db_time(self.clock()), event_id))
+            " last_error = NULL, waiting_for = NULL, updated_at = ? WHERE id = ?", (now, event_id))
 
     def fail(self, event_id: str, worker_id: str, code: str, message: str,
              waiting_for: str | None = None) -> None:
@@ -298,7 +299,7 @@ class Inbox:
         now = to_db_time(self.clock())
         with self.db.transaction() as conn:
             row = self._own(conn, event_id, worker_id)
-            self._close_attempt(conn, row, "failed", code, message)
+            self._close_attempt(conn, row, now, "failed", code, message)
             conn.execute(
                 "UPDATE events SET status = 'failed', error_code = ?, last_error = ?, waiting_for = ?,"
                 " lease_owner = NULL, lease_expires_at = NULL, first_failed_at = COALESCE(first_failed_at, ?),"
@@ -319,7 +320,7 @@ class Inbox:
             row = self._own(conn, event_id, worker_id)
             if row["attempts"] >= self.max_attempts:
                 stamp = to_db_time(now)
-                self._close_attempt(conn, row, "failed", RETRIES_EXHAUSTED, message)
+                self._close_attempt(conn, row, stamp, "failed", RETRIES_EXHAUSTED, message)
                 conn.execute(
                     "UPDATE events SET status = 'failed', error_code = ?, last_error = ?, lease_owner = NULL,"
                     " lease_expires_at = NULL, first_failed_at = COALESCE(first_failed_at, ?), last_failed_at = ?,"
@@ -328,7 +329,7 @@ class Inbox:
                      stamp, stamp, stamp, event_id))
                 return False
             delay = self.backoff.delay(row["attempts"], self.rng, retry_after)
-            self._close_attempt(conn, row, "rescheduled", None, message)
+            self._close_attempt(conn, row, to_db_time(now), "rescheduled", None, message)
             conn.execute(
                 "UPDATE events SET status = 'pending', next_attempt_at = ?, last_error = ?, lease_owner = NULL,"
                 " lease_expires_at = NULL, updated_at = ? WHERE id = ?",
