@@ -1147,7 +1147,7 @@ def test_object_query_on_usages_by_account_and_created_date(client, auth, clock)
             "AccountId": acct["accountId"], "Quantity": quantity, "StartDateTime": "2026-01-01T00:00:00Z",
             "UOM": "Each", "Description": f"q{quantity}"})
         assert r.get_json()["Success"] is True
-        clock.advance(1800)
+        clock.advance(1200)
     query = f"/object-query/usages?filter[]=accountId.EQ:{acct['accountId']}"
     assert [u["description"] for u in client.get(query, headers=auth).get_json()["data"]] == ["q1", "q2"]
     later = client.get(query + "&filter[]=createdDate.GE:2026-01-01T00:15:00Z", headers=auth).get_json()
