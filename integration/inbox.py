@@ -5,6 +5,13 @@ expires and another worker claims the event again. Every flow is therefore idemp
 Two rules keep work single: a repeated dedupe key returns the event already recorded, and an
 object (``object_key``) is never claimed while another event for it is running under a live
 lease; a new event for an object that already has one *pending* is coalesced into it.
+
+Attempt series (CONTRACT §6): an event's tries belong to a series with a random ``series_key``, from
+which its Zuora ``Idempotency-Key``s are made (``Event.idempotency_key``). The inbox's own retries
+(backoff after a TransientError, a lease that expired) stay in the series, so a lost answer is
+replayed from Zuora's store; every other retry goes through ``start_new_series`` (new key), since
+Zuora replays a stored *failure* for 24 h too. Each try is one row of ``attempts``, inserted in
+the claim's transaction and completed with its outcome (``lost`` when its lease was taken over).
 """
 from __future__ import annotations
 
