@@ -72,6 +72,7 @@ class Config:
     database_url: str = "sqlite:///integration.db"
     zuora_entity_id: str | None = None
     zuora_link_field: str = "BillingAccountId__c"
+    zuora_invoice_link_field: str = "BillingInvoiceId__c"
     zuora_callout_username: str | None = None
     zuora_callout_password: Secret | None = None
     zuora_callout_hmac_secret: Secret | None = None
@@ -109,6 +110,7 @@ _VARIABLES = {
     "ZUORA_CLIENT_SECRET": (True, True),
     "ZUORA_ENTITY_ID": (False, False),
     "ZUORA_LINK_FIELD": (False, False),
+    "ZUORA_INVOICE_LINK_FIELD": (False, False),
     "BILLING_BASE_URL": (True, False),
     "BILLING_API_TOKEN": (True, True),
     "BILLING_WEBHOOK_SECRET": (True, True),
@@ -187,8 +189,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
             problems[name] = why
     if raw["BILLING_WEBHOOK_SECRET"] and (why := _check_whsec(raw["BILLING_WEBHOOK_SECRET"])):
         problems["BILLING_WEBHOOK_SECRET"] = why
-    if raw["ZUORA_LINK_FIELD"] and not _LINK_FIELD.match(raw["ZUORA_LINK_FIELD"]):
-        problems["ZUORA_LINK_FIELD"] = "must be a Zuora custom field name ending in __c"
+    for name in ("ZUORA_LINK_FIELD", "ZUORA_INVOICE_LINK_FIELD"):
+        if raw[name] and not _LINK_FIELD.match(raw[name]):
+            problems[name] = "must be a Zuora custom field name ending in __c"
     if raw["ZUORA_CALLOUT_HMAC_HEADER"] and not _HEADER_NAME.match(raw["ZUORA_CALLOUT_HMAC_HEADER"]):
         problems["ZUORA_CALLOUT_HMAC_HEADER"] = "must be an HTTP header name"
     algorithm = raw["ZUORA_CALLOUT_HMAC_ALGORITHM"] or "SHA-256"
@@ -235,6 +238,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         zuora_client_secret=Secret(raw["ZUORA_CLIENT_SECRET"]),
         zuora_entity_id=raw["ZUORA_ENTITY_ID"] or None,
         zuora_link_field=raw["ZUORA_LINK_FIELD"] or "BillingAccountId__c",
+        zuora_invoice_link_field=raw["ZUORA_INVOICE_LINK_FIELD"] or "BillingInvoiceId__c",
         billing_base_url=raw["BILLING_BASE_URL"].rstrip("/"),
         billing_api_token=Secret(raw["BILLING_API_TOKEN"]),
         billing_webhook_secret=Secret(raw["BILLING_WEBHOOK_SECRET"]),

@@ -2,8 +2,9 @@
 
 A failure is an inbox event with ``status = 'failed'``. Nothing here deletes a row: "delete" marks
 the event ``deleted`` so the audit trail (code, message, attempts, failure times) survives, and
-the inbox never claims it again. "Retry" puts the event back to ``pending``, due now, with its
-attempt count reset, so it gets the full backoff budget again; its ``error_code``, ``last_error``
+the inbox never claims it again. "Retry" puts the event back to ``pending``, due now, in a new
+attempt series (integration.inbox.start_new_series: a fresh Idempotency-Key, the attempt count
+reset, so it gets the full backoff budget again); its ``error_code``, ``last_error``
 and failure times stay on the row as history until the event succeeds (the worker clears them
 then) or fails again (``last_failed_at`` moves, ``first_failed_at`` stays).
 
@@ -25,6 +26,7 @@ from typing import Callable
 from . import cursors
 from .db import Database, iso, to_db_time, utcnow
 from .errors import MISSING_MAPPING
+from .inbox import start_new_series
 
 OBJECT_TYPES = ("account", "invoice", "usage")
 MAX_IDS = 1000
@@ -121,12 +123,10 @@ def page(db: Database, *, object_type: str | None = None, code: str | None = Non
 
 # -- operator actions -----------------------------------------------------------------------------
 
-_RETRY_SET = ("status = 'pending', next_attempt_at = :now, attempts = 0, waiting_for = NULL,"
-              " lease_owner = NULL, lease_expires_at = NULL, updated_at = :now")
-
-
 def retry(db: Database, selector: Selector, *, clock: Callable[[], datetime] = utcnow) -> int:
-    """Make the selected failed events (and the failed usage of selected invoices) due now.
+    """Make the selected failed events (and the failed usage of selected invoices) due now, each in a
+    new attempt series: a fresh Idempotency-Key, so Zuora does not replay the stored failure of the
+    last series, and a flow that looks the object up before it writes again.
 
     Returns how many events were put back in the queue. Events in any other status are left alone.
     """
@@ -134,13 +134,11 @@ def retry(db: Database, selector: Selector, *, clock: Callable[[], datetime] = u
     params["now"] = to_db_time(clock())
     with db.transaction() as conn:
         # Usage first, while the selected invoices are still 'failed' and so still selectable.
-        usage = conn.execute(
-            f"UPDATE events SET {_RETRY_SET} WHERE status = 'failed' AND object_type = 'usage'"
-            " AND object_id IN (SELECT inv.object_id FROM events inv WHERE inv.status = 'failed'"
-            f" AND inv.object_type = 'invoice' AND {condition})", params).rowcount
+        usage = start_new_series(
+            conn, "status = 'failed' AND object_type = 'usage' AND object_id IN (SELECT inv.object_id FROM events"
+                  f" inv WHERE inv.status = 'failed' AND inv.object_type = 'invoice' AND {condition})", params)
         condition, _ = selector.where()
-        direct = conn.execute(f"UPDATE events SET {_RETRY_SET} WHERE status = 'failed' AND {condition}",
-                              params).rowcount
+        direct = start_new_series(conn, f"status = 'failed' AND {condition}", params)
     return usage + direct
 
 
@@ -167,11 +165,11 @@ def retry_recent(conn: sqlite3.Connection, *, now: datetime, since: datetime, ca
     """
     if cap <= 0:
         return 0
-    return conn.execute(
-        f"UPDATE events SET {_RETRY_SET} WHERE id IN (SELECT id FROM events WHERE status = 'failed'"
-        " AND (error_code IS NULL OR error_code != :missing) AND waiting_for IS NULL"
-        " AND last_failed_at >= :since ORDER BY last_failed_at, rowid LIMIT :cap)",
-        {"now": to_db_time(now), "since": to_db_time(since), "cap": cap, "missing": MISSING_MAPPING}).rowcount
+    return start_new_series(
+        conn, "id IN (SELECT id FROM events WHERE status = 'failed'"
+              " AND (error_code IS NULL OR error_code != :missing) AND waiting_for IS NULL"
+              " AND last_failed_at >= :since ORDER BY last_failed_at, rowid LIMIT :cap)",
+        {"now": to_db_time(now), "since": to_db_time(since), "cap": cap, "missing": MISSING_MAPPING})
 
 
 def counts_by_code(db: Database) -> dict[str, int]:

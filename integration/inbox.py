@@ -5,11 +5,20 @@ expires and another worker claims the event again. Every flow is therefore idemp
 Two rules keep work single: a repeated dedupe key returns the event already recorded, and an
 object (``object_key``) is never claimed while another event for it is running under a live
 lease; a new event for an object that already has one *pending* is coalesced into it.
+
+Attempt series (CONTRACT §6): an event's tries belong to a series with a random ``series_key``, from
+which its Zuora ``Idempotency-Key``s are made (``Event.idempotency_key``). The inbox's own retries
+(backoff after a TransientError, a lease that expired) stay in the series, so a lost answer is
+replayed from Zuora's store; every other retry goes through ``start_new_series`` (new key), since
+Zuora replays a stored *failure* for 24 h too. Each try is one row of ``attempts``, inserted in
+the claim's transaction and completed with its outcome (``lost`` when its lease was taken over).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import secrets
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -17,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from .db import Database, from_db_time, to_db_time, utcnow
-from .errors import UNKNOWN
+from .errors import RETRIES_EXHAUSTED
 
 Clock = Callable[[], datetime]
 
@@ -43,6 +52,12 @@ class Event:
     last_failed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    series: int = 1
+    series_key: str = ""
+
+    def idempotency_key(self, *parts: str) -> str:
+        """The Zuora ``Idempotency-Key`` of this event's current attempt series for one write."""
+        return idempotency_key(*parts, self.series_key)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Event":
@@ -76,12 +91,64 @@ class Backoff:
         return max(rng.uniform(0, ceiling), at_least or 0.0)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One try of an event, as ``GET /admin/events/<id>`` shows it in ``history``."""
+
+    series: int
+    attempt: int
+    worker_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None       # None while it runs; done | rescheduled | failed | lost
+    code: str | None
+    message: str | None
+
+
 class LeaseLost(Exception):
     """The event is no longer this worker's (its lease expired and someone else took it)."""
 
 
 def new_event_id() -> str:
     return "evt_" + uuid.uuid4().hex
+
+
+def new_series_key() -> str:
+    """A fresh random token for one attempt series (never derived from the object: two events of one
+    object, or two series of one event, must never share a Zuora Idempotency-Key)."""
+    return secrets.token_hex(8)
+
+
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def idempotency_key(*parts: str) -> str:
+    """``part:part:…`` as a Zuora ``Idempotency-Key``; an object ID that would make the key too long or
+    not printable ASCII is replaced by its SHA-256 digest (the series token keeps the key unique)."""
+    key = ":".join(parts)
+    if len(key) <= IDEMPOTENCY_KEY_MAX and all(" " < ch <= "~" for ch in key):
+        return key
+    return ":".join(p if len(p) <= 40 and all(" " < ch <= "~" for ch in p)
+                    else hashlib.sha256(p.encode("utf-8", "surrogatepass")).hexdigest()[:32] for p in parts)
+
+
+ATTEMPT_MESSAGE_MAX = 500
+"""Remote messages kept per attempt (the clients have already scrubbed secrets from them)."""
+
+_NEW_SERIES_SET = ("status = 'pending', next_attempt_at = :now, attempts = 0, series = series + 1,"
+                   " series_key = lower(hex(randomblob(8))), waiting_for = NULL, lease_owner = NULL,"
+                   " lease_expires_at = NULL, updated_at = :now")
+
+
+def start_new_series(conn: sqlite3.Connection, where: str, params: dict) -> int:
+    """Inside the caller's transaction: put the events matching ``where`` back in the queue, due at
+    ``params["now"]``, as a NEW attempt series (next series number, fresh random key, full attempt
+    budget). Returns how many. Every retry that is not the inbox's own backoff goes through here:
+    an operator's, the scheduled one, a MISSING_MAPPING release, and reconciliation.
+
+    ``error_code``, ``last_error`` and the failure times stay as history until the event succeeds.
+    """
+    return conn.execute(f"UPDATE events SET {_NEW_SERIES_SET} WHERE {where}", params).rowcount
 
 
 class Inbox:
@@ -119,9 +186,10 @@ class Inbox:
         now = to_db_time(self.clock())
         conn.execute(
             "INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key, payload,"
-            " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " next_attempt_at, created_at, updated_at, series, series_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
             (event_id, source, type, object_type, object_id, object_key, dedupe_key,
-             json.dumps(payload or {}), now, now, now))
+             json.dumps(payload or {}), now, now, now, new_series_key()))
         return Recorded(event_id, created=True)
 
     def active_event_id(self, conn: sqlite3.Connection, object_key: str) -> str | None:
@@ -176,10 +244,15 @@ class Inbox:
                     break
             claimed = []
             for event_id in chosen:
+                # An attempt still open here is one whose worker died (its lease ran out): lost.
+                conn.execute("UPDATE attempts SET ended_at = ?, outcome = 'lost' WHERE event_id = ?"
+                             " AND ended_at IS NULL", (now_text, event_id))
                 row = conn.execute(
                     "UPDATE events SET status = 'running', attempts = attempts + 1, lease_owner = ?,"
                     " lease_expires_at = ?, updated_at = ? WHERE id = ? RETURNING *",
                     (worker_id, lease_until, now_text, event_id)).fetchone()
+                conn.execute("INSERT INTO attempts (event_id, series, attempt, worker_id, started_at)"
+                             " VALUES (?, ?, ?, ?, ?)", (event_id, row["series"], row["attempts"], worker_id, now_text))
                 claimed.append(Event.from_row(row))
             return claimed
 
@@ -208,20 +281,32 @@ class Inbox:
             raise LeaseLost(event_id)
         return row
 
+    def _close_attempt(self, conn: sqlite3.Connection, row: sqlite3.Row, at: str, outcome: str,
+                       code: str | None = None, message: str | None = None) -> None:
+        """Complete the attempt this worker is on (the event row ``row`` it owns) with its outcome,
+        ended ``at`` (the same stored time the event row gets)."""
+        conn.execute("UPDATE attempts SET ended_at = ?, outcome = ?, code = ?, message = ? WHERE event_id = ?"
+                     " AND series = ? AND attempt = ? AND ended_at IS NULL",
+                     (at, outcome, code,
+                      message[:ATTEMPT_MESSAGE_MAX] if message is not None else None,
+                      row["id"], row["series"], row["attempts"]))
+
     def finish(self, event_id: str, worker_id: str, conn: sqlite3.Connection) -> None:
         """Mark done, inside the caller's transaction (which also writes the mappings)."""
-        self._own(conn, event_id, worker_id)
+        row = self._own(conn, event_id, worker_id)
+        now = to_db_time(self.clock())
+        self._close_attempt(conn, row, now, "done")
         conn.execute(
             "UPDATE events SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, error_code = NULL,"
-            " last_error = NULL, waiting_for = NULL, updated_at = ? WHERE id = ?",
-            (to_db_time(self.clock()), event_id))
+            " last_error = NULL, waiting_for = NULL, updated_at = ? WHERE id = ?", (now, event_id))
 
     def fail(self, event_id: str, worker_id: str, code: str, message: str,
              waiting_for: str | None = None) -> None:
         """Put the event on the failure list with a CONTRACT §5 code (no automatic retry)."""
         now = to_db_time(self.clock())
         with self.db.transaction() as conn:
-            self._own(conn, event_id, worker_id)
+            row = self._own(conn, event_id, worker_id)
+            self._close_attempt(conn, row, now, "failed", code, message)
             conn.execute(
                 "UPDATE events SET status = 'failed', error_code = ?, last_error = ?, waiting_for = ?,"
                 " lease_owner = NULL, lease_expires_at = NULL, first_failed_at = COALESCE(first_failed_at, ?),"
@@ -234,21 +319,24 @@ class Inbox:
 
     def reschedule(self, event_id: str, worker_id: str, message: str,
                    retry_after: float | None = None) -> bool:
-        """Transient trouble: try again after backoff. Once attempts run out, fail it with
-        UNKNOWN instead and return False."""
+        """Transient trouble: try again after backoff, in the same attempt series (same key). Once
+        attempts run out, fail it with RETRIES_EXHAUSTED, keeping the last remote reason, and
+        return False; the scheduled retry picks those up in a new series."""
         now = self.clock()
         with self.db.transaction() as conn:
             row = self._own(conn, event_id, worker_id)
             if row["attempts"] >= self.max_attempts:
                 stamp = to_db_time(now)
+                self._close_attempt(conn, row, stamp, "failed", RETRIES_EXHAUSTED, message)
                 conn.execute(
                     "UPDATE events SET status = 'failed', error_code = ?, last_error = ?, lease_owner = NULL,"
                     " lease_expires_at = NULL, first_failed_at = COALESCE(first_failed_at, ?), last_failed_at = ?,"
                     " updated_at = ? WHERE id = ?",
-                    (UNKNOWN, f"gave up after {row['attempts']} attempts: {message}"[:2000],
+                    (RETRIES_EXHAUSTED, f"gave up after {row['attempts']} attempts: {message}"[:2000],
                      stamp, stamp, stamp, event_id))
                 return False
             delay = self.backoff.delay(row["attempts"], self.rng, retry_after)
+            self._close_attempt(conn, row, to_db_time(now), "rescheduled", None, message)
             conn.execute(
                 "UPDATE events SET status = 'pending', next_attempt_at = ?, last_error = ?, lease_owner = NULL,"
                 " lease_expires_at = NULL, updated_at = ? WHERE id = ?",
@@ -258,6 +346,8 @@ class Inbox:
     def release(self, event_id: str, worker_id: str) -> None:
         """Hand an unstarted or interrupted event back at once (shutdown), without counting the attempt."""
         with self.db.transaction() as conn:
+            conn.execute("DELETE FROM attempts WHERE ended_at IS NULL AND event_id = (SELECT id FROM events"
+                         " WHERE id = ? AND status = 'running' AND lease_owner = ?)", (event_id, worker_id))
             conn.execute(
                 "UPDATE events SET status = 'pending', attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
                 " lease_expires_at = NULL, next_attempt_at = ?, updated_at = ?"
@@ -267,13 +357,16 @@ class Inbox:
     # -- MISSING_MAPPING --------------------------------------------------------------------------
 
     def release_waiting(self, conn: sqlite3.Connection, waiting_for: str) -> int:
-        """Make every event waiting for ``waiting_for`` (e.g. an account link) due now.
-        Called in the transaction that writes the mapping, so no wake-up is ever missed."""
-        now = to_db_time(self.clock())
-        cur = conn.execute(
-            "UPDATE events SET status = 'pending', next_attempt_at = ?, waiting_for = NULL, updated_at = ?"
-            " WHERE status = 'failed' AND waiting_for = ?", (now, now, waiting_for))
-        return cur.rowcount
+        """Make every event waiting for ``waiting_for`` (e.g. an account link) due now, in a new
+        attempt series. Called in the transaction that writes the mapping, so no wake-up is ever missed."""
+        return start_new_series(conn, "status = 'failed' AND waiting_for = :waiting_for",
+                                {"now": to_db_time(self.clock()), "waiting_for": waiting_for})
+
+    def restart(self, conn: sqlite3.Connection, event_ids: list[str]) -> int:
+        """Inside the caller's transaction: put these failed events back in the queue in a new attempt
+        series, due now (for callers that pick events by ID, e.g. reconciliation)."""
+        return start_new_series(conn, "status = 'failed' AND id IN (SELECT value FROM json_each(:ids))",
+                                {"now": to_db_time(self.clock()), "ids": json.dumps(list(event_ids))})
 
     def _release_if_linked(self, conn: sqlite3.Connection, waiting_for: str) -> None:
         kind, _, value = waiting_for.partition(":")
@@ -287,6 +380,13 @@ class Inbox:
     def get(self, event_id: str) -> Event | None:
         rows = self.db.query("SELECT * FROM events WHERE id = ?", (event_id,))
         return Event.from_row(rows[0]) if rows else None
+
+    def history(self, event_id: str) -> list[Attempt]:
+        """Every attempt of an event, oldest first, across all its series."""
+        rows = self.db.query("SELECT series, attempt, worker_id, started_at, ended_at, outcome, code, message"
+                             " FROM attempts WHERE event_id = ? ORDER BY id", (event_id,))
+        return [Attempt(**{**dict(r), "started_at": from_db_time(r["started_at"]),
+                           "ended_at": from_db_time(r["ended_at"])}) for r in rows]
 
     def depth(self) -> dict[str, Any]:
         """Pending/running counts and the age of the oldest due event, for /metrics."""

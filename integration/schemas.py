@@ -157,6 +157,23 @@ class DeletedSchema(Schema):
     deleted = fields.Integer(required=True, metadata={"description": "events marked deleted (kept for audit)"})
 
 
+class AttemptSchema(Schema):
+    series = fields.Integer(required=True, metadata={
+        "description": "the attempt series (1 first; each operator, scheduled or MISSING_MAPPING retry starts "
+                       "the next, with a new Zuora Idempotency-Key)"})
+    attempt = fields.Integer(required=True, metadata={"description": "the attempt's number within its series"})
+    worker_id = fields.String(required=True, metadata={"description": "the worker that ran it"})
+    started_at = fields.DateTime(required=True)
+    ended_at = fields.DateTime(required=True, allow_none=True, metadata={"description": "null while it runs"})
+    outcome = fields.String(required=True, allow_none=True, validate=validate.OneOf(
+        ["done", "rescheduled", "failed", "lost"]), metadata={
+        "description": "null while it runs; lost: its worker died and the lease was taken over"})
+    code = fields.String(required=True, allow_none=True, validate=validate.OneOf(FAILURE_CODES),
+                         metadata={"description": "the failure code of a failed attempt"})
+    message = fields.String(required=True, allow_none=True,
+                            metadata={"description": "the remote message (truncated; never a secret)"})
+
+
 class EventSchema(Schema):
     id = fields.String(required=True)
     source = fields.String(required=True, metadata={"description": "zuora, billing or admin"})
@@ -176,6 +193,9 @@ class EventSchema(Schema):
     last_failed_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+    series = fields.Integer(required=True, metadata={"description": "the current attempt series"})
+    history = fields.List(fields.Nested(AttemptSchema), required=True,
+                          metadata={"description": "every attempt of every series, oldest first"})
 
 
 # -- admin: meters ----------------------------------------------------------------------------------

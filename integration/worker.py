@@ -4,8 +4,8 @@ A flow is a callable ``handler(event) -> Outcome | None``. Whatever it must reco
 event's completion (mapping rows, meter links) it returns as ``Outcome.writes``: callables run in
 the same transaction that marks the event done, so a crash can never leave a pushed object
 without its mapping *and* a finished event. Errors decide the rest (integration.errors):
-``TransientError`` → backoff; ``MissingMapping`` → failed, waiting for the account; any other
-``SyncError`` → failed with its code; anything unexpected → failed as UNKNOWN, logged in full.
+``TransientError`` → backoff in the same attempt series (RETRIES_EXHAUSTED once attempts run out);
+``MissingMapping`` → failed, waiting for the account; any other ``SyncError`` → failed with its code; anything unexpected → failed as UNKNOWN, logged in full.
 
 Waking up: within a process, ``Worker.wake()``; across processes (web and worker apart), SQLite's
 ``PRAGMA data_version`` changes whenever another connection commits, and the loop checks it every
@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 from . import metrics
 from .context import current_event_id
 from .db import StoreUnavailable
-from .errors import UNKNOWN, MissingMapping, SyncError, TransientError
+from .errors import RETRIES_EXHAUSTED, UNKNOWN, MissingMapping, SyncError, TransientError
 from .inbox import Event, Inbox, LeaseLost
 
 log = logging.getLogger("integration.worker")
@@ -189,9 +189,9 @@ class Worker:
             log.warning("event rescheduled", extra={**self._extra(event), "outcome": "rescheduled",
                                                     "error": exc.message})
         else:
-            metrics.EVENTS_FAILED.labels(**labels, code=UNKNOWN).inc()
+            metrics.EVENTS_FAILED.labels(**labels, code=RETRIES_EXHAUSTED).inc()
             log.error("event failed: attempts exhausted", extra={**self._extra(event), "outcome": "failed",
-                                                                  "code": UNKNOWN, "error": exc.message})
+                                                                  "code": RETRIES_EXHAUSTED, "error": exc.message})
 
     def _failed(self, event: Event, code: str, message: str, labels: dict, waiting_for: str | None = None) -> None:
         self.inbox.fail(event.id, self.worker_id, code, message, waiting_for)

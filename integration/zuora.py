@@ -17,6 +17,7 @@ import random
 import re
 import threading
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -61,6 +62,7 @@ USAGE_FILE_MAX_BYTES = 4_194_304
 USAGE_FILENAME_MAX = 50
 OBJECT_QUERY_PAGE_SIZE = 99
 OBJECT_QUERY_MAX_PAGES = 20
+USAGE_QUERY_MAX_PAGES = 100
 TRACK_ID_MAX = 64
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
@@ -201,31 +203,55 @@ class ZuoraClient(RemoteClient):
         Used to find an account by the link custom field, so the flows can recognise an account
         they created before a crash lost the mapping row. Pages are followed to a bound.
         """
-        if not isinstance(field, str) or not _FIELD_NAME.match(field):
-            raise InvalidData("field", "must be a Zuora field name such as BillingAccountId__c")
-        if not isinstance(value, str) or not value or any(ch < " " for ch in value):
-            raise InvalidData("value", "must be a non-empty string without control characters")
-        endpoint = "/object-query/accounts"
+        return self._object_query("accounts", field, value)
+
+    def find_invoices(self, field: str, value: str) -> list[dict]:
+        """Invoices whose ``field`` (e.g. the invoice link custom field) equals ``value``, via Object
+        Query: how a new attempt series finds the invoice an earlier one created but never recorded."""
+        return self._object_query("invoices", field, value)
+
+    def find_usages(self, account_id: str, *, created_since: datetime) -> list[dict]:
+        """The usage records of one account created at or after ``created_since`` (Object Query
+        ``usages`` filtered by ``accountId`` and ``createdDate.GE``), so the usage flow can push only
+        what the account does not hold yet without reading the account's whole history."""
+        if created_since.tzinfo is None:
+            raise ValueError("created_since must be timezone-aware")
+        since = created_since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._object_query("usages", [("accountId", "EQ", account_id), ("createdDate", "GE", since)],
+                                  max_pages=USAGE_QUERY_MAX_PAGES)
+
+    def _object_query(self, resource: str, filters: str | list[tuple[str, str, str]], value: str | None = None,
+                      *, max_pages: int = OBJECT_QUERY_MAX_PAGES) -> list[dict]:
+        """``GET /object-query/{resource}`` with ``filter[]=field.OP:value`` per filter (ANDed), every
+        page up to ``max_pages``. ``(resource, field, value)`` is the one-``EQ`` shorthand."""
+        if isinstance(filters, str):
+            filters = [(filters, "EQ", value)]
+        params = []
+        for field, op, wanted in filters:
+            if not isinstance(field, str) or not _FIELD_NAME.match(field):
+                raise InvalidData("field", "must be a Zuora field name such as BillingAccountId__c")
+            if not isinstance(wanted, str) or not wanted or any(ch < " " for ch in wanted):
+                raise InvalidData("value", "must be a non-empty string without control characters")
+            params.append(("filter[]", f"{field}.{op}:{wanted}"))
+        params.append(("pageSize", str(OBJECT_QUERY_PAGE_SIZE)))
+        endpoint = f"/object-query/{resource}"
         found: list[dict] = []
         cursor: str | None = None
-        for _ in range(OBJECT_QUERY_MAX_PAGES):
-            params = [("filter[]", f"{field}.EQ:{value}"), ("pageSize", str(OBJECT_QUERY_PAGE_SIZE))]
-            if cursor:
-                params.append(("cursor", cursor))
+        for _ in range(max_pages):
             body = self._call("GET", endpoint, self.url(endpoint), self._reader("GET", endpoint, ()),
-                              params=params)
+                              params=params + ([("cursor", cursor)] if cursor else []))
             found.extend(self._query_rows(body, endpoint))
             cursor = body.get("nextPage")
             if not isinstance(cursor, str) or not cursor:
                 return found
-        raise MalformedResponse(f"Zuora GET {endpoint}: more than {OBJECT_QUERY_MAX_PAGES} pages for "
-                                f"{field} = one value; refusing to guess which account is meant")
+        raise MalformedResponse(f"Zuora GET {endpoint}: more than {max_pages} pages for one query; "
+                                f"refusing to guess which {resource} are meant")
 
     @staticmethod
     def _query_rows(body: dict, endpoint: str) -> list[dict]:
         rows = body.get("data")
         if not isinstance(rows, list) or not all(isinstance(r, dict) and r.get("id") for r in rows):
-            raise MalformedResponse(f"Zuora GET {endpoint}: response has no data list of accounts with id")
+            raise MalformedResponse(f"Zuora GET {endpoint}: response has no data list of records with id")
         return rows
 
     # ------------------------------------------------------------------ invoices

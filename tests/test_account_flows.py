@@ -71,7 +71,9 @@ def test_billing_account_becomes_one_zuora_account_and_the_echo_callout_creates_
     billing = stack.billing_state()
     assert len(billing["customers"]) == 1 and len(billing["accounts"]) == 1
     post = zuora_requests(stack, "POST", "/v1/accounts")
-    assert len(post) == 1 and post[0]["idempotency_key"] == "billing-account:acc-1"
+    # The key is the billing account's and its event's attempt series' (a fresh random token).
+    [created_event] = [e for e in events(stack) if e["type"] == "account.created"]
+    assert len(post) == 1 and post[0]["idempotency_key"] == f"billing-account:acc-1:{created_event['series_key']}"
 
 
 def test_twenty_concurrent_duplicate_callouts_with_two_workers_make_one_customer(tmp_path):

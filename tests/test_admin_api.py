@@ -146,12 +146,17 @@ def test_get_event_shows_a_failed_event(client, services):
     body = response.get_json()
     event = services.inbox.get(event_id)
     stamp = event.last_failed_at.isoformat().replace("+00:00", "Z")
+    [attempt] = services.inbox.history(event_id)
+    started = attempt.started_at.isoformat().replace("+00:00", "Z")
     assert body == {
         "id": event_id, "source": "zuora", "type": "account.callout", "object_type": "account", "object_id": "A1",
         "status": "failed", "attempts": 1, "next_attempt_at": None, "code": "INVALID_DATA",
         "last_error": "primaryEmail: missing", "waiting_for": None, "first_failed_at": stamp,
         "last_failed_at": stamp, "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
-        "updated_at": stamp}
+        "updated_at": stamp, "series": 1,
+        "history": [{"series": 1, "attempt": 1, "worker_id": "test-worker", "started_at": started,
+                     "ended_at": stamp, "outcome": "failed", "code": "INVALID_DATA",
+                     "message": "primaryEmail: missing"}]}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
 
 

@@ -24,6 +24,7 @@ def test_valid_environment_loads_with_defaults():
     config = load_config(VALID)
     assert config.database_url == "sqlite:///integration.db"
     assert config.zuora_link_field == "BillingAccountId__c"
+    assert config.zuora_invoice_link_field == "BillingInvoiceId__c"
     assert config.zuora_invoice_status == "Posted"
     assert config.zuora_callout_hmac_header == "X-Zuora-Signature"
     assert config.zuora_callout_hmac_algorithm == "SHA-256"
@@ -50,6 +51,7 @@ def test_every_missing_required_variable_is_named_in_one_error():
     ("ZUORA_CALLOUT_HMAC_FORMAT", "binary"),
     ("ZUORA_INVOICE_STATUS", "Sent"),
     ("ZUORA_LINK_FIELD", "BillingAccountId"),
+    ("ZUORA_INVOICE_LINK_FIELD", "Billing Invoice"),
     ("DATABASE_URL", "postgres://db/integration"),
     ("INTEGRATION_RETRY_CRON", "every noon"),
     ("INTEGRATION_MAX_ATTEMPTS", "zero"),
@@ -124,3 +126,8 @@ def test_zuora_concurrency_setting_reaches_the_client():
     from integration.services import Services
     services = Services.from_config(load_config({**VALID, "ZUORA_MAX_CONCURRENCY": "7"}))
     assert services.zuora._slots._value == 7  # the client's semaphore of calls in flight
+
+
+def test_the_invoice_link_field_can_be_named():
+    assert load_config({**VALID, "ZUORA_INVOICE_LINK_FIELD": "SourceInvoice__c"}).zuora_invoice_link_field == \
+        "SourceInvoice__c"

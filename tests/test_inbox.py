@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from integration.db import Database
-from integration.errors import MISSING_MAPPING, UNKNOWN, ZUORA_REJECTED
+from integration.errors import MISSING_MAPPING, RETRIES_EXHAUSTED, UNKNOWN, ZUORA_REJECTED
 from integration.inbox import Backoff, Inbox, LeaseLost
 
 
@@ -121,7 +121,7 @@ def test_reschedule_until_attempts_run_out_then_fail(inbox, clock):
     inbox.claim("w1")
     assert not inbox.reschedule(event, "w1", "HTTP 503")
     failed = inbox.get(event)
-    assert failed.status == "failed" and failed.error_code == UNKNOWN
+    assert failed.status == "failed" and failed.error_code == RETRIES_EXHAUSTED
     assert failed.last_error == "gave up after 3 attempts: HTTP 503"
 
 

@@ -1097,3 +1097,108 @@ def test_state_endpoint_shape(client, auth):
     assert set(s) == {"accounts", "invoices", "usage", "imports", "callouts", "tokens_issued", "requests"}
     assert s["accounts"][0]["basicInfo"]["accountNumber"] == "A00000001"
     assert s["tokens_issued"] == 1
+
+
+# -- retries that really retry: stored failures, invoice custom fields, Object Query, lost responses ------------
+
+def test_a_stored_failure_is_replayed_for_24_hours_then_the_key_runs_again(client, auth, clock):
+    headers = {**auth, "Idempotency-Key": "eur-1"}
+    first = client.post("/v1/accounts", json=valid_account(currency="EURO"), headers=headers)
+    assert first.get_json()["success"] is False
+    clock.advance(24 * 3600 - 10)
+    headers = {"Authorization": f"Bearer {get_token(client)}", "Idempotency-Key": "eur-1"}
+    fixed = client.post("/v1/accounts", json=valid_account(), headers=headers)
+    assert fixed.data == first.data and state(client)["accounts"] == []  # same processId: nothing ran
+    clock.advance(10)
+    assert client.post("/v1/accounts", json=valid_account(), headers=headers).get_json()["success"] is True
+    assert len(state(client)["accounts"]) == 1
+
+
+def test_invoice_custom_fields_are_stored_returned_and_queryable(client, auth):
+    acct = create_account(client, auth)
+    created = client.post("/v1/invoices", json={**_inv()(acct["accountId"]), "BillingInvoiceId__c": "inv_1"},
+                          headers=auth).get_json()
+    assert created["success"] is True and created["BillingInvoiceId__c"] == "inv_1"
+    client.post("/v1/invoices", json=_inv()(acct["accountId"]), headers=auth)
+    got = client.get(f"/v1/invoices/{created['id']}", headers=auth).get_json()
+    assert got["BillingInvoiceId__c"] == "inv_1"
+    found = client.get("/object-query/invoices?filter[]=BillingInvoiceId__c.EQ:inv_1", headers=auth).get_json()
+    assert [(r["id"], r["invoiceNumber"], r["BillingInvoiceId__c"]) for r in found["data"]] == [
+        (created["id"], created["invoiceNumber"], "inv_1")]
+    assert client.get("/object-query/invoices?filter[]=billinginvoiceid__c.EQ:nope",
+                      headers=auth).get_json() == {"data": []}
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("Other__c", "x", "Unknown field 'Other__c': no such custom field on Invoice"),
+    ("BillingInvoiceId__c", 5, "'BillingInvoiceId__c' must be a string of at most 255 characters"),
+])
+def test_invoice_custom_field_rules(client, auth, field, value, message):
+    acct = create_account(client, auth)
+    r = client.post("/v1/invoices", json={**_inv()(acct["accountId"]), field: value}, headers=auth)
+    assert r.get_json()["success"] is False and r.get_json()["reasons"][0]["message"] == message
+    assert state(client)["invoices"] == []
+
+
+def test_object_query_on_usages_by_account_and_created_date(client, auth, clock):
+    acct = create_account(client, auth)
+    for quantity in (1, 2):
+        r = client.post("/v1/object/usage", headers=auth, json={
+            "AccountId": acct["accountId"], "Quantity": quantity, "StartDateTime": "2026-01-01T00:00:00Z",
+            "UOM": "Each", "Description": f"q{quantity}"})
+        assert r.get_json()["Success"] is True
+        clock.advance(1200)
+    query = f"/object-query/usages?filter[]=accountId.EQ:{acct['accountId']}"
+    assert [u["description"] for u in client.get(query, headers=auth).get_json()["data"]] == ["q1", "q2"]
+    later = client.get(query + "&filter[]=createdDate.GE:2026-01-01T00:15:00Z", headers=auth).get_json()
+    assert [u["description"] for u in later["data"]] == ["q2"]
+    r = client.get(query + "&filter[]=createdDate.GE:yesterday", headers=auth)
+    assert r.status_code == 400 and r.get_json()["reasons"][0]["code"] == 50000027
+
+
+def test_a_lost_answer_still_took_effect_and_is_stored_under_its_key(client, auth):
+    armed = client.post("/_sandbox/lose-next", json={"path": "/v1/accounts", "count": 2, "mode": "error",
+                                                      "status": 503})
+    assert armed.get_json()["lose_next"]["/v1/accounts"]["count"] == 2
+    headers = {**auth, "Idempotency-Key": "lost-1"}
+    lost = client.post("/v1/accounts", json=valid_account(), headers=headers)
+    assert lost.status_code == 503 and lost.get_json() == {
+        "reasons": [{"code": "SystemError", "message": "internal server error"}]}
+    assert len(state(client)["accounts"]) == 1  # it happened
+    failure = client.post("/v1/accounts", json=valid_account(), headers={**auth, "Idempotency-Key": "lost-2"})
+    assert failure.status_code == 503 and len(state(client)["accounts"]) == 2  # the second of two armed
+    replay = client.post("/v1/accounts", json=valid_account(), headers=headers)
+    assert replay.get_json()["success"] is True and replay.get_json()["accountNumber"] == "A00000001"
+    assert client.post("/v1/accounts", json=valid_account(), headers=auth).status_code == 200  # disarmed
+
+
+def test_a_lost_answer_as_success_false_is_a_business_reason(client, auth):
+    client.post("/_sandbox/lose-next", json={"path": "/v1/accounts", "mode": "failure", "message": "Late refusal"})
+    r = client.post("/v1/accounts", json=valid_account(), headers={**auth, "Idempotency-Key": "lost-f"})
+    assert_zuora_error(r, [{"code": 53100030, "message": "Late refusal"}])
+    assert len(state(client)["accounts"]) == 1
+
+
+def test_a_lost_upload_is_imported_anyway(client, auth):
+    acct = create_account(client, auth)
+    client.post("/_sandbox/lose-next", json={"path": "/v1/usage", "mode": "failure"})
+    csv_body = (b"ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE,PRODUCT_RATE_PLAN_CHARGE_ID,SUBSCRIPTION_ID,CHARGE_ID\r\n"
+                + f"{acct['accountNumber']},Each,3,01/01/2026,01/31/2026,,S-1,C-1\r\n".encode())
+    r = client.post("/v1/usage", headers=auth, data={"file": (io.BytesIO(csv_body), "u.csv", "text/csv")},
+                    content_type="multipart/form-data")
+    assert r.get_json()["success"] is False
+    assert [u["Quantity"] for u in state(client)["usage"]] == [3]
+
+
+@pytest.mark.parametrize("body,detail", [
+    ([], "body must be a JSON object"),
+    ({"count": 1}, "path must be a /v1/ path such as /v1/invoices"),
+    ({"path": "/v1/invoices", "mode": "explode"}, "mode must be one of error, timeout, failure"),
+    ({"path": "/v1/invoices", "status": 418}, "status must be 500, 502, 503 or 504"),
+    ({"path": "/v1/invoices", "count": -1}, "count must be an integer 0..10000"),
+    ({"path": "/v1/invoices", "hold_seconds": "long"}, "hold_seconds must be a number 0..600"),
+    ({"path": "/v1/invoices", "colour": "red"}, "unknown setting(s): colour"),
+])
+def test_lose_next_rejects_bad_settings(client, body, detail):
+    r = client.post("/_sandbox/lose-next", json=body)
+    assert (r.status_code, r.get_json()) == (400, {"error": "invalid_request", "detail": detail})

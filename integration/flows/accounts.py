@@ -142,8 +142,10 @@ class AccountFlows:
                            summary=f"linked to existing Zuora account {basic['id']}"
                                    + (f", updated {', '.join(changed)}" if changed else ""))
 
+        # The twin look-up above ran first, so this key's series cannot create a second account
+        # for one that an earlier series (or another event) created and never recorded.
         created = self.zuora.create_account(zuora_account_payload(account, customer, self.link_field),
-                                            idempotency_key=f"billing-account:{billing_id}")
+                                            idempotency_key=event.idempotency_key("billing-account", billing_id))
         zuora_id, zuora_number = created["accountId"], created["accountNumber"]
         self._ensure_zuora_settings(billing_id, zuora_id, zuora_number, settings)
         return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, account.get("customerId"), "billing")],

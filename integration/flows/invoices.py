@@ -8,10 +8,14 @@ of usage-synced meters (those with settings, integration.meters) travel as Zuora
 billed twice, nor dropped: the split is decided here, once, and handed to the usage flow in its
 event's payload.
 
-Exactly once: a mapping row → skip; otherwise ``POST /v1/invoices`` with the ``Idempotency-Key``
-``billing-invoice:{id}``, so a run that crashed after the POST gets Zuora's stored answer back
-instead of a second invoice. The mapping and the usage follow-up event (``invoice.usage``, which
-carries the meters left off the invoice) are recorded in the transaction that finishes the event.
+Exactly once: a mapping row → skip; a Zuora invoice whose ``ZUORA_INVOICE_LINK_FIELD`` names the
+billing invoice (Object Query) → link it; otherwise ``POST /v1/invoices`` with that field set and the
+``Idempotency-Key`` ``billing-invoice:{id}:{series key}``: a retry inside one attempt series (a crash
+after the POST, a lost answer) gets Zuora's stored answer back instead of a second invoice, and a
+new series (an operator's or the scheduled retry) gets a new key, so it is not answered with the
+stored failure of the last one, and finds by the look-up what an earlier series created. The
+mapping and the usage follow-up event (``invoice.usage``, which carries the meters left off the
+invoice) are recorded in the transaction that finishes the event.
 Once a run has finished, its split stands: a replay never moves a line to the other side because
 meter settings changed since.
 
@@ -217,6 +221,7 @@ class InvoiceFlow:
         self.zuora = services.zuora
         self.billing = services.billing
         self.status = services.config.zuora_invoice_status
+        self.link_field = services.config.zuora_invoice_link_field
 
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id
@@ -235,7 +240,7 @@ class InvoiceFlow:
         synced = meters.settings_for(self.db, {line.meter_id for line in lines if line.meter_id})
         on_invoice, as_usage = split_lines(lines, synced)
         writes: list[Callable] = []
-        summary = self._push_invoice(invoice_id, invoice, on_invoice, account, writes)
+        summary = self._push_invoice(event, invoice, on_invoice, account, writes)
         if as_usage:
             used = {line.meter_id for line in as_usage}
             writes.append(self._usage_follow_up(invoice_id, {m: synced[m] for m in sorted(used)}))
@@ -267,8 +272,9 @@ class InvoiceFlow:
         snapshot = json.loads(rows[0]["payload"]).get("meters")
         return set(snapshot) if isinstance(snapshot, dict) else None
 
-    def _push_invoice(self, invoice_id: str, invoice: dict, lines: list[Line], account: mappings.Mapping,
+    def _push_invoice(self, event: Event, invoice: dict, lines: list[Line], account: mappings.Mapping,
                       writes: list[Callable]) -> str:
+        invoice_id = event.object_id
         if not lines:
             return "no invoice lines outside usage-synced meters; no Zuora invoice"
         currency = self._check_currency(invoice, account)
@@ -276,12 +282,30 @@ class InvoiceFlow:
                                         currency=currency)
         if any(item["amount"] != line.value for item, line in zip(payload["invoiceItems"], lines)):
             log.info("sub-cent invoice lines allocated to whole cents", extra={"invoice_id": invoice_id})
-        created = self.zuora.create_invoice(payload, idempotency_key=f"billing-invoice:{invoice_id}")
+        earlier = self._created_before(invoice_id)
+        if earlier is not None:
+            writes.append(mappings.link("invoice", zuora_id=earlier["id"], zuora_number=earlier.get("invoiceNumber"),
+                                        billing_id=invoice_id, billing_parent_id=None, origin="billing"))
+            return (f"Zuora invoice {earlier.get('invoiceNumber') or earlier['id']} was created by an earlier "
+                    f"attempt; linked, not posted again")
+        payload[self.link_field] = invoice_id
+        created = self.zuora.create_invoice(payload, idempotency_key=event.idempotency_key("billing-invoice",
+                                                                                           invoice_id))
         writes.append(mappings.link("invoice", zuora_id=created["id"], zuora_number=created["invoiceNumber"],
                                     billing_id=invoice_id, billing_parent_id=None, origin="billing"))
         total = money.exact_sum(item["amount"] for item in payload["invoiceItems"])
         return (f"Zuora invoice {created['invoiceNumber']} created: {len(lines)} item(s), "
                 f"{money.plain(total)} {currency or ''}".rstrip())
+
+    def _created_before(self, invoice_id: str) -> dict | None:
+        """The Zuora invoice whose link field names this billing invoice, if one exists: created by an
+        earlier attempt series (whose answer was lost) or another event of this invoice. Looked up on
+        every push, because a new series carries a new Idempotency-Key and Zuora would post again."""
+        found = self.zuora.find_invoices(self.link_field, invoice_id)
+        if len(found) > 1:
+            log.warning("several Zuora invoices name one billing invoice; linking the first",
+                        extra={"invoice_id": invoice_id, "zuora_ids": [row["id"] for row in found][:10]})
+        return found[0] if found else None
 
     def _check_currency(self, invoice: dict, account: mappings.Mapping) -> str | None:
         """The invoice's currency, after checking the Zuora account bills in it: a standalone

@@ -20,10 +20,13 @@ Exactly once:
   their subscription, charge, UOM and mode are read fresh (an operator's fix applies on retry);
 - each usage line has a mapping row (``billing_id`` = ``{invoice}:{meter}``); lines already mapped
   are never uploaded again;
-- the upload's ``Idempotency-Key`` is ``usage:{invoice}:{digest of the file}`` (the digest names the
-  chunk): a run that crashed after the upload gets the same import back; a file changed by a fix
-  (new meter settings) is a new import, where an unchanged key would replay the old failure for
-  the 24 h Zuora keeps it;
+- before uploading, the Zuora account's usage records are read back (Object Query): each one's
+  description ends with a marker naming its billing invoice and meter, and lines already there are
+  recorded, not pushed again (an earlier attempt series imported them and its answer was lost);
+- the upload's ``Idempotency-Key`` is ``usage:{invoice}:{series key}:{digest of the file}`` (the
+  digest names the chunk): a run of the same series that crashed after the upload gets the same
+  import back; a new series (an operator's or the scheduled retry), or a file changed by a fix, is
+  a new import, where an unchanged key would replay the old failure for the 24 h Zuora keeps it;
 - with several files, the rows of each completed import are committed before the next upload, so
   a later file's rejection cannot leave an imported file unrecorded until a retry days later,
   when Zuora no longer remembers the key. The last (usually only) file's rows are written with the
@@ -37,7 +40,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -127,11 +130,37 @@ def build_usage_lines(invoice_id: str, invoice: dict, lines: list[Line],
                                   f"meter {meter_id} has negative revenue {money.plain(revenue)}; a Zuora usage "
                                   f"quantity must be ≥ 0")
             quantity, head = revenue, f"Revenue {money.plain(revenue)} at per-unit amount 1"
-        description = truncate(_one_line(f"{head}; {name}; meter {meter_id}; billing invoice {invoice_id}"),
-                               DESCRIPTION_MAX)
+        description = usage_description(f"{head}; {name}", invoice_id, meter_id)
         result.append(UsageLine(key=f"{invoice_id}:{meter_id}", meter_id=meter_id, settings=meter,
                                 quantity=quantity, description=description))
     return result
+
+
+READ_BACK_MARGIN = timedelta(hours=1)
+"""How far before its event's creation the usage flow reads an account's usage back (clock skew)."""
+MIN_DESCRIPTION_HEAD = 20
+"""Characters of the readable head a description keeps at least, ahead of its marker."""
+
+
+def usage_marker(invoice_id: str, meter_id: str) -> str:
+    """The tail of every usage record's description that names its billing invoice and meter: how a
+    later attempt series recognises, by reading the account's usage back, what is already in Zuora."""
+    return _one_line(f"meter {meter_id}; billing invoice {invoice_id}")
+
+
+def usage_description(head: str, invoice_id: str, meter_id: str) -> str:
+    """``head`` (cut to fit) followed by the marker, which is never cut, within Zuora's 200 characters."""
+    marker = usage_marker(invoice_id, meter_id)
+    room = DESCRIPTION_MAX - len(marker) - 2
+    if room < MIN_DESCRIPTION_HEAD:
+        raise InvalidData("usage", f"meter {meter_id} and invoice {invoice_id} IDs are too long to name in a "
+                                   f"{DESCRIPTION_MAX}-character Zuora usage description")
+    return f"{truncate(_one_line(head), room)}; {marker}"
+
+
+def holds_marker(description: object, marker: str) -> bool:
+    """Whether a usage record's description ends with ``marker`` (as a whole ``; ``-separated part)."""
+    return isinstance(description, str) and (description == marker or description.endswith("; " + marker))
 
 
 def _one_line(text: str) -> str:
@@ -201,13 +230,22 @@ class UsageFlow:
             return Outcome(summary=f"usage of invoice {invoice_id}: nothing to push"
                                    + (f" ({len(done)} line(s) already imported)" if done else ""))
 
+        writes: list[Callable] = []
+        found = self._already_in_zuora(account.zuora_id, event, todo)
+        for key, record_id in found.items():
+            writes.append(mappings.link("usage", zuora_id=record_id, billing_id=key,
+                                        billing_parent_id=invoice_id, origin="billing"))
+        todo = [line for line in todo if line.key not in found]
+        if not todo:
+            return Outcome(writes=writes, summary=f"usage of invoice {invoice_id}: {len(found)} line(s) already in "
+                                                  f"Zuora from an earlier attempt; linked, nothing pushed")
+
         number = account.zuora_number or self.zuora.get_account(account.zuora_id)["basicInfo"]["accountNumber"]
         files = csv_files(todo, account_number=number, start=billing_date(invoice, "startDate"),
                           end=billing_date(invoice, "endDateInclusive"), max_bytes=self.max_file_bytes)
-        writes: list[Callable] = []
         imports = []
         for n, (content, members) in enumerate(files, start=1):
-            import_id = self._import(invoice_id, content)
+            import_id = self._import(event, content)
             imports.append(import_id)
             log.info("usage file imported", extra={"invoice_id": invoice_id, "import_id": import_id,
                                                    "lines": len(members), "file": f"{n}/{len(files)}"})
@@ -219,20 +257,43 @@ class UsageFlow:
                     for link in links:
                         link(conn)
             else:
-                writes = links
+                writes += links
         return Outcome(writes=writes, summary=f"usage of invoice {invoice_id}: {len(todo)} line(s) imported "
                                               f"in {len(files)} file(s) ({', '.join(imports)})")
 
-    def _import(self, invoice_id: str, content: bytes) -> str:
+    def _already_in_zuora(self, zuora_account_id: str, event: Event, lines: list[UsageLine]) -> dict[str, str]:
+        """The lines (by key) the Zuora account already holds a usage record for (by the marker in
+        its description), with that record's ID: imported by an earlier attempt series whose answer was
+        lost, or before a crash. Read on every run, since a new series has a new key.
+
+        Only records created since the event was recorded (less ``READ_BACK_MARGIN`` for clock skew)
+        are read: an invoice has exactly one usage event (its dedupe key), so nothing older can be
+        one of its lines, and the account's older history is not read again on every invoice."""
+        if not lines:
+            return {}
+        invoice_id = event.object_id
+        records = self.zuora.find_usages(zuora_account_id, created_since=event.created_at - READ_BACK_MARGIN)
+        found = {}
+        for line in lines:
+            marker = usage_marker(invoice_id, line.meter_id)
+            record = next((r for r in records if holds_marker(r.get("description"), marker)), None)
+            if record is not None:
+                found[line.key] = str(record["id"])
+        return found
+
+    def _import(self, event: Event, content: bytes) -> str:
         """Upload one file and wait until Zuora has imported all of it; returns the import ID.
 
-        The file's digest names it and keys it: after a crash, the lines still unrecorded pack into
-        the very same files again (same lines, same order, same greedy split), so each re-upload
-        meets Zuora's stored answer for that file instead of importing it twice.
+        The key is the attempt series' and the file's digest: within one series, after a crash or a
+        lost answer, the lines still unrecorded and not found in Zuora pack into the very same files
+        again (same lines, same order, same greedy split), so each re-upload meets Zuora's stored
+        answer for that file instead of importing it twice; a new series gets a new key.
         """
+        invoice_id = event.object_id
         digest = hashlib.sha256(content).hexdigest()[:16]
         name = f"{_UNSAFE_FILENAME.sub('_', invoice_id)[:28]}-{digest[:12]}.csv"
-        import_id = self.zuora.upload_usage(content, filename=name, idempotency_key=f"usage:{invoice_id}:{digest}")
+        import_id = self.zuora.upload_usage(content, filename=name,
+                                            idempotency_key=event.idempotency_key("usage", invoice_id, digest))
         self.zuora.wait_for_usage_import(import_id, timeout=self.import_timeout, poll_interval=self.poll_interval)
         return import_id
 

@@ -26,7 +26,13 @@ Sandbox choices where Zuora's docs are silent (documented here so nobody mistake
 
 Extras for tests and the demo, none needing auth: ``GET /_sandbox/state``, ``POST /_sandbox/reset``,
 ``POST /_sandbox/revoke-tokens``, ``GET|POST /_sandbox/config`` (callout settings),
-``POST /_sandbox/callouts`` (resend), ``POST /_sandbox/fail-next``, ``GET|POST|DELETE /_sandbox/faults``.
+``POST /_sandbox/callouts`` (resend), ``POST /_sandbox/fail-next``, ``POST /_sandbox/lose-next`` (a write
+takes effect and its answer is lost: 5xx, timeout or ``success: false``), ``GET|POST|DELETE /_sandbox/faults``.
+
+Custom fields: ``custom_fields`` on Account and ``invoice_custom_fields`` on Invoice (``*__c``, strings
+≤255), returned by the GETs and filterable in Object Query (``/object-query/accounts``, ``invoices``;
+``usages`` by ``accountId``, ``accountNumber``, ``importId`` and ``createdDate``; EQ, and GE/GT/LE/LT on
+``createdDate``/``updatedDate``).
 """
 from __future__ import annotations
 
@@ -658,11 +664,13 @@ class ZuoraSandbox:
     """
 
     def __init__(self, *, client_id: str, client_secret: str, token_lifetime: int, custom_fields: set[str],
-                 callout: CalloutSettings, clock: Clock, faults: faults_mod.Faults):
+                 callout: CalloutSettings, clock: Clock, faults: faults_mod.Faults,
+                 invoice_custom_fields: set[str] = frozenset()):
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_lifetime = token_lifetime
         self.custom_fields = custom_fields
+        self.invoice_custom_fields = set(invoice_custom_fields)
         self.clock = clock
         self.faults = faults
         self.lock = threading.RLock()
@@ -689,6 +697,7 @@ class ZuoraSandbox:
         self.requests: collections.deque[dict] = collections.deque(maxlen=REQUEST_LOG_SIZE)
         self.idempotency: dict[str, dict] = {}
         self.fail_next: dict | None = None
+        self.lose_next: dict[str, dict] = {}  # path -> {"count", "mode", "status", "hold_seconds"}
         self.account_seq = 0
         self.invoice_seq = 0
 
@@ -781,6 +790,17 @@ class ZuoraSandbox:
             if self.fail_next["count"] == 0:
                 self.fail_next = None
             return taken
+
+    def take_lose_next(self, path: str) -> dict | None:
+        """The lost-response fault for one write on ``path``, if one is armed (counted down)."""
+        with self.lock:
+            armed = self.lose_next.get(path)
+            if not armed:
+                return None
+            armed["count"] -= 1
+            if armed["count"] <= 0:
+                del self.lose_next[path]
+            return dict(armed)
 
     # -- callouts ------------------------------------------------------------------------------------
 
@@ -1002,6 +1022,7 @@ def _error_body_for_faults(status: int, message: str) -> dict:
 
 def create_zuora_sandbox(*, client_id: str | None = None, client_secret: str | None = None,
                          token_lifetime: int = 3599, custom_fields: Iterable[str] = ("BillingAccountId__c",),
+                         invoice_custom_fields: Iterable[str] = ("BillingInvoiceId__c",),
                          callout_url: str | None = None, callout_username: str | None = None,
                          callout_password: str | None = None, callout_preemptive: bool = False,
                          callout_hmac_secret: str | None = None, callout_hmac_header: str = "X-Zuora-Signature",
@@ -1012,7 +1033,8 @@ def create_zuora_sandbox(*, client_id: str | None = None, client_secret: str | N
     """Build the sandbox app. ``clock`` (epoch seconds) drives token expiry, idempotency TTL and the
     rate window; credentials are generated when not given (read them from ``app.extensions``)."""
     fields = set(custom_fields)
-    for name in fields:
+    invoice_fields = set(invoice_custom_fields)
+    for name in fields | invoice_fields:
         if not CUSTOM_FIELD_RE.match(name):
             raise ValueError(f"custom field {name!r} must look like Name__c")
     if not _is_int(token_lifetime) or token_lifetime < 1:
@@ -1025,7 +1047,7 @@ def create_zuora_sandbox(*, client_id: str | None = None, client_secret: str | N
     sb = ZuoraSandbox(client_id=client_id or str(uuid.uuid4()),
                       client_secret=client_secret or secrets.token_urlsafe(30),
                       token_lifetime=token_lifetime, custom_fields=fields, callout=callout,
-                      clock=clock or time.time, faults=faults)
+                      clock=clock or time.time, faults=faults, invoice_custom_fields=invoice_fields)
 
     app = flask.Flask(__name__)
     app.json = _DecimalJSONProvider(app)
@@ -1155,9 +1177,29 @@ def _api(sb: ZuoraSandbox, *, write: bool = False, object_api: bool = False, res
                 raise
             if key is not None:
                 sb.idempotency_finish(key, status, text.encode())
+            lost = sb.take_lose_next(req.path) if write else None
+            if lost is not None:
+                return _lost_response(sb, lost, shape)
             return flask.Response(text, status=status, mimetype="application/json")
         return wrapper
     return decorate
+
+
+LOSE_MODES = ("error", "timeout", "failure")
+
+
+def _lost_response(sb: ZuoraSandbox, lost: dict, shape: Callable[[int, str], Body]) -> flask.Response:
+    """What the client gets instead of the result of a write that took effect (and whose result is
+    stored under its Idempotency-Key): a 5xx, a connection held past the client's read timeout and
+    then answered 504, or a ``success: false`` answer with a business-rule code."""
+    if lost["mode"] == "timeout":
+        time.sleep(lost["hold_seconds"])
+        return _json_response({"reasons": [{"code": "SystemError", "message": "gateway timeout"}]}, 504)
+    if lost["mode"] == "failure":
+        body = shape(CAT_BUSINESS, lost["message"])
+        return _json_response(body, 200)
+    return _json_response({"reasons": [{"code": "SystemError", "message": "internal server error"}]},
+                          lost["status"])
 
 
 def _json_body(resource: int) -> tuple[Any, Body | None]:
@@ -1310,10 +1352,66 @@ def _apply_account_update(sb: ZuoraSandbox, account: dict, clean: dict) -> None:
 
 def _query_accounts(sb: ZuoraSandbox) -> tuple[Body, int]:
     """``GET /object-query/accounts``: ``filter[]=<field>.EQ:<value>`` (ANDed), ``pageSize`` 1-99, ``cursor``."""
+    filterable = ["id", "accountNumber", "name", "crmId", "status", "currency", *sb.custom_fields]
+    with sb.lock:
+        rows = [account_query_view(a, sb) for a in sb.accounts.values()]
+    return _object_query("accounts", rows, filterable)
+
+
+def _query_invoices(sb: ZuoraSandbox) -> tuple[Body, int]:
+    """``GET /object-query/invoices``: as for accounts, filterable by invoice custom fields too."""
+    filterable = ["id", "invoiceNumber", "accountId", "status", *sb.invoice_custom_fields]
+    with sb.lock:
+        rows = [invoice_query_view(i, sb) for i in sb.invoices.values()]
+    return _object_query("invoices", rows, filterable)
+
+
+def _query_usages(sb: ZuoraSandbox) -> tuple[Body, int]:
+    """``GET /object-query/usages``: usage records, filterable by account and import."""
+    with sb.lock:
+        rows = [usage_query_view(u) for u in sb.usage]
+    return _object_query("usages", rows, ["id", "accountId", "accountNumber", "importId", "createdDate"])
+
+
+def invoice_query_view(inv: dict, sb: ZuoraSandbox) -> dict:
+    """One invoice as Object Query returns it: flat fields plus the invoice custom fields."""
+    out = {k: inv[k] for k in ("id", "invoiceNumber", "accountId", "invoiceDate", "dueDate", "status", "amount",
+                               "balance", "currency", "comments", "createdDate", "updatedDate")}
+    for name in sorted(sb.invoice_custom_fields):
+        out[name] = inv.get(name)
+    return out
+
+
+def usage_query_view(u: dict) -> dict:
+    """One usage record as Object Query returns it (camelCase)."""
+    return {"id": u["Id"], "accountId": u["AccountId"], "accountNumber": u["AccountNumber"],
+            "quantity": u["Quantity"], "uom": u["UOM"], "startDateTime": u["StartDateTime"],
+            "endDateTime": u["EndDateTime"], "subscriptionNumber": u["SubscriptionNumber"],
+            "chargeNumber": u["ChargeNumber"], "description": u["Description"], "uniqueKey": u["UniqueKey"],
+            "importId": u["ImportId"], "source": u["Source"], "createdDate": u["CreatedDate"]}
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "GE": lambda a, b: a >= b, "GT": lambda a, b: a > b, "LE": lambda a, b: a <= b, "LT": lambda a, b: a < b}
+
+
+def _parse_instant(value: Any) -> dt.datetime | None:
+    """An ISO-8601 date-time with a zone (``Z`` or an offset), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _object_query(resource: str, rows: list[dict], filterable: Iterable[str]) -> tuple[Body, int]:
+    """Object Query over ``rows``: ``filter[]=<field>.<OP>:<value>`` (ANDed, field names case-insensitive,
+    only ``filterable`` ones; EQ, and GE/GT/LE/LT on the date-times), ``pageSize`` 1-99, ``cursor`` (an
+    offset here), ``nextPage`` when more."""
     args = flask.request.args
-    filterable = {"id": "id", "accountnumber": "accountNumber", "name": "name", "crmid": "crmId",
-                  "status": "status", "currency": "currency"}
-    filterable.update({name.lower(): name for name in sb.custom_fields})
+    by_lower = {name.lower(): name for name in filterable}
 
     def bad(message: str) -> tuple[Body, int]:
         return common_error([reason(RES_GET, CAT_BAD_QUERY, message)]), 400
@@ -1324,11 +1422,21 @@ def _query_accounts(sb: ZuoraSandbox) -> tuple[Body, int]:
         if not m:
             return bad(f"invalid filter '{raw}': expected <field>.<operator>:<value>")
         fld, op, value = m.group(1), m.group(2).upper(), m.group(3)
-        if fld.lower() not in filterable:
-            return bad(f"field '{fld}' is not filterable on accounts")
-        if op != "EQ":
+        if fld.lower() not in by_lower:
+            return bad(f"field '{fld}' is not filterable on {resource}")
+        name = by_lower[fld.lower()]
+        if op == "EQ":
+            clauses.append(lambda r, f=name, v=value: r.get(f) is not None and str(r.get(f)) == v)
+            continue
+        if name not in ("createdDate", "updatedDate"):
             return bad(f"operator '{op}' is not supported by the sandbox (EQ only)")
-        clauses.append((filterable[fld.lower()], value))
+        if op not in _COMPARISONS:
+            return bad(f"operator '{op}' is not supported by the sandbox on '{fld}' (EQ, GE, GT, LE, LT)")
+        bound = _parse_instant(value)
+        if bound is None:
+            return bad(f"'{value}' is not a date-time with a time zone, e.g. 2024-07-01T00:00:00Z")
+        clauses.append(lambda r, f=name, b=bound, cmp=_COMPARISONS[op]:
+                       _parse_instant(r.get(f)) is not None and cmp(_parse_instant(r.get(f)), b))
     try:
         page_size = int(args.get("pageSize", "10"))
         offset = int(args.get("cursor", "0") or 0)
@@ -1336,9 +1444,7 @@ def _query_accounts(sb: ZuoraSandbox) -> tuple[Body, int]:
         return bad("pageSize and cursor must be integers")
     if not 1 <= page_size <= 99:
         return bad("pageSize must be between 1 and 99")
-    with sb.lock:
-        rows = [account_query_view(a, sb) for a in sb.accounts.values()]
-    matched = [r for r in rows if all(r.get(f) is not None and str(r.get(f)) == v for f, v in clauses)]
+    matched = [r for r in rows if all(clause(r) for clause in clauses)]
     page = matched[offset:offset + page_size]
     body: Body = {"data": page}
     if offset + page_size < len(matched):
@@ -1356,6 +1462,11 @@ def _register_invoice_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
         with sb.lock:
             result = _create_invoice(sb, body)
         return result, 200
+
+    @app.get("/object-query/invoices")
+    @_api(sb)
+    def query_invoices() -> tuple[Body, int]:
+        return _query_invoices(sb)
 
     @app.get("/v1/invoices/<key>")
     @_api(sb)
@@ -1383,9 +1494,16 @@ def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
         p.add(CAT_MALFORMED, "The request body must be a JSON object")
         return common_error(p.reasons)
     p.unknown_keys({k: v for k, v in body.items() if not k.endswith("__c")}, INVOICE_KEYS)
-    for key in body:
-        if key.endswith("__c"):
+    custom: dict[str, Any] = {name: None for name in sorted(sb.invoice_custom_fields)}
+    for key, value in body.items():
+        if not key.endswith("__c"):
+            continue
+        if key not in sb.invoice_custom_fields:
             p.add(CAT_UNKNOWN_FIELD, f"Unknown field '{key}': no such custom field on Invoice")
+        elif value is not None and (not isinstance(value, str) or len(value) > 255):
+            p.add(CAT_INVALID, f"'{key}' must be a string of at most 255 characters")
+        else:
+            custom[key] = value
     account = _invoice_account(sb, p, body)
     invoice_date = _parse_date(body.get("invoiceDate"))
     if body.get("invoiceDate") is None:
@@ -1464,7 +1582,7 @@ def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
         "currency": account["currency"], "sourceType": "Standalone", "source": "API",
         "comments": body.get("comments"), "paymentTerm": term or account["paymentTerm"],
         "createdDate": now, "updatedDate": now, "postedOn": now if status == "Posted" else None,
-        "items": stored_items,
+        **custom, "items": stored_items,
     }
     sb.invoices[inv_id] = invoice
     return {"success": True, **invoice_view(invoice, with_items=False)}
@@ -1683,7 +1801,17 @@ def _register_usage_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
             sb.imports[import_id] = {"id": import_id, "fileName": name, "size": len(content), "status": "Pending",
                                      "message": None, "polls": 0, "recordCount": 0, "content": content,
                                      "createdDate": _utc_iso(sb.now())}
+            if flask.request.path in sb.lose_next:
+                # The client will not learn the import ID: process it now, as Zuora would in the
+                # background, so the upload really "took effect".
+                _advance_import(sb, sb.imports[import_id])
+                _advance_import(sb, sb.imports[import_id])
         return {"success": True, "checkImportStatus": f"/v1/usage/{import_id}/status", "size": len(content)}, 200
+
+    @app.get("/object-query/usages")
+    @_api(sb)
+    def query_usages() -> tuple[Body, int]:
+        return _query_usages(sb)
 
     @app.get("/v1/usage/<import_id>/status")
     @_api(sb)
@@ -1792,3 +1920,38 @@ def _register_sandbox_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
         with sb.lock:
             sb.fail_next = {"count": count, "code": code, "message": message} if count else None
         return _json_response({"fail_next": sb.fail_next})
+
+    @app.post("/_sandbox/lose-next")
+    def sandbox_lose_next() -> flask.Response:
+        """Arm the lost-response fault: the next ``count`` writes to ``path`` take effect (and their
+        result is stored under their Idempotency-Key, as Zuora stores it), then the client gets
+        ``mode``: ``error`` (HTTP ``status``, 500/502/503/504), ``timeout`` (held ``hold_seconds``,
+        then 504) or ``failure`` (HTTP 200 ``success: false`` with a business-rule reason)."""
+        payload = flask.request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            return _sandbox_error("invalid_request", "body must be a JSON object")
+        unknown = sorted(set(payload) - {"path", "count", "mode", "status", "hold_seconds", "message"})
+        if unknown:
+            return _sandbox_error("invalid_request", f"unknown setting(s): {', '.join(unknown)}")
+        path, count = payload.get("path"), payload.get("count", 1)
+        mode, status = payload.get("mode", "error"), payload.get("status", 500)
+        hold, message = payload.get("hold_seconds", 5.0), payload.get("message", "Injected failure after the write")
+        if not isinstance(path, str) or not path.startswith("/v1/"):
+            return _sandbox_error("invalid_request", "path must be a /v1/ path such as /v1/invoices")
+        if not _is_int(count) or not 0 <= count <= 10_000:
+            return _sandbox_error("invalid_request", "count must be an integer 0..10000")
+        if mode not in LOSE_MODES:
+            return _sandbox_error("invalid_request", f"mode must be one of {', '.join(LOSE_MODES)}")
+        if not _is_int(status) or status not in (500, 502, 503, 504):
+            return _sandbox_error("invalid_request", "status must be 500, 502, 503 or 504")
+        if isinstance(hold, bool) or not isinstance(hold, (int, float)) or not 0 <= hold <= 600:
+            return _sandbox_error("invalid_request", "hold_seconds must be a number 0..600")
+        if not isinstance(message, str) or not message:
+            return _sandbox_error("invalid_request", "message must be a non-empty string")
+        with sb.lock:
+            if count:
+                sb.lose_next[path] = {"count": count, "mode": mode, "status": status,
+                                      "hold_seconds": float(hold), "message": message}
+            else:
+                sb.lose_next.pop(path, None)
+            return _json_response({"lose_next": {p: dict(v) for p, v in sb.lose_next.items()}})

@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import failures, mappings, meters, metrics
 from ..db import StoreUnavailable
-from ..inbox import Event
+from ..inbox import Attempt, Event
 from ..schemas import (FailureQuerySchema, FailureSelectorSchema, MappingQuerySchema, MeterSettingsInputSchema,
                        SyncRequestSchema)
 from .errors import error_response
@@ -114,9 +114,16 @@ def list_mappings() -> ResponseReturnValue:
 
 # -- events and failures ----------------------------------------------------------------------------------
 
-def event_as_json(event: Event) -> dict:
-    """One event as ``GET /admin/events/<id>`` shows it."""
-    return {"id": event.id, "source": event.source, "type": event.type, "object_type": event.object_type,
+def attempt_as_json(attempt: Attempt) -> dict:
+    """One entry of an event's ``history``."""
+    return {"series": attempt.series, "attempt": attempt.attempt, "worker_id": attempt.worker_id,
+            "started_at": _iso(attempt.started_at), "ended_at": _iso(attempt.ended_at), "outcome": attempt.outcome,
+            "code": attempt.code, "message": attempt.message}
+
+
+def event_as_json(event: Event, history: list[Attempt] | None = None) -> dict:
+    """One event as ``GET /admin/events/<id>`` shows it, with its attempt history."""
+    return {"series": event.series, "history": [attempt_as_json(a) for a in history or []],"id": event.id, "source": event.source, "type": event.type, "object_type": event.object_type,
             "object_id": event.object_id, "status": event.status, "attempts": event.attempts,
             "next_attempt_at": _iso(event.next_attempt_at) if event.status == "pending" else None,
             "code": event.error_code, "last_error": event.last_error, "waiting_for": event.waiting_for,
@@ -130,7 +137,7 @@ def get_event(event_id: str) -> ResponseReturnValue:
     event = _services().inbox.get(event_id) if len(event_id) <= MAX_PATH_ID else None
     if event is None:
         return error_response(404, "not_found", {"event_id": ["No such event."]})
-    return jsonify(event_as_json(event))
+    return jsonify(event_as_json(event, _services().inbox.history(event.id)))
 
 
 @bp.get("/failures")
