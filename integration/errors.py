@@ -33,8 +33,8 @@ class SyncError(Exception):
 class TransientError(SyncError):
     """Trouble that may pass: timeouts, connection errors, 429, 5xx, Zuora categories 50/61/70/99.
 
-    ``retry_after`` (seconds), when the remote said how long to wait, is a lower bound for
-    the inbox's next attempt.
+    ``retry_after`` (seconds), when the remote said how long to wait, is the wait before the
+    inbox's next attempt (exactly: sooner is a certain refusal, later is longer than asked).
     """
 
     retryable = True

@@ -81,14 +81,17 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter: the n-th retry waits uniform(0, min(cap, base·2ⁿ⁻¹))."""
+    """Exponential backoff with full jitter: the n-th retry waits uniform(0, min(cap, base·2ⁿ⁻¹)),
+    unless the remote said how long to wait: then that is the wait (never longer than asked)."""
 
     base_seconds: float = 5.0
     cap_seconds: float = 3600.0
 
-    def delay(self, attempt: int, rng: random.Random, at_least: float | None = None) -> float:
+    def delay(self, attempt: int, rng: random.Random, hint: float | None = None) -> float:
+        if hint is not None:
+            return hint
         ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(attempt - 1, 0))
-        return max(rng.uniform(0, ceiling), at_least or 0.0)
+        return rng.uniform(0, ceiling)
 
 
 @dataclass(frozen=True)

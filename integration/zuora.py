@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+import secrets
 import threading
 import time
 from datetime import datetime, timezone
@@ -289,7 +290,7 @@ class ZuoraClient(RemoteClient):
         endpoint = "/v1/usage"
         headers = {"Idempotency-Key": self._idempotency_key(idempotency_key)}
         body = self._call("POST", endpoint, self.url(endpoint),
-                          self._reader("POST", endpoint, ("checkImportStatus",), idempotent=True),
+                          self._reader("POST", endpoint, ("checkImportStatus",), idempotent=True, keyed=headers),
                           headers=headers, files={"file": (name, bytes(csv_bytes), "text/csv")})
         match = _IMPORT_STATUS_PATH.match(str(body["checkImportStatus"]))
         if not match:
@@ -346,7 +347,7 @@ class ZuoraClient(RemoteClient):
     def _post(self, endpoint: str, payload: dict, idempotency_key: str, fields: tuple[str, ...]) -> dict:
         headers = {"Content-Type": "application/json", "Idempotency-Key": self._idempotency_key(idempotency_key)}
         return self._call("POST", endpoint, self.url(endpoint),
-                          self._reader("POST", endpoint, fields, idempotent=True),
+                          self._reader("POST", endpoint, fields, idempotent=True, keyed=headers),
                           data=self._json(payload, "payload"), headers=headers)
 
     @staticmethod
@@ -375,9 +376,17 @@ class ZuoraClient(RemoteClient):
 
     # ------------------------------------------------------------------ reading answers
 
-    def _reader(self, method: str, endpoint: str, fields: tuple[str, ...], *,
-                idempotent: bool = False) -> Callable[[requests.Response], dict]:
-        """The ``interpret`` callback for one call: result, or the error that says what to do next."""
+    def _reader(self, method: str, endpoint: str, fields: tuple[str, ...], *, idempotent: bool = False,
+                keyed: dict[str, str] | None = None) -> Callable[[requests.Response], dict]:
+        """The ``interpret`` callback for one call: result, or the error that says what to do next.
+
+        ``keyed``: the headers of a POST that carries an ``Idempotency-Key``. Zuora stores every
+        answer under its key for 24 h, failures included, so when it answers "did not happen, try
+        again" (``success: false`` with a retryable code) a repeat under the same key would only get
+        that stored failure back. Such an answer is definitive — nothing was created under the key —
+        so the next try goes out under a fresh key derived from it. Answers that may hide a success
+        (a 5xx, a timeout) keep the key, so that a lost result is replayed from Zuora's store.
+        """
         where = f"Zuora {method} {endpoint}"
         internal_errors = 0  # per call: this closure serves one _call's attempts
 
@@ -393,8 +402,11 @@ class ZuoraClient(RemoteClient):
             if is_failure(body) or (400 <= status < 500 and status != 409) or (status == 409 and not idempotent):
                 if any(category(code) == INTERNAL_ERROR_CATEGORY for code, _ in reasons(body)):
                     internal_errors += 1
-                raise self._rejection(where, status, body, resp.headers,
-                                      retry_internal=internal_errors <= INTERNAL_ERROR_RETRIES)
+                error = self._rejection(where, status, body, resp.headers,
+                                        retry_internal=internal_errors <= INTERNAL_ERROR_RETRIES)
+                if keyed is not None and isinstance(error, TransientError):
+                    keyed["Idempotency-Key"] = fresh_key(keyed["Idempotency-Key"])
+                raise error
             if not (200 <= status < 300 or status == 409):
                 raise MalformedResponse(f"{where}: unexpected HTTP {status}")
             return require_object(body, fields, where)
@@ -505,6 +517,14 @@ class ZuoraClient(RemoteClient):
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
             raise MalformedResponse(f"{where}: response has no access_token")
         return resp
+
+
+def fresh_key(key: str) -> str:
+    """A new key for a repeat of a POST Zuora definitively refused under ``key``: the original with
+    a random suffix (replacing an earlier one), within Zuora's 255 characters."""
+    base = key.split("~retry-", 1)[0]
+    suffix = f"~retry-{secrets.token_hex(6)}"
+    return base[:IDEMPOTENCY_KEY_MAX - len(suffix)] + suffix
 
 
 def body_says_done(body: Any, fields: tuple[str, ...]) -> bool:

@@ -105,7 +105,9 @@ def test_backoff_is_full_jitter_within_bounds():
         delays = [backoff.delay(attempt, rng) for _ in range(500)]
         assert all(0 <= d <= ceiling for d in delays)
         assert max(delays) > ceiling * 0.9 and min(delays) < ceiling * 0.1  # spread over the whole range
-    assert all(backoff.delay(1, rng, at_least=60) >= 60 for _ in range(50))
+    # A wait the remote named is the wait: never jittered shorter, never longer than asked.
+    assert {backoff.delay(attempt, rng, hint=60) for attempt in (1, 5, 20) for _ in range(50)} == {60}
+    assert backoff.delay(20, rng, hint=0.5) == 0.5
 
 
 def test_reschedule_until_attempts_run_out_then_fail(inbox, clock):

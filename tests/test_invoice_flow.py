@@ -444,3 +444,16 @@ def test_allocation_keeps_exact_amounts_and_sums_to_the_rounded_total():
     assert money.exact_sum(big) == Decimal("1000000000000000")
     assert not money.in_bounds(Decimal("1E+15")) and not money.in_bounds(Decimal("1E-31"))
     assert money.to_decimal(0.1) is None and money.to_decimal("NaN") is None and money.to_decimal(True) is None
+
+
+def test_service_end_falls_back_to_the_day_before_an_exclusive_end():
+    """Togai's get-invoice example carries ``endDate`` (exclusive) and no ``endDateInclusive``."""
+    from integration.errors import InvalidData
+    from integration.flows.invoices import service_end
+
+    assert service_end({"endDate": "2024-08-01T00:00:00Z"}) == date(2024, 7, 31)
+    assert service_end({"endDate": "2024-08-01T00:00:00.001Z"}) == date(2024, 8, 1)
+    assert service_end({"endDate": "2024-08-01T00:00:00Z",
+                        "endDateInclusive": "2024-08-01T10:00:00Z"}) == date(2024, 8, 1)
+    with pytest.raises(InvalidData, match="endDateInclusive"):
+        service_end({})

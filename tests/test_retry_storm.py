@@ -152,3 +152,33 @@ def test_account_flow_rides_out_the_storm_in_one_event_attempt(tmp_path, clock):
         assert row["billing_id"] == "acc-storm" and row["zuora_id"] == account["basicInfo"]["id"]
         assert clock.sleeps == [1, 1, 1]
         assert counters(stack.zuora_url)["injected_errors"] == 3
+
+
+def test_a_keyed_post_refused_with_try_again_is_repeated_under_a_fresh_key(zuora, clock):
+    """Zuora stores a POST's answer under its Idempotency-Key, failures included: a repeat under the
+    same key would get "try again" back for a day. A ``success: false`` answer says nothing was
+    created, so the client repeats under a fresh key derived from the first, and one account results."""
+    url, client = zuora
+    requests.post(f"{url}/_sandbox/fail-next", json={"count": 1, "code": 53100050, "message": "lock competition"},
+                  timeout=10).raise_for_status()
+
+    created = client.create_account(ACCOUNT, idempotency_key="billing-account:acc-rekey:s1")
+
+    posts = [r for r in requests.get(f"{url}/_sandbox/state", timeout=10).json()["requests"]
+             if r["method"] == "POST" and r["path"] == "/v1/accounts"]
+    keys = [r["idempotency_key"] for r in posts]
+    assert len(keys) == 2 and keys[0] == "billing-account:acc-rekey:s1"
+    assert keys[1].startswith("billing-account:acc-rekey:s1~retry-") and keys[1] != keys[0]
+    assert client.get_account(created["accountId"])["basicInfo"]["name"] == ACCOUNT["name"]
+    accounts = requests.get(f"{url}/_sandbox/state", timeout=10).json()["accounts"]
+    assert len(accounts) == 1
+
+
+def test_a_keyed_post_whose_answer_is_a_5xx_keeps_its_key(zuora, clock):
+    """A 5xx may hide a success: the repeat keeps the key, so Zuora's stored result answers it."""
+    url, client = zuora
+    requests.post(f"{url}/_sandbox/faults", json={"inject_statuses": [503]}, timeout=10).raise_for_status()
+    client.create_account(ACCOUNT, idempotency_key="billing-account:acc-same:s1")
+    posts = [r for r in requests.get(f"{url}/_sandbox/state", timeout=10).json()["requests"]
+             if r["method"] == "POST" and r["path"] == "/v1/accounts"]
+    assert [r["idempotency_key"] for r in posts] == ["billing-account:acc-same:s1"] * len(posts)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -66,8 +66,8 @@ ELLIPSIS = "…"
 
 # -- reading a billing invoice (the line-item trees: integration.line_items) ----------------------------
 
-def billing_date(invoice: dict, key: str) -> date:
-    """The UTC calendar date of one of the invoice's instants (ISO-8601 date or date-time)."""
+def billing_instant(invoice: dict, key: str) -> datetime:
+    """One of the invoice's instants (ISO-8601 date or date-time) as an aware UTC datetime."""
     raw = invoice.get(key)
     if not isinstance(raw, str) or len(raw) > 40:
         raise InvalidData(key, "must be an ISO-8601 date or date-time")
@@ -77,7 +77,21 @@ def billing_date(invoice: dict, key: str) -> date:
         raise InvalidData(key, "must be an ISO-8601 date or date-time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).date()
+    return moment.astimezone(timezone.utc)
+
+
+def billing_date(invoice: dict, key: str) -> date:
+    """The UTC calendar date of one of the invoice's instants."""
+    return billing_instant(invoice, key).date()
+
+
+def service_end(invoice: dict) -> date:
+    """The last day of the invoice's service period: ``endDateInclusive``, or — where an invoice
+    carries only the exclusive ``endDate``, as Togai's own get-invoice example does — the day of
+    the last millisecond before it."""
+    if invoice.get("endDateInclusive") is None and invoice.get("endDate") is not None:
+        return (billing_instant(invoice, "endDate") - timedelta(milliseconds=1)).date()
+    return billing_date(invoice, "endDateInclusive")
 
 
 def required_id(invoice: dict, key: str) -> str:
@@ -199,7 +213,7 @@ def zuora_invoice_payload(invoice: dict, lines: list[Line], *, account_id: str, 
         if due_date < invoice_date:
             raise InvalidData("dueDate", f"{due_date} is before the invoiceDate {invoice_date}")
         payload["dueDate"] = due_date.isoformat()
-    start, end = billing_date(invoice, "startDate"), billing_date(invoice, "endDateInclusive")
+    start, end = billing_date(invoice, "startDate"), service_end(invoice)
     payload.update(status=status, comments=truncate(f"Billing invoice {invoice_id}", COMMENTS_MAX),
                    invoiceItems=invoice_items(lines, currency=currency, start=start, end=end))
     return payload

@@ -52,7 +52,7 @@ from ..meters import MeterSettings
 from ..services import Services
 from ..worker import Outcome
 from ..zuora import USAGE_FILE_MAX_BYTES
-from .invoices import billing_date, check_adds_up, fetch_invoice, linked_owner, truncate
+from .invoices import billing_date, check_adds_up, fetch_invoice, linked_owner, service_end, truncate
 
 log = logging.getLogger("integration.flows.usage")
 
@@ -242,7 +242,7 @@ class UsageFlow:
 
         number = account.zuora_number or self.zuora.get_account(account.zuora_id)["basicInfo"]["accountNumber"]
         files = csv_files(todo, account_number=number, start=billing_date(invoice, "startDate"),
-                          end=billing_date(invoice, "endDateInclusive"), max_bytes=self.max_file_bytes)
+                          end=service_end(invoice), max_bytes=self.max_file_bytes)
         imports = []
         for n, (content, members) in enumerate(files, start=1):
             import_id = self._import(event, content)
