@@ -144,6 +144,14 @@ class ProcessStack:
 
     # -- observing -------------------------------------------------------------------------------------
 
+    def wait_until(self, condition, timeout: float, what: str) -> None:
+        """Poll ``condition`` until it holds (a wait on state, never a guessed sleep)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not {what} within {timeout}s: {self.statuses()}")
+            time.sleep(0.05)
+
     def statuses(self) -> dict[str, int]:
         return {r["status"]: r["n"] for r in self.db.query("SELECT status, COUNT(*) AS n FROM events GROUP BY status")}
 

@@ -173,9 +173,11 @@ def test_sandbox_faults_do_not_change_the_end_state(tmp_path):
         requests.post(f"{stack.zuora.url}/_sandbox/faults", json={"rate_limit": 2, "rate_window_seconds": 1.0},
                       timeout=10).raise_for_status()
         invoices = create_invoices(stack, billing_ids)
-        time.sleep(2.0)
+        zuora_counters = lambda: requests.get(f"{stack.zuora.url}/_sandbox/faults", timeout=10).json()["counters"]  # noqa: E731
+        stack.wait_until(lambda: zuora_counters()["rate_limited"] > 0, 60, "rate-limited")
+        tokens = stack.zuora_state()["tokens_issued"]
         requests.post(f"{stack.zuora.url}/_sandbox/revoke-tokens", timeout=10).raise_for_status()
-        time.sleep(1.0)
+        stack.wait_until(lambda: stack.zuora_state()["tokens_issued"] > tokens, 60, "re-authenticated")
         requests.post(f"{stack.zuora.url}/_sandbox/faults", json={"rate_limit": None}, timeout=10).raise_for_status()
         stack.wait_settled(180, expect_events=20 + 10 + 10)
         stats = requests.get(f"{stack.zuora.url}/_sandbox/faults", timeout=10).json()["counters"]
@@ -190,7 +192,8 @@ def test_sigterm_during_load_loses_nothing(tmp_path):
     with ProcessStack(tmp_path) as stack:
         worker = stack.start_worker()
         zuora_ids = create_zuora_accounts(stack, 60)
-        time.sleep(0.5)
+        # SIGTERM once the worker is at work (its handlers are installed by then), not after a guess.
+        stack.wait_until(lambda: stack.statuses().get("done", 0) >= 1, 60, "working")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0  # finished the event in hand, then left
         mid = stack.statuses()
