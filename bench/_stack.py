@@ -1,4 +1,4 @@
-"""Driving the whole system in one process (``integration.local_stack.LocalStack``) for the sync
+"""Driving the whole system in one process (``integration_sandbox.local_stack.LocalStack``) for the sync
 and API-call benchmarks: sample objects made the way users make them, a reliable "everything is
 settled" wait, and windows cut out of the sandboxes' request logs.
 
@@ -16,11 +16,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import _common  # noqa: F401  (puts the repository on sys.path)
 import requests
 
-import _common  # noqa: F401  (puts the repository on sys.path)
-from integration.local_stack import CALLOUT_USERNAME, LocalStack
 from integration.logs import configure_logging
+from integration_sandbox.local_stack import CALLOUT_USERNAME, LocalStack
 
 LITERAL_SEGMENTS = {"v1", "accounts", "customers", "settings", "invoices", "usage", "object", "status", "oauth",
                     "token", "object-query", "items", "query", "import", "imports", "files"}
@@ -205,7 +205,7 @@ def settle(stack: LocalStack, timeout: float) -> None:
 
 def last_event_done_at(stack: LocalStack) -> float:
     """Epoch seconds of the latest event update (when the last piece of work finished)."""
-    from integration.db import from_db_time
+    from integration.store.db import from_db_time
     text = stack.services.db.query("SELECT MAX(updated_at) FROM events")[0][0]
     return from_db_time(text).timestamp()
 

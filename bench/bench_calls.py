@@ -4,7 +4,7 @@ WHY: Zuora meters every tenant by requests (per-second limits, daily quotas), so
 calls one synced object costs decides how many objects a tenant can sync; a regression that adds
 a GET per object is invisible in tests that only check end states. Token fetches are counted.
 
-How: the whole system in one process (``integration.local_stack.LocalStack``: both sandboxes
+How: the whole system in one process (``integration_sandbox.local_stack.LocalStack``: both sandboxes
 and the service over real HTTP, two worker threads). For each flow, N objects are made the way
 users make them, and the calls both sandboxes logged between two marker requests are counted
 once everything has settled (every callout and event delivered, no event pending or running):
@@ -31,8 +31,20 @@ import sys
 import time
 
 from _common import format_table, machine_line, workdir
-from _stack import (Logs, Window, configure_meters, create_billing_accounts, create_invoices, create_zuora_accounts,
-                    failed_events, mapping_count, send_callouts, set_zuora_callouts, settle, start_stack)
+from _stack import (
+    Logs,
+    Window,
+    configure_meters,
+    create_billing_accounts,
+    create_invoices,
+    create_zuora_accounts,
+    failed_events,
+    mapping_count,
+    send_callouts,
+    set_zuora_callouts,
+    settle,
+    start_stack,
+)
 
 INVOICE_HANDLERS = ("invoice.finalized", "invoice.usage")
 

@@ -28,8 +28,21 @@ import sqlite3
 import sys
 import uuid
 
-from _common import (BENCH_DIR, CALLOUT_USERNAME, PYTHON, Process, filesystem_of, format_table, free_port, http_ok,
-                     machine_line, service_env, tree_cpu_seconds, wait_until, workdir)
+from _common import (
+    BENCH_DIR,
+    CALLOUT_USERNAME,
+    PYTHON,
+    Process,
+    filesystem_of,
+    format_table,
+    free_port,
+    http_ok,
+    machine_line,
+    service_env,
+    tree_cpu_seconds,
+    wait_until,
+    workdir,
+)
 from _load import LoadResult, Request, run_load
 
 

@@ -8,7 +8,7 @@ accounts per second. The ratio says how much of that budget the service turns in
 accounts: what it loses to refused calls (429s also count against Zuora's window), to waiting
 out a window it need not wait for, or to latency it cannot hide with the workers it has.
 
-How: the whole system in one process (``integration.local_stack.LocalStack``: both sandboxes
+How: the whole system in one process (``integration_sandbox.local_stack.LocalStack``: both sandboxes
 and the service over real HTTP; ``--workers`` worker threads, each with its own API clients and
 so its own OAuth token and rate-limit pacing, as separate worker processes would have). N
 accounts are created in the Zuora sandbox with callouts off and no limit; then the limit and
@@ -32,10 +32,19 @@ import sys
 import time
 
 import requests
-
 from _common import format_table, machine_line, workdir
-from _stack import (Logs, Window, create_zuora_accounts, failed_events, last_event_done_at, mapping_count,
-                    send_callouts, set_zuora_callouts, settle, start_stack)
+from _stack import (
+    Logs,
+    Window,
+    create_zuora_accounts,
+    failed_events,
+    last_event_done_at,
+    mapping_count,
+    send_callouts,
+    set_zuora_callouts,
+    settle,
+    start_stack,
+)
 
 
 class AdmissionClock:

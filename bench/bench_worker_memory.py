@@ -7,7 +7,7 @@ How: a fresh store; a real ``integration worker`` with a trivial handler plugged
 ``INTEGRATION_HANDLER_PLUGINS=noop_handler:handlers`` (``bench/noop_handler.py``), so what is
 measured is the worker's own machinery: claim under a lease, the heartbeat thread, finishing in a
 transaction, the log line and the metrics of every event. Events are inserted directly with
-``integration.inbox.Inbox.record`` in batches (one transaction per batch), fed as the worker
+``integration.store.inbox.Inbox.record`` in batches (one transaction per batch), fed as the worker
 drains them so the backlog stays under ``--backlog`` events. VmRSS is read from
 ``/proc/<pid>/status`` when the worker has finished each checkpoint's events. The worker's
 rate is the events of a phase divided by its wall time.
@@ -25,11 +25,21 @@ import secrets
 import sys
 import time
 
-from _common import (PYTHON, Process, filesystem_of, format_table, machine_line, rss_kib, service_env, wait_until,
-                     workdir)
-from integration.db import Database
-from integration.inbox import Inbox
+from _common import (
+    PYTHON,
+    Process,
+    filesystem_of,
+    format_table,
+    machine_line,
+    rss_kib,
+    service_env,
+    wait_until,
+    workdir,
+)
 from noop_handler import EVENT_TYPE
+
+from integration.store.db import Database
+from integration.store.inbox import Inbox
 
 
 class Feeder:

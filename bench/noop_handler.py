@@ -5,7 +5,7 @@ It does no work on purpose: what the benchmark watches is the worker's own machi
 lease heartbeat, finish, logs, metrics) over tens of thousands of events, so anything that grows
 with the count shows up in its RSS.
 """
-from integration.worker import Outcome
+from integration.worker.loop import Outcome
 
 EVENT_TYPE = "bench.noop"
 

@@ -8,18 +8,18 @@ import os
 
 from flask import Flask
 
-from .config import Config, load_config
-from .services import Services
+from integration.config import Config, load_config
+from integration.services import Services
 
 __all__ = ["create_app"]
 
 
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
     """Build the web application. Without arguments, settings come from the environment."""
-    from .logs import configure_logging
-    from .web import admin, ops, webhooks
-    from .web.errors import register_error_handlers
-    from .web.payloads import STREAM_LIMIT
+    from integration.logs import configure_logging
+    from integration.web import admin, ops, webhooks
+    from integration.web.errors import register_error_handlers
+    from integration.web.payloads import STREAM_LIMIT
 
     if services is None:
         config = config or load_config(os.environ)

@@ -1,3 +1,3 @@
-from .cli import main
+from integration.cli import main
 
 main()

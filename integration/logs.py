@@ -11,8 +11,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from .config import MASK
-from .context import current_event_id
+from integration.config import MASK
+from integration.context import current_event_id
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from .config import Config
-from .db import Database
-from .inbox import Backoff, Inbox
+from integration.config import Config
+from integration.store.db import Database
+from integration.store.inbox import Backoff, Inbox
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Services:
 
     @cached_property
     def zuora(self):
-        from .zuora import ZuoraClient
+        from integration.clients.zuora import ZuoraClient
         c = self.config
         return ZuoraClient(c.zuora_base_url, c.zuora_client_id, c.zuora_client_secret.reveal(),
                            entity_id=c.zuora_entity_id, timeout=(5, c.http_timeout),
@@ -32,6 +32,6 @@ class Services:
 
     @cached_property
     def billing(self):
-        from .billing import BillingClient
+        from integration.clients.billing import BillingClient
         c = self.config
         return BillingClient(c.billing_base_url, c.billing_api_token.reveal(), timeout=(5, c.http_timeout))

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import requests
 
-from integration.db import Database
-from integration.sandbox.billing import create_billing_sandbox
-from integration.sandbox.server import ServerThread
-from integration.sandbox.zuora import create_zuora_sandbox
+from integration.store.db import Database
+from integration_sandbox.billing import create_billing_sandbox
+from integration_sandbox.server import ServerThread
+from integration_sandbox.zuora import create_zuora_sandbox
 
 CALLOUT_USER = "zuora-callouts"
 

@@ -4,7 +4,7 @@ account ID starting with "slow" takes $TEST_HANDLER_SLOW seconds on its first at
 import os
 import time
 
-from integration.worker import Outcome
+from integration.flows.outcome import Outcome
 
 
 def handlers(services):

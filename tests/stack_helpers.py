@@ -1,4 +1,4 @@
-"""Helpers for tests that run the service against the sandboxes (integration.local_stack)."""
+"""Helpers for tests that run the service against the sandboxes (integration_sandbox.local_stack)."""
 from __future__ import annotations
 
 import requests

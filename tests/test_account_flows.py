@@ -4,11 +4,18 @@ import threading
 import pytest
 import requests
 
-from integration.errors import INVALID_DATA
+from integration.domain.errors import INVALID_DATA
 from integration.flows.accounts import AccountFlows
-from integration.local_stack import CALLOUT_USERNAME, LocalStack
-from tests.stack_helpers import (billing_requests, create_billing_account, create_zuora_account, events, mappings,
-                                 zuora_accounts, zuora_requests)
+from integration_sandbox.local_stack import CALLOUT_USERNAME, LocalStack
+from tests.stack_helpers import (
+    billing_requests,
+    create_billing_account,
+    create_zuora_account,
+    events,
+    mappings,
+    zuora_accounts,
+    zuora_requests,
+)
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@ import re
 
 import pytest
 
-from integration import failures as failures_module
-from integration.db import StoreUnavailable
-from integration.openapi import build_spec
+from integration.store import failures as failures_module
+from integration.store.db import StoreUnavailable
+from integration.web.openapi import build_spec
 from tests.conftest import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -1,7 +1,7 @@
 """GET /admin/mappings: filters, cursor pagination, bearer auth, exact item shape."""
 import pytest
 
-from integration import mappings
+from integration.store import mappings
 from tests.conftest import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -8,13 +8,20 @@ from decimal import Decimal
 
 import pytest
 import requests
-
-from tests.fakes import FakeClock
 from prometheus_client import REGISTRY
 
-from integration.billing import BillingClient, is_duplicate
-from integration.errors import (AUTH_FAILED, BILLING_REJECTED, AuthFailed, BillingConflict, BillingRejected,
-                                InvalidData, MalformedResponse, TransientError)
+from integration.clients.billing import BillingClient, is_duplicate
+from integration.domain.errors import (
+    AUTH_FAILED,
+    BILLING_REJECTED,
+    AuthFailed,
+    BillingConflict,
+    BillingRejected,
+    InvalidData,
+    MalformedResponse,
+    TransientError,
+)
+from tests.fakes import FakeClock
 
 BASE = "https://billing.test"
 TOKEN = "togai-api-token-ZZZ-999"
@@ -156,7 +163,7 @@ def test_retry_after_takes_precedence_over_a_spent_windows_reset(mock, clock):
 
 
 def test_oversized_billing_answer_is_malformed_naming_the_call(mock, clock):
-    from integration.http import MAX_BODY_BYTES
+    from integration.clients.http import MAX_BODY_BYTES
 
     mock.get(f"{BASE}/customers/c1", content=b"[" * (MAX_BODY_BYTES + 1))
     with pytest.raises(MalformedResponse, match=r"^billing GET /customers/\{customer_id\}: response body larger"):

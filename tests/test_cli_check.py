@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from integration.db import Database, bundled_migrations
-from integration.sandbox.billing import create_billing_sandbox
-from integration.sandbox.server import ServerThread
-from integration.sandbox.zuora import create_zuora_sandbox
+from integration.store.db import Database, bundled_migrations
+from integration_sandbox.billing import create_billing_sandbox
+from integration_sandbox.server import ServerThread
+from integration_sandbox.zuora import create_zuora_sandbox
 from tests.e2e_stack import free_port
 
 

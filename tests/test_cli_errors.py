@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from integration.plugins import PluginError, handler_plugins
-from integration.supervise import RestartPolicy, listen_problem
+from integration.cli.supervise import RestartPolicy, listen_problem
+from integration.flows.plugins import PluginError, handler_plugins
 from tests.e2e_stack import free_port
 
 

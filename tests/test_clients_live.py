@@ -7,12 +7,12 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integration.billing import BillingClient
-from integration.errors import AuthFailed, BillingConflict, ZuoraRejected
+from integration.clients.billing import BillingClient
+from integration.domain.errors import AuthFailed, BillingConflict, ZuoraRejected
 from integration.flows.usage import HEADINGS
-from integration.sandbox.billing import create_billing_sandbox
-from integration.sandbox.server import ServerThread
-from integration.sandbox.zuora import create_zuora_sandbox
+from integration_sandbox.billing import create_billing_sandbox
+from integration_sandbox.server import ServerThread
+from integration_sandbox.zuora import create_zuora_sandbox
 
 
 class Clock:
@@ -35,7 +35,7 @@ def zuora_env():
 
 
 def ZuoraClientFactory(url, sandbox, **kwargs):
-    from integration.zuora import ZuoraClient
+    from integration.clients.zuora import ZuoraClient
     return ZuoraClient(url, sandbox.client_id, sandbox.client_secret, **kwargs)
 
 
@@ -144,7 +144,7 @@ def test_zuora_client_rides_out_a_429_storm():
 
 def test_wrong_zuora_credentials_are_auth_failed(zuora_env):
     server, sandbox, _, _ = zuora_env
-    from integration.zuora import ZuoraClient
+    from integration.clients.zuora import ZuoraClient
     with pytest.raises(AuthFailed):
         ZuoraClient(server.url, sandbox.client_id, "not-the-secret").get_account("A00000001")
 

@@ -1,6 +1,6 @@
 import subprocess
 
-from integration.db import Database, split_statements
+from integration.store.db import Database, split_statements
 
 
 def test_migrate_is_idempotent(tmp_path):
@@ -28,6 +28,7 @@ def test_two_concurrent_migrate_processes_both_succeed(tmp_path, subprocess_env,
 
 def test_id_mappings_are_unique_on_each_side(tmp_path):
     import sqlite3
+
     import pytest
     db = Database(f"sqlite:///{tmp_path}/a.db")
     db.migrate()

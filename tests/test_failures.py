@@ -1,8 +1,9 @@
 """The failure list and what an operator does with it: list, retry, delete (CONTRACT §4, §5)."""
 import pytest
 
-from integration.errors import MISSING_MAPPING
-from integration.worker import Outcome, Worker
+from integration.domain.errors import MISSING_MAPPING
+from integration.flows.outcome import Outcome
+from integration.worker.loop import Worker
 from tests.conftest import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

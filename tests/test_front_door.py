@@ -16,7 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from integration.db import Database
+from integration.store.db import Database
 from integration.web.gunicorn_worker import MAX_HEAD
 from tests.conftest import ADMIN_TOKEN, service_env
 from tests.e2e_stack import free_port

@@ -12,12 +12,29 @@ import pytest
 import requests
 import requests.adapters
 
-
-from integration.errors import AuthFailed, InvalidData, MalformedResponse, SyncError, TransientError
-from integration.http import (MAX_BODY_BYTES, MAX_HINT_SECONDS, Backoff, Pacer, RemoteClient, dumps_json,
-                              header_value, parse_number, parse_reset, parse_retry_after, path_param, require,
-                              wait_hint)
-from integration.sandbox.server import ServerThread
+from integration.clients.http import (
+    MAX_BODY_BYTES,
+    MAX_HINT_SECONDS,
+    Backoff,
+    Pacer,
+    RemoteClient,
+    dumps_json,
+    header_value,
+    parse_number,
+    parse_reset,
+    parse_retry_after,
+    path_param,
+    require,
+    wait_hint,
+)
+from integration.domain.errors import (
+    AuthFailed,
+    InvalidData,
+    MalformedResponse,
+    SyncError,
+    TransientError,
+)
+from integration_sandbox.server import ServerThread
 
 BASE = "https://remote.test"
 

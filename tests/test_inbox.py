@@ -5,9 +5,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from integration.db import Database
-from integration.errors import MISSING_MAPPING, RETRIES_EXHAUSTED, UNKNOWN, ZUORA_REJECTED
-from integration.inbox import Backoff, Inbox, LeaseLost
+from integration.domain.errors import (
+    MISSING_MAPPING,
+    RETRIES_EXHAUSTED,
+    UNKNOWN,
+    ZUORA_REJECTED,
+)
+from integration.store.db import Database
+from integration.store.inbox import Backoff, Inbox, LeaseLost
 
 
 class Clock:

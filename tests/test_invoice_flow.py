@@ -9,18 +9,18 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integration import mappings, meters
+from integration.clients.http import dumps_json
+from integration.clients.zuora import ZuoraClient
 from integration.config import Secret
-from integration.errors import INVALID_DATA, MISSING_MAPPING
+from integration.domain.errors import INVALID_DATA, MISSING_MAPPING
 from integration.flows import build_handlers
-from integration.http import dumps_json
 from integration.flows.invoices import Line, invoice_items, truncate
-from integration.sandbox.billing import create_billing_sandbox
-from integration.sandbox.server import ServerThread
-from integration.sandbox.zuora import create_zuora_sandbox
 from integration.services import Services
-from integration.worker import Worker
-from integration.zuora import ZuoraClient
+from integration.store import mappings, meters
+from integration.worker.loop import Worker
+from integration_sandbox.billing import create_billing_sandbox
+from integration_sandbox.server import ServerThread
+from integration_sandbox.zuora import create_zuora_sandbox
 from tests.conftest import make_config
 
 ZUORA_ID, ZUORA_SECRET = "zuora-flow-client", "zuora-flow-secret-31f9"
@@ -435,7 +435,7 @@ def test_a_replay_of_a_usage_only_invoice_never_invoices_a_meter_that_lost_its_s
 
 
 def test_allocation_keeps_exact_amounts_and_sums_to_the_rounded_total():
-    from integration import money
+    from integration.domain import money
     assert money.allocate([Decimal("0.1"), Decimal("0.2")], 2) == [Decimal("0.1"), Decimal("0.2")]
     parts = money.allocate([Decimal("-0.335"), Decimal("-0.335"), Decimal("5.00")], 2)
     assert parts == [Decimal("-0.33"), Decimal("-0.34"), Decimal("5.00")] and sum(parts) == Decimal("4.33")
@@ -448,7 +448,7 @@ def test_allocation_keeps_exact_amounts_and_sums_to_the_rounded_total():
 
 def test_service_end_falls_back_to_the_day_before_an_exclusive_end():
     """Togai's get-invoice example carries ``endDate`` (exclusive) and no ``endDateInclusive``."""
-    from integration.errors import InvalidData
+    from integration.domain.errors import InvalidData
     from integration.flows.invoices import service_end
 
     assert service_end({"endDate": "2024-08-01T00:00:00Z"}) == date(2024, 7, 31)

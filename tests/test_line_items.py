@@ -1,4 +1,4 @@
-"""integration.line_items: Togai's line-item trees read in every shape Togai documents.
+"""integration.domain.line_items: Togai's line-item trees read in every shape Togai documents.
 
 Fixtures: Togai's own get-invoice example (tests/fixtures/togai/, copied from its OpenAPI document)
 and variants of it: meter entries under a TOTAL_USAGE parent, the older ``…_REVENUE`` spelling, slabs,
@@ -17,12 +17,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integration import line_items, money
-from integration.errors import InvalidData
+from integration.domain import line_items, money
+from integration.domain.errors import InvalidData
+from integration.domain.line_items import (
+    current_type,
+    invoice_lines,
+    meter_entries,
+    meter_usage,
+    usage_quantity,
+)
 from integration.flows.invoices import check_adds_up, invoice_items, split_lines
 from integration.flows.usage import build_usage_lines
-from integration.line_items import Line, current_type, invoice_lines, meter_entries, meter_usage, usage_quantity
-from integration.meters import MeterSettings
+from integration.store.meters import MeterSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "togai"
 REPO = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ import re
 import pytest
 import requests
 
-from integration.local_stack import LocalStack
 from integration.logs import JsonFormatter, RedactingFilter, configure_logging
+from integration_sandbox.local_stack import LocalStack
 from tests.stack_helpers import create_billing_account, create_zuora_account
 
 

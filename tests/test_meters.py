@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from integration import meters
+from integration.store import meters
 
 GOOD = {"zuora_subscription_number": "A-S00000001", "zuora_charge_number": "C-00000001", "uom": "API Calls",
         "mode": "quantity"}

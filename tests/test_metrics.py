@@ -9,10 +9,11 @@ from datetime import timedelta
 import requests_mock
 from prometheus_client.parser import text_string_to_metric_families
 
-from integration.billing import BillingClient
-from integration.db import to_db_time
-from integration.errors import InvalidData, TransientError
-from integration.worker import Outcome, Worker
+from integration.clients.billing import BillingClient
+from integration.domain.errors import InvalidData, TransientError
+from integration.flows.outcome import Outcome
+from integration.store.db import to_db_time
+from integration.worker.loop import Worker
 from tests.conftest import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

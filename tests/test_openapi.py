@@ -3,7 +3,7 @@ import re
 
 from openapi_spec_validator import validate
 
-from integration.openapi import build_spec
+from integration.web.openapi import build_spec
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from integration.db import bundled_migrations, migrations_folder
+from integration.store.db import bundled_migrations, migrations_folder
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "integration", "migrations")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "integration", "integration_sandbox", "migrations")
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +55,17 @@ def test_build_carries_every_migration_inside_the_package(build_lib):
 
 def test_build_carries_every_python_package(build_lib):
     """pyproject.toml lists the packages (find cannot map migrations/); a new one must be listed too."""
-    source = {p.relative_to(REPO).as_posix() for p in (REPO / "integration").rglob("*.py")}
-    built = {p.relative_to(build_lib).as_posix() for p in (build_lib / "integration").rglob("*.py")}
+    source = {p.relative_to(REPO).as_posix() for package in ("integration", "integration_sandbox")
+              for p in (REPO / package).rglob("*.py")}
+    built = {p.relative_to(build_lib).as_posix() for package in ("integration", "integration_sandbox")
+             for p in (build_lib / package).rglob("*.py")}
     missing = sorted(source - built)
     assert not missing, f"add their packages to [tool.setuptools] packages in pyproject.toml: {missing}"
 
 
 def test_installed_copy_migrates_a_new_store_away_from_the_repository(build_lib, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(build_lib), "DATABASE_URL": f"sqlite:///{tmp_path}/new.db"}
-    where = subprocess.run([sys.executable, "-c", "from integration.db import migrations_folder as f; print(f())"],
+    where = subprocess.run([sys.executable, "-c", "from integration.store.db import migrations_folder as f; print(f())"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert where.stdout.strip() == str(build_lib / "integration" / "migrations"), where.stderr
     result = subprocess.run([sys.executable, "-m", "integration", "migrate"], cwd=tmp_path, env=env,

@@ -8,8 +8,8 @@ import pytest
 
 from integration.cli import main
 from integration.config import _VARIABLES
-from integration.sandbox.billing import create_billing_sandbox
-from integration.sandbox.zuora import create_zuora_sandbox
+from integration_sandbox.billing import create_billing_sandbox
+from integration_sandbox.zuora import create_zuora_sandbox
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

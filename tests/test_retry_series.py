@@ -12,17 +12,29 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integration import create_app, failures, mappings
-from integration.db import Database, split_statements, utcnow
-from integration.errors import MISSING_MAPPING, RETRIES_EXHAUSTED, ZUORA_REJECTED, InvalidData
+from integration import create_app
+from integration.clients.zuora import ZuoraClient
+from integration.domain.errors import (
+    MISSING_MAPPING,
+    RETRIES_EXHAUSTED,
+    ZUORA_REJECTED,
+    InvalidData,
+)
 from integration.flows import build_handlers
 from integration.flows.usage import holds_marker, usage_description, usage_marker
-from integration.inbox import idempotency_key
-from integration.scheduler import latest_slot, scheduled_retry_job
-from integration.worker import Worker
-from integration.zuora import ZuoraClient
+from integration.store import failures
+from integration.store.db import Database, split_statements, utcnow
+from integration.store.inbox import idempotency_key
+from integration.worker.loop import Worker
+from integration.worker.scheduled_retry import latest_slot, scheduled_retry_job
 from tests.conftest import ADMIN_TOKEN
-from tests.test_invoice_flow import ZUORA_ID, ZUORA_SECRET, Stack, only_invoice, sandboxes  # noqa: F401
+from tests.test_invoice_flow import (  # noqa: F401
+    ZUORA_ID,
+    ZUORA_SECRET,
+    Stack,
+    only_invoice,
+    sandboxes,
+)
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 EUR_NOT_ENABLED = "Currency EUR is not enabled"

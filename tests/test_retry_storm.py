@@ -18,14 +18,14 @@ import time
 import pytest
 import requests
 
-from integration.errors import TransientError, ZuoraRejected
+from integration.clients.zuora import ZuoraClient
+from integration.domain.errors import TransientError, ZuoraRejected
 from integration.flows import build_handlers
-from integration.local_stack import LocalStack
-from integration.sandbox.server import ServerThread
-from integration.sandbox.zuora import create_zuora_sandbox
 from integration.services import Services
-from integration.worker import Worker
-from integration.zuora import ZuoraClient
+from integration.worker.loop import Worker
+from integration_sandbox.local_stack import LocalStack
+from integration_sandbox.server import ServerThread
+from integration_sandbox.zuora import create_zuora_sandbox
 from tests.fakes import FakeClock
 from tests.stack_helpers import create_billing_account, events, mappings, zuora_accounts
 

@@ -15,9 +15,9 @@ import pytest
 import requests
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from integration.sandbox.billing import ApiError, create_billing_sandbox
-from integration.sandbox.billing_invoices import json_dumps, json_loads
-from integration.sandbox.server import ServerThread
+from integration_sandbox.billing import ApiError, create_billing_sandbox
+from integration_sandbox.billing_invoices import json_dumps, json_loads
+from integration_sandbox.server import ServerThread
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -8,8 +8,8 @@ import flask
 import pytest
 import requests
 
-from integration.sandbox.faults import NOMINAL_RATE_LIMIT, Faults, install
-from integration.sandbox.server import ServerThread
+from integration_sandbox.faults import NOMINAL_RATE_LIMIT, Faults, install
+from integration_sandbox.server import ServerThread
 
 
 class FakeClock:

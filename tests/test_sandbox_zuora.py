@@ -15,8 +15,8 @@ import flask
 import pytest
 import requests
 
-from integration.sandbox.server import ServerThread
-from integration.sandbox.zuora import create_zuora_sandbox
+from integration_sandbox.server import ServerThread
+from integration_sandbox.zuora import create_zuora_sandbox
 
 CLIENT_ID = "0b8c2f2e-1c7a-4a57-9c1e-7f0f4c0d2a11"
 CLIENT_SECRET = "s3cr3t-value-for-tests"

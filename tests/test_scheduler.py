@@ -6,11 +6,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from integration.db import to_db_time
-from integration.errors import MISSING_MAPPING
-from integration.scheduler import DEFAULT_CAP, latest_slot, scheduled_retry_job
+from integration.domain.errors import MISSING_MAPPING
+from integration.flows.outcome import Outcome
 from integration.services import Services
-from integration.worker import Outcome, Worker
+from integration.store.db import to_db_time
+from integration.worker.loop import Worker
+from integration.worker.scheduled_retry import (
+    DEFAULT_CAP,
+    latest_slot,
+    scheduled_retry_job,
+)
 from tests.conftest import make_config
 
 UTC = timezone.utc
@@ -169,7 +174,7 @@ def test_a_worker_starting_within_the_hour_still_runs_the_slot(services):
 
 
 def test_a_busy_store_means_try_again_next_call(services, monkeypatch):
-    from integration.db import StoreUnavailable
+    from integration.store.db import StoreUnavailable
     event_id = failed(services, "A1", at=SLOT - timedelta(hours=2))
     job = scheduled_retry_job(services, clock=Clock(SLOT))
     real = job.run_slot

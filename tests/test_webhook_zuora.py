@@ -9,8 +9,8 @@ import pytest
 
 from integration import create_app
 from integration.config import Secret
-from integration.db import Database
 from integration.services import Services
+from integration.store.db import Database
 from tests.conftest import make_config
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"zuora:callout-password-2b8e").decode()}
@@ -149,8 +149,9 @@ def test_store_that_cannot_commit_answers_503(tmp_path):
 
 
 def test_100_concurrent_posts_of_one_notification_leave_one_event(services):
-    from integration.sandbox.server import ServerThread
     import requests
+
+    from integration_sandbox.server import ServerThread
     app = create_app(services=services)
     with ServerThread(app) as server:
         results, barrier = [], threading.Barrier(100)

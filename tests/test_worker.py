@@ -8,9 +8,16 @@ import time
 import pytest
 import requests
 
-from integration.errors import (INVALID_DATA, MISSING_MAPPING, UNKNOWN, InvalidData, MissingMapping,
-                                TransientError)
-from integration.worker import Outcome, Worker
+from integration.domain.errors import (
+    INVALID_DATA,
+    MISSING_MAPPING,
+    UNKNOWN,
+    InvalidData,
+    MissingMapping,
+    TransientError,
+)
+from integration.flows.outcome import Outcome
+from integration.worker.loop import Worker
 
 AUTH = ("zuora", "callout-password-2b8e")
 
@@ -83,8 +90,8 @@ def test_event_without_handler_fails_visibly(services):
 
 
 def test_idle_worker_picks_up_an_event_recorded_by_another_connection(services):
-    from integration.db import Database
-    from integration.inbox import Inbox
+    from integration.store.db import Database
+    from integration.store.inbox import Inbox
     handled = threading.Event()
     worker = Worker(services.inbox, {"account.callout": lambda e: handled.set()}, idle_interval=5.0)
     thread = threading.Thread(target=worker.run, daemon=True)
@@ -130,7 +137,7 @@ def plugin_env(subprocess_env, tmp_path):
 
 
 def event_row(env, event_id):
-    from integration.db import Database
+    from integration.store.db import Database
     rows = Database(env["DATABASE_URL"]).query("SELECT status, attempts FROM events WHERE id = ?", (event_id,))
     return tuple(rows[0]) if rows else None
 
@@ -173,8 +180,8 @@ def _up(url):
 
 
 def test_worker_sigterm_finishes_the_event_in_hand(plugin_env, integration_cmd):
-    from integration.db import Database
-    from integration.inbox import Inbox
+    from integration.store.db import Database
+    from integration.store.inbox import Inbox
     env = {**plugin_env, "TEST_HANDLER_SLOW": "1.5"}
     Database(env["DATABASE_URL"]).migrate()
     inbox = Inbox(Database(env["DATABASE_URL"]))

@@ -13,14 +13,26 @@ from decimal import Decimal
 
 import pytest
 import requests
-
-from tests.fakes import FakeClock
 from prometheus_client import REGISTRY, generate_latest
 
+from integration.clients.zuora import (
+    DEFAULT_ZUORA_VERSION,
+    ZuoraClient,
+    category,
+    is_transient_code,
+    track_id,
+)
 from integration.context import current_event_id
-from integration.errors import (AUTH_FAILED, ZUORA_REJECTED, AuthFailed, InvalidData, MalformedResponse,
-                                TransientError, ZuoraRejected)
-from integration.zuora import DEFAULT_ZUORA_VERSION, ZuoraClient, category, is_transient_code, track_id
+from integration.domain.errors import (
+    AUTH_FAILED,
+    ZUORA_REJECTED,
+    AuthFailed,
+    InvalidData,
+    MalformedResponse,
+    TransientError,
+    ZuoraRejected,
+)
+from tests.fakes import FakeClock
 
 BASE = "https://zuora.test"
 TOKEN_URL = f"{BASE}/oauth/token"
@@ -486,7 +498,7 @@ def test_a_permanent_reason_next_to_a_transient_one_is_rejected(mock, clock):
 
 
 def test_oversized_zuora_answer_is_malformed_naming_the_call(mock, clock):
-    from integration.http import MAX_BODY_BYTES
+    from integration.clients.http import MAX_BODY_BYTES
 
     mock.post(TOKEN_URL, token_reply(ACCESS))
     mock.get(f"{BASE}/v1/accounts/A1", content=b" " * (MAX_BODY_BYTES + 1))
@@ -831,7 +843,7 @@ def test_secret_not_logged_over_real_http(caplog):
     """urllib3 logs at DEBUG only over a real socket, so this one talks to a local server."""
     from flask import Flask, jsonify, request
 
-    from integration.sandbox.server import ServerThread
+    from integration_sandbox.server import ServerThread
 
     app = Flask("fake-zuora")
 

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import os
 
-from ..plugins import handler_plugins
-from ..services import Services
+from integration.flows.accounts import AccountFlows
+from integration.flows.invoices import InvoiceFlow
+from integration.flows.plugins import handler_plugins
+from integration.flows.usage import UsageFlow
+from integration.services import Services
 
 
 def build_handlers(services: Services) -> dict:
-    from . import accounts, invoices
-
-    handlers: dict = {**accounts.handlers(services), **invoices.handlers(services)}
+    """``{event_type: handler}`` for the worker: the five flows, then any plug-ins."""
+    account_flows = AccountFlows(services)
+    handlers: dict = {"account.callout": account_flows.from_zuora, "account.created": account_flows.from_billing,
+                      "account.updated": account_flows.from_billing,
+                      "invoice.finalized": InvoiceFlow(services).handle, "invoice.usage": UsageFlow(services).handle}
     for plugin in handler_plugins(os.environ):
         handlers.update(plugin(services))
     return handlers

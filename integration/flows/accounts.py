@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import logging
 
-from .. import mappings
-from ..account_fields import (SETTINGS_NAMESPACE, billing_customer_payload, billing_patch, canonical_from_billing,
-                              canonical_from_zuora, zuora_account_payload, zuora_id_settings, zuora_update)
-from ..errors import BillingConflict, BillingRejected, ZuoraRejected
-from ..inbox import Event
-from ..services import Services
-from ..worker import Outcome
+from integration.domain.account_fields import (
+    SETTINGS_NAMESPACE,
+    billing_customer_payload,
+    billing_patch,
+    canonical_from_billing,
+    canonical_from_zuora,
+    zuora_account_payload,
+    zuora_id_settings,
+    zuora_update,
+)
+from integration.domain.errors import BillingConflict, BillingRejected, ZuoraRejected
+from integration.flows.outcome import Outcome
+from integration.services import Services
+from integration.store import mappings
+from integration.store.inbox import Event
 
 log = logging.getLogger("integration.flows.accounts")
 
@@ -179,9 +187,3 @@ class AccountFlows:
     def _link(self, zuora_id: str, zuora_number: str, billing_id: str, customer_id: str | None, origin: str):
         return mappings.link("account", zuora_id=zuora_id, zuora_number=zuora_number, billing_id=billing_id,
                              billing_customer_id=customer_id, origin=origin, inbox=self.inbox)
-
-
-def handlers(services: Services) -> dict:
-    flows = AccountFlows(services)
-    return {"account.callout": flows.from_zuora, "account.created": flows.from_billing,
-            "account.updated": flows.from_billing}

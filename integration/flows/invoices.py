@@ -1,9 +1,9 @@
 """Flow 3 (CONTRACT §6.3): a finalized billing invoice becomes one Zuora standalone invoice.
 
 The billing invoice is only read, never trusted: its lines are the deepest ``*_RATE_CARD_AMOUNT``
-entries of the nested ``revenueInfo`` tree, at any depth and in either spelling (integration.line_items
+entries of the nested ``revenueInfo`` tree, at any depth and in either spelling (integration.domain.line_items
 owns that walk), and they must add up, exactly, to ``totalAmount`` before a cent is pushed. Lines
-of usage-synced meters (those with settings, integration.meters) travel as Zuora usage instead
+of usage-synced meters (those with settings, integration.store.meters) travel as Zuora usage instead
 (flows 4/5, integration.flows.usage) and are left off the invoice, so a meter's revenue is never
 billed twice, nor dropped: the split is decided here, once, and handed to the usage flow in its
 event's payload.
@@ -19,7 +19,7 @@ invoice) are recorded in the transaction that finishes the event.
 Once a run has finished, its split stands: a replay never moves a line to the other side because
 meter settings changed since.
 
-Money (integration.money): amounts stay ``Decimal`` end to end. Items that fit the currency's
+Money (integration.domain.money): amounts stay ``Decimal`` end to end. Items that fit the currency's
 precision (the usual case) go over digit for digit and sum exactly to ``totalAmount`` less the
 usage-synced lines. Sub-cent lines (3 × 0.333333333333) are rounded *together*: the total is
 rounded half-up once and the cents spread by largest remainder, so the Zuora invoice equals the
@@ -45,13 +45,14 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
-from .. import mappings, meters, money
-from ..errors import BillingRejected, InvalidData, MissingMapping
-from ..inbox import Event
-from ..line_items import Line, amount, invoice_lines
-from ..meters import MeterSettings
-from ..services import Services
-from ..worker import Outcome
+from integration.domain import money
+from integration.domain.errors import BillingRejected, InvalidData, MissingMapping
+from integration.domain.line_items import Line, amount, invoice_lines
+from integration.flows.outcome import Outcome
+from integration.services import Services
+from integration.store import mappings, meters
+from integration.store.inbox import Event
+from integration.store.meters import MeterSettings
 
 log = logging.getLogger("integration.flows.invoices")
 
@@ -64,7 +65,7 @@ COMMENTS_MAX = 255
 ELLIPSIS = "…"
 
 
-# -- reading a billing invoice (the line-item trees: integration.line_items) ----------------------------
+# -- reading a billing invoice (the line-item trees: integration.domain.line_items) ----------------------------
 
 def billing_instant(invoice: dict, key: str) -> datetime:
     """One of the invoice's instants (ISO-8601 date or date-time) as an aware UTC datetime."""
@@ -346,10 +347,3 @@ class InvoiceFlow:
                               dedupe_key=usage_dedupe_key(invoice_id), payload={"meters": snapshot}, conn=conn)
 
         return write
-
-
-def handlers(services: Services) -> dict:
-    """Flows 3–5: the invoice, and the usage it leaves to Zuora's rating."""
-    from .usage import UsageFlow
-
-    return {"invoice.finalized": InvoiceFlow(services).handle, "invoice.usage": UsageFlow(services).handle}

@@ -3,7 +3,7 @@
 One usage record per meter and invoice, on the meter's subscription and charge:
 
 - ``quantity`` mode: the meter's ``USAGE_METER_USAGE`` quantity from ``usageInfo`` (at any depth; its
-  ``value`` where it has no ``quantity``: integration.line_items), the meter's UOM, the per-unit amount
+  ``value`` where it has no ``quantity``: integration.domain.line_items), the meter's UOM, the per-unit amount
   (the revenue line's ``valuePerQuantity``, else its slabs') in the description; Zuora rates it.
 - ``revenue`` mode: the meter's revenue (the exact sum of its lines' ``value``) as the quantity, at
   1 per unit (the Zuora charge is priced at 1).
@@ -44,15 +44,28 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
-from .. import mappings, meters, money
-from ..errors import InvalidData
-from ..inbox import Event
-from ..line_items import Line, invoice_lines, meter_usage, usage_quantity
-from ..meters import MeterSettings
-from ..services import Services
-from ..worker import Outcome
-from ..zuora import USAGE_FILE_MAX_BYTES
-from .invoices import billing_date, check_adds_up, fetch_invoice, linked_owner, service_end, truncate
+from integration.clients.zuora import USAGE_FILE_MAX_BYTES
+from integration.domain import money
+from integration.domain.errors import InvalidData
+from integration.domain.line_items import (
+    Line,
+    invoice_lines,
+    meter_usage,
+    usage_quantity,
+)
+from integration.flows.invoices import (
+    billing_date,
+    check_adds_up,
+    fetch_invoice,
+    linked_owner,
+    service_end,
+    truncate,
+)
+from integration.flows.outcome import Outcome
+from integration.services import Services
+from integration.store import mappings, meters
+from integration.store.inbox import Event
+from integration.store.meters import MeterSettings
 
 log = logging.getLogger("integration.flows.usage")
 
@@ -296,7 +309,3 @@ class UsageFlow:
                                             idempotency_key=event.idempotency_key("usage", invoice_id, digest))
         self.zuora.wait_for_usage_import(import_id, timeout=self.import_timeout, poll_interval=self.poll_interval)
         return import_id
-
-
-def handlers(services: Services) -> dict:
-    return {"invoice.usage": UsageFlow(services).handle}

@@ -1,7 +1,7 @@
 """The admin API (CONTRACT §4): every route behind ``Authorization: Bearer $ADMIN_TOKEN``.
 
 Request bodies are read as JSON whatever the ``Content-Type`` (operators type ``curl -d``), and
-checked against the schemas in ``integration.schemas``: a malformed body is a 400
+checked against the schemas in ``integration.web.schemas``: a malformed body is a 400
 ``invalid_payload`` naming each bad field, a bad query a 400 ``invalid_query``. The store being
 locked is a 503 ``store_unavailable`` (try again), never a 500.
 """
@@ -18,13 +18,19 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import failures, mappings, meters, metrics
-from ..db import StoreUnavailable
-from ..inbox import Attempt, Event
-from ..schemas import (FailureQuerySchema, FailureSelectorSchema, MappingQuerySchema, MeterSettingsInputSchema,
-                       SyncRequestSchema)
-from .errors import error_response
-from .payloads import load_json_object, read_capped_body
+from integration import metrics
+from integration.store import failures, mappings, meters
+from integration.store.db import StoreUnavailable
+from integration.store.inbox import Attempt, Event
+from integration.web.errors import error_response
+from integration.web.payloads import load_json_object, read_capped_body
+from integration.web.schemas import (
+    FailureQuerySchema,
+    FailureSelectorSchema,
+    MappingQuerySchema,
+    MeterSettingsInputSchema,
+    SyncRequestSchema,
+)
 
 log = logging.getLogger("integration.admin")
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -196,7 +202,7 @@ def list_meters() -> ResponseReturnValue:
 
 @bp.put("/meters/<meter_id>")
 def put_meter(meter_id: str) -> ResponseReturnValue:
-    """Create (201) or replace (200) a meter's settings (the meter ID is checked by integration.meters)."""
+    """Create (201) or replace (200) a meter's settings (the meter ID is checked by integration.store.meters)."""
     data, problem = load_body(MeterSettingsInputSchema())
     if problem:
         return problem

@@ -33,7 +33,7 @@ from collections import deque
 from functools import partial
 
 from gunicorn import util
-from gunicorn.workers.gthread import ThreadWorker, TConn
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 # seconds for a whole request head to arrive (nginx's client_header_timeout is 60 by default)
 HEAD_TIMEOUT = float(os.environ.get("INTEGRATION_HEAD_TIMEOUT_SECONDS", "10"))

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from .. import failures, metrics
-from ..errors import FAILURE_CODES
-from ..openapi import build_spec
-from .errors import error_response
+from integration import metrics
+from integration.domain.errors import FAILURE_CODES
+from integration.store import failures
+from integration.web.errors import error_response
+from integration.web.openapi import build_spec
 
 bp = Blueprint("ops", __name__)
 

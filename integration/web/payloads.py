@@ -6,7 +6,7 @@ import json
 from flask import request
 from marshmallow import Schema, ValidationError
 
-from .errors import error_response
+from integration.web.errors import error_response
 
 MAX_BODY = 64 * 1024
 # What werkzeug lets the request stream yield: one byte past MAX_BODY, so that a body without a

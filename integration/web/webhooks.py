@@ -16,13 +16,13 @@ import sqlite3
 from flask import Blueprint, current_app, jsonify, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from .. import metrics
-from ..config import HMAC_ALGORITHMS
-from ..db import StoreUnavailable
-from ..identifiers import identifier_problem
-from ..schemas import BillingEventSchema, ZuoraCalloutSchema
-from .errors import error_response
-from .payloads import MAX_BODY, parse_json_object, read_capped_body
+from integration import metrics
+from integration.config import HMAC_ALGORITHMS
+from integration.domain.identifiers import identifier_problem
+from integration.store.db import StoreUnavailable
+from integration.web.errors import error_response
+from integration.web.payloads import MAX_BODY, parse_json_object, read_capped_body
+from integration.web.schemas import BillingEventSchema, ZuoraCalloutSchema
 
 log = logging.getLogger("integration.web")
 bp = Blueprint("webhooks", __name__)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterator
 
-from . import money
-from .errors import InvalidData
+from integration.domain import money
+from integration.domain.errors import InvalidData
 
 MAX_DEPTH = 32
 """Levels below a root; Togai's deepest documented tree has 6 (GRAND_TOTAL … SLAB)."""

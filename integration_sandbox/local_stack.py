@@ -15,14 +15,14 @@ from pathlib import Path
 
 import requests
 
-from . import create_app
-from .config import Config, Secret
-from .flows import build_handlers
-from .sandbox.billing import create_billing_sandbox
-from .sandbox.server import ServerThread
-from .sandbox.zuora import create_zuora_sandbox
-from .services import Services
-from .worker import Worker
+from integration import create_app
+from integration.config import Config, Secret
+from integration.flows import build_handlers
+from integration.services import Services
+from integration.worker.loop import Worker
+from integration_sandbox.billing import create_billing_sandbox
+from integration_sandbox.server import ServerThread
+from integration_sandbox.zuora import create_zuora_sandbox
 
 CALLOUT_USERNAME = "zuora-callouts"
 

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import sqlite_utils
 
-from .config import database_path
+from integration.config import database_path
 
 
 def migrations_folder() -> Path:

@@ -9,7 +9,15 @@ to it exactly (largest remainder), which is what an accountant means by "to the 
 """
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
+from decimal import (
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    InvalidOperation,
+    localcontext,
+)
 from typing import Any, Iterable, Sequence
 
 # ISO 4217 minor units that differ from 2 (the rest, and unknown codes, use 2).

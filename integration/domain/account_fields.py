@@ -11,7 +11,7 @@ import re
 
 import pycountry
 
-from .errors import InvalidData
+from integration.domain.errors import InvalidData
 
 BILLING_NAME_MIN, BILLING_NAME_MAX = 3, 255
 ZUORA_CONTACT_NAME_MAX = 100

@@ -13,11 +13,27 @@ from functools import lru_cache
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from .meters import METER_ID_MAX_LENGTH, METER_ID_PATTERN
-from .schemas import (AcceptedSchema, BillingEventSchema, DeletedSchema, ErrorSchema, EventSchema,
-                      FailurePageSchema, FailureQuerySchema, FailureSelectorSchema, HealthSchema, MappingPageSchema,
-                      MappingQuerySchema, MeterListSchema, MeterSchema, MeterSettingsInputSchema, RetriedSchema,
-                      SyncRequestSchema, SyncResponseSchema, ZuoraCalloutSchema)
+from integration.store.meters import METER_ID_MAX_LENGTH, METER_ID_PATTERN
+from integration.web.schemas import (
+    AcceptedSchema,
+    BillingEventSchema,
+    DeletedSchema,
+    ErrorSchema,
+    EventSchema,
+    FailurePageSchema,
+    FailureQuerySchema,
+    FailureSelectorSchema,
+    HealthSchema,
+    MappingPageSchema,
+    MappingQuerySchema,
+    MeterListSchema,
+    MeterSchema,
+    MeterSettingsInputSchema,
+    RetriedSchema,
+    SyncRequestSchema,
+    SyncResponseSchema,
+    ZuoraCalloutSchema,
+)
 
 TITLE = "Zuora ↔ billing-platform integration"
 VERSION = "0.1.0"

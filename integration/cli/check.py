@@ -13,11 +13,22 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Mapping
 
-from .billing import BillingClient
-from .config import Config, ConfigError, database_path, load_config, load_database_url
-from .db import Database, StoreUnavailable
-from .errors import AuthFailed, BillingRejected, SyncError, TransientError
-from .zuora import ZuoraClient
+from integration.clients.billing import BillingClient
+from integration.clients.zuora import ZuoraClient
+from integration.config import (
+    Config,
+    ConfigError,
+    database_path,
+    load_config,
+    load_database_url,
+)
+from integration.domain.errors import (
+    AuthFailed,
+    BillingRejected,
+    SyncError,
+    TransientError,
+)
+from integration.store.db import Database, StoreUnavailable
 
 PROBE_CUSTOMER_ID = "integration-check"
 """A customer ID looked up to see the billing API answer; absent (404) is as good as present."""

@@ -16,7 +16,7 @@ API (Bearer token on every path outside ``/_sandbox``; missing or wrong → 401)
 - ``GET /invoices/{id}`` in Togai's ``Invoice`` shape, amounts as exact JSON numbers; the line-item
   trees in the shape the invoice was created with (``shape`` of ``POST /_sandbox/invoices``: ``nested``
   by default, ``flat``, ``total_usage``, ``documented``, ``legacy``; see
-  :mod:`integration.sandbox.billing_invoices`), so tests meet each of Togai's documented variants
+  :mod:`integration_sandbox.billing_invoices`), so tests meet each of Togai's documented variants
 
 Choices where the spec is silent (each the stricter reading):
 
@@ -61,9 +61,16 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from standardwebhooks import Webhook
 from werkzeug.exceptions import HTTPException
 
-from integration.sandbox import faults as faults_module
-from integration.sandbox.billing_invoices import (
-    DEFAULT_SHAPE, FIXED_LINE_TYPES, SHAPES, DecimalJSONProvider, inclusive_end, invoice_trees, iso, json_loads,
+from integration_sandbox import faults as faults_module
+from integration_sandbox.billing_invoices import (
+    DEFAULT_SHAPE,
+    FIXED_LINE_TYPES,
+    SHAPES,
+    DecimalJSONProvider,
+    inclusive_end,
+    invoice_trees,
+    iso,
+    json_loads,
 )
 
 log = logging.getLogger(__name__)
@@ -1255,7 +1262,7 @@ def create_billing_sandbox(*, api_token: str | None = None, webhook_url: str | N
         api_token=api_token or secrets.token_urlsafe(32), webhook_url=webhook_url,
         webhook_secret=secret, webhook_retry_schedule=webhook_retry_schedule,
         faults=faults_module.Faults(rate_limit=rate_limit), clock=clock or _system_clock)
-    app = flask.Flask("integration.sandbox.billing")
+    app = flask.Flask("integration_sandbox.billing")
     app.json = DecimalJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["billing_sandbox"] = sandbox

@@ -5,7 +5,7 @@ older ``/v1/object/*`` calls spell it ``Success``/``Errors``, and an error code'
 say whether retrying can help (reference/zuora-api.md §9). This client folds all of that into the
 one promise the flows rely on: a method returns what it was asked for, validated, or raises a
 ``TransientError`` (retry later), ``ZuoraRejected`` (Zuora said no), ``AuthFailed`` or
-``MalformedResponse``. Retrying, pacing, metrics and logging are ``integration.http``'s.
+``MalformedResponse``. Retrying, pacing, metrics and logging are ``integration.clients.http``'s.
 
 One instance serves the whole process: it holds one OAuth token, shared by every thread and
 refreshed by exactly one of them shortly before it expires (Zuora: "avoid generating a new
@@ -18,8 +18,8 @@ import re
 import secrets
 import threading
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -27,10 +27,25 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.client import OAuth2Client
 
+from integration.clients.http import (
+    RemoteClient,
+    dumps_json,
+    header_value,
+    is_transient_status,
+    json_or_none,
+    parse_json,
+    require_object,
+    transient_answer,
+    wait_hint,
+)
 from integration.context import current_event_id
-from integration.errors import AuthFailed, InvalidData, MalformedResponse, TransientError, ZuoraRejected
-from integration.http import (RemoteClient, dumps_json, header_value, is_transient_status, json_or_none,
-                              parse_json, require_object, transient_answer, wait_hint)
+from integration.domain.errors import (
+    AuthFailed,
+    InvalidData,
+    MalformedResponse,
+    TransientError,
+    ZuoraRejected,
+)
 
 DEFAULT_ZUORA_VERSION = "2025-08-12"
 """The minor API version pinned on every v1 call: the latest per reference §6 (and zuora-sdk 3.21's).

@@ -2,7 +2,7 @@
 
 Same promise as the Zuora client: a method returns the validated object it was asked for, or
 raises ``TransientError`` (retry later), ``BillingRejected``, ``BillingConflict``, ``AuthFailed``
-or ``MalformedResponse``. Retrying, pacing, metrics and logs come from ``integration.http``.
+or ``MalformedResponse``. Retrying, pacing, metrics and logs come from ``integration.clients.http``.
 
 ``BillingConflict`` matters most: the flows create customers, accounts and settings under IDs
 they choose (the Zuora account ID), so a retried create meets "that ID exists" instead of making
@@ -20,9 +20,20 @@ from typing import Any
 
 import requests
 
-from integration.errors import BillingConflict, BillingRejected, InvalidData, MalformedResponse
-from integration.http import (RemoteClient, dumps_json, is_transient_status, json_or_none, require_object,
-                              transient_answer)
+from integration.clients.http import (
+    RemoteClient,
+    dumps_json,
+    is_transient_status,
+    json_or_none,
+    require_object,
+    transient_answer,
+)
+from integration.domain.errors import (
+    BillingConflict,
+    BillingRejected,
+    InvalidData,
+    MalformedResponse,
+)
 
 SETTINGS_MAX_PAGES = 20
 SETTINGS_PAGE_SIZE = 50  # Togai's maximum page size

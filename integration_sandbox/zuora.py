@@ -4,7 +4,7 @@ WHY: the tests, the demo and anyone without a tenant run the service against thi
 lenient than Zuora, our bugs ship; so it is deliberately strict: the real field limits, Zuora's error
 shapes (HTTP 200 ``success: false`` with 8-digit reason codes; ``Success``/``Errors`` on ``/v1/object``;
 401 ``{"message": "Authentication error"}``), tokens that expire, ``Idempotency-Key`` replay and 409/422,
-rate and concurrency limits (via :mod:`integration.sandbox.faults`), an atomic usage import that is only
+rate and concurrency limits (via :mod:`integration_sandbox.faults`), an atomic usage import that is only
 done when its status says ``Completed``, and account-created callouts sent the way Zuora sends them
 (first try without credentials, Basic after a challenge, ``Zuora-Notification-Id`` stable across retries,
 success only on HTTP 200, retries only on 1xx/403/408/429/5xx/connection errors). Facts and sources:
@@ -61,7 +61,7 @@ import requests
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from integration.sandbox import faults as faults_mod
+from integration_sandbox import faults as faults_mod
 
 log = logging.getLogger(__name__)
 
@@ -659,7 +659,7 @@ class ZuoraSandbox:
     """All sandbox state behind one lock; lives in ``app.extensions["zuora_sandbox"]``.
 
     What tests and the demo use: ``client_id``, ``client_secret`` (never in ``repr``), ``faults``
-    (:class:`~integration.sandbox.faults.Faults`), ``wait_for_callouts(timeout)``, ``state()`` (the
+    (:class:`~integration_sandbox.faults.Faults`), ``wait_for_callouts(timeout)``, ``state()`` (the
     ``/_sandbox/state`` document), ``reset()``, ``revoke_tokens()`` and ``close()``.
     """
 

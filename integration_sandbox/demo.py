@@ -19,8 +19,8 @@ from typing import Callable, TextIO
 
 import requests
 
-from .local_stack import CALLOUT_USERNAME, LocalStack
-from .logs import configure_logging
+from integration.logs import configure_logging
+from integration_sandbox.local_stack import CALLOUT_USERNAME, LocalStack
 
 SUBSCRIPTION = "A-S00000001"
 METERS = {

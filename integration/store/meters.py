@@ -12,7 +12,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from .db import Database, iso, to_db_time, utcnow
+from integration.store.db import Database, iso, to_db_time, utcnow
 
 MODES = ("quantity", "revenue")
 

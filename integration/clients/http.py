@@ -1,7 +1,7 @@
 """What both API clients need from HTTP: one retry loop, pacing, metrics, logs and validation.
 
 A flow must be able to trust a single client call: it either did what was asked, or raised an
-error from ``integration.errors`` that says whether trying again could help. Everything that
+error from ``integration.domain.errors`` that says whether trying again could help. Everything that
 decides *that* without knowing which API is on the other end lives here, so the Zuora and the
 billing client differ only in how they authenticate and how they read an answer:
 
@@ -43,7 +43,13 @@ import requests
 
 from integration import metrics
 from integration.context import current_event_id
-from integration.errors import AuthFailed, InvalidData, MalformedResponse, SyncError, TransientError
+from integration.domain.errors import (
+    AuthFailed,
+    InvalidData,
+    MalformedResponse,
+    SyncError,
+    TransientError,
+)
 
 T = TypeVar("T")
 

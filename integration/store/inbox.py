@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from .db import Database, from_db_time, to_db_time, utcnow
-from .errors import RETRIES_EXHAUSTED
+from integration.domain.errors import RETRIES_EXHAUSTED
+from integration.store.db import Database, from_db_time, to_db_time, utcnow
 
 Clock = Callable[[], datetime]
 

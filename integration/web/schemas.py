@@ -5,11 +5,17 @@ apispec, so the document and the checks can never disagree.
 """
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
 
-from .errors import FAILURE_CODES
-from .identifiers import IDENTIFIER
-
+from integration.domain.errors import FAILURE_CODES
+from integration.domain.identifiers import IDENTIFIER
 
 
 class ZuoraCalloutSchema(Schema):

@@ -12,10 +12,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Callable
 
-from . import cursors
-from .db import Database, iso, to_db_time, utcnow
-from .errors import SyncError
-from .inbox import Inbox
+from integration.domain.errors import SyncError
+from integration.store import cursors
+from integration.store.db import Database, iso, to_db_time, utcnow
+from integration.store.inbox import Inbox
 
 TYPES = ("account", "invoice", "usage")
 ORIGINS = ("zuora", "billing", "linked")

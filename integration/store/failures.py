@@ -3,7 +3,7 @@
 A failure is an inbox event with ``status = 'failed'``. Nothing here deletes a row: "delete" marks
 the event ``deleted`` so the audit trail (code, message, attempts, failure times) survives, and
 the inbox never claims it again. "Retry" puts the event back to ``pending``, due now, in a new
-attempt series (integration.inbox.start_new_series: a fresh Idempotency-Key, the attempt count
+attempt series (integration.store.inbox.start_new_series: a fresh Idempotency-Key, the attempt count
 reset, so it gets the full backoff budget again); its ``error_code``, ``last_error``
 and failure times stay on the row as history until the event succeeds (the worker clears them
 then) or fails again (``last_failed_at`` moves, ``first_failed_at`` stays).
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from . import cursors
-from .db import Database, iso, to_db_time, utcnow
-from .errors import MISSING_MAPPING
-from .inbox import start_new_series
+from integration.domain.errors import MISSING_MAPPING
+from integration.store import cursors
+from integration.store.db import Database, iso, to_db_time, utcnow
+from integration.store.inbox import start_new_series
 
 OBJECT_TYPES = ("account", "invoice", "usage")
 MAX_IDS = 1000

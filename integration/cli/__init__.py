@@ -21,9 +21,15 @@ from pathlib import Path
 
 import click
 
-from .config import ConfigError, Config, database_path, load_config, load_database_url
-from .db import Database, StoreUnavailable
-from .plugins import PluginError, handler_plugins
+from integration.config import (
+    Config,
+    ConfigError,
+    database_path,
+    load_config,
+    load_database_url,
+)
+from integration.flows.plugins import PluginError, handler_plugins
+from integration.store.db import Database, StoreUnavailable
 
 
 def _config_or_exit() -> Config:
@@ -85,7 +91,7 @@ def demo(keep_running: bool) -> None:
     Needs no configuration: the store lives in a temporary folder and the sandboxes generate the
     credentials the service is given.
     """
-    from .demo import run_demo
+    from integration_sandbox.demo import run_demo
 
     sys.exit(run_demo(sys.stdout, keep_running=keep_running))
 
@@ -110,11 +116,11 @@ def worker(poll_interval: float) -> None:
     SIGTERM finishes the event in hand and exits; an event interrupted harder (SIGKILL) is
     claimed again once its lease expires.
     """
-    from .flows import build_handlers
-    from .logs import configure_logging
-    from .scheduler import scheduled_retry_job
-    from .services import Services
-    from .worker import Worker
+    from integration.flows import build_handlers
+    from integration.logs import configure_logging
+    from integration.services import Services
+    from integration.worker.loop import Worker
+    from integration.worker.scheduled_retry import scheduled_retry_job
 
     config = _config_or_exit()
     _plugins_or_exit()
@@ -141,7 +147,7 @@ def serve(workers: int, port: int, host: str, no_worker: bool) -> None:
     long run than after a quick crash (0.5 s doubling to 30 s), and SIGTERM stops both
     gracefully (the worker finishes the event in hand).
     """
-    from .supervise import RestartPolicy, listen_problem
+    from integration.cli.supervise import RestartPolicy, listen_problem
 
     _config_or_exit()
     if not no_worker:
@@ -220,10 +226,10 @@ def sandbox(zuora_port: int, billing_port: int, callout_url: str | None, callout
     the URLs, the credentials both sandboxes accept, and the callout credentials the Zuora
     sandbox sends. Ctrl+C (or SIGTERM) stops them.
     """
-    from .sandbox.billing import create_billing_sandbox
-    from .sandbox.server import ServerThread
-    from .sandbox.zuora import create_zuora_sandbox
-    from .supervise import listen_problem
+    from integration.cli.supervise import listen_problem
+    from integration_sandbox.billing import create_billing_sandbox
+    from integration_sandbox.server import ServerThread
+    from integration_sandbox.zuora import create_zuora_sandbox
 
     for port, option in ((zuora_port, "--zuora-port"), (billing_port, "--billing-port")):
         if port and (problem := listen_problem("127.0.0.1", port)):
@@ -275,8 +281,8 @@ def check() -> None:
     """
     import logging
 
-    from .check import run_checks
-    from .logs import RedactingFilter
+    from integration.cli.check import run_checks
+    from integration.logs import RedactingFilter
 
     # The clients log each call; the check's own lines already say what happened.
     logging.getLogger("integration").addHandler(logging.NullHandler())

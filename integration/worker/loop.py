@@ -3,7 +3,7 @@
 A flow is a callable ``handler(event) -> Outcome | None``. Whatever it must record with the
 event's completion (mapping rows, meter links) it returns as ``Outcome.writes``: callables run in
 the same transaction that marks the event done, so a crash can never leave a pushed object
-without its mapping *and* a finished event. Errors decide the rest (integration.errors):
+without its mapping *and* a finished event. Errors decide the rest (integration.domain.errors):
 ``TransientError`` → backoff in the same attempt series (RETRIES_EXHAUSTED once attempts run out);
 ``MissingMapping`` → failed, waiting for the account; any other ``SyncError`` → failed with its code; anything unexpected → failed as UNKNOWN, logged in full.
 
@@ -17,32 +17,26 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sqlite3
 import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import metrics
-from .context import current_event_id
-from .db import StoreUnavailable
-from .errors import RETRIES_EXHAUSTED, UNKNOWN, MissingMapping, SyncError, TransientError
-from .inbox import Event, Inbox, LeaseLost
+from integration import metrics
+from integration.context import current_event_id
+from integration.domain.errors import (
+    RETRIES_EXHAUSTED,
+    UNKNOWN,
+    MissingMapping,
+    SyncError,
+    TransientError,
+)
+from integration.flows.outcome import Outcome
+from integration.store.db import StoreUnavailable
+from integration.store.inbox import Event, Inbox, LeaseLost
 
 log = logging.getLogger("integration.worker")
-
-Write = Callable[[sqlite3.Connection], None]
-
-
-@dataclass
-class Outcome:
-    """What a finished flow wants recorded atomically with the event's completion."""
-
-    writes: list[Write] = field(default_factory=list)
-    summary: str = ""
-
 
 Handler = Callable[[Event], "Outcome | None"]
 

@@ -29,9 +29,10 @@ from typing import Callable
 
 from croniter import croniter
 
-from . import failures, metrics
-from .db import to_db_time, utcnow
-from .services import Services
+from integration import metrics
+from integration.services import Services
+from integration.store import failures
+from integration.store.db import to_db_time, utcnow
 
 log = logging.getLogger("integration.scheduler")
 

@@ -1,0 +1,17 @@
+"""What a flow hands back to the worker when it has done its remote work."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+Write = Callable[[Any], None]
+"""A store write to run in the transaction that marks the event done (it takes that transaction)."""
+
+
+@dataclass
+class Outcome:
+    """What a finished flow wants recorded atomically with the event's completion: its ``writes``
+    (mapping rows, follow-up events) and a one-line ``summary`` for the log."""
+
+    writes: list[Write] = field(default_factory=list)
+    summary: str = ""
