@@ -78,7 +78,7 @@ def _path_problem(path: str, exc: Exception) -> str:
 def main() -> None:
     """Keep a Zuora tenant and a Togai-compatible billing platform in step.
 
-    Configuration comes from the environment (see the README). Every command that needs it
+    Configuration comes from the environment (see docs/configuration.md). Every command that needs it
     checks all of it first and names each missing or malformed variable.
     """
 
