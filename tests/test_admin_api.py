@@ -51,7 +51,7 @@ def failed_event(services, object_id="A1", *, code="ZUORA_REJECTED", message="re
 
 
 def count(services, sql="SELECT COUNT(*) FROM events"):
-    return services.db.query(sql)[0][0]
+    return services.db.utils().execute(sql).fetchall()[0][0]
 
 
 # -- auth ------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ def test_migrate_is_idempotent(tmp_path):
     assert db.pending_migrations() == []
     tables = set(db.utils().table_names())
     assert {"events", "id_mappings", "meter_settings", "schema_migrations", "attempts"} <= tables
-    assert db.query("PRAGMA journal_mode")[0][0] == "wal"
+    assert db.utils().execute("PRAGMA journal_mode").fetchall()[0][0] == "wal"
 
 
 def test_two_concurrent_migrate_processes_both_succeed(tmp_path, subprocess_env, integration_cmd):
@@ -22,7 +22,7 @@ def test_two_concurrent_migrate_processes_both_succeed(tmp_path, subprocess_env,
     assert said == ["applied 0 migration(s)\n",
                     "applied 3 migration(s): 0001_initial.sql, 0002_claim_indexes.sql, 0003_attempt_series.sql\n"]
     db = Database(subprocess_env["DATABASE_URL"])
-    assert [r["name"] for r in db.query("SELECT name FROM schema_migrations ORDER BY name")] == [
+    assert [r["name"] for r in db.utils().execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()] == [
         "0001_initial.sql", "0002_claim_indexes.sql", "0003_attempt_series.sql"]
 
 

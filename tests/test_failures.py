@@ -34,7 +34,7 @@ def fail(services, object_type="account", object_id="A1", code="ZUORA_REJECTED",
 
 
 def statuses(services):
-    return {row["id"]: row["status"] for row in services.db.query("SELECT id, status FROM events")}
+    return {row["id"]: row["status"] for row in services.db.utils().execute("SELECT id, status FROM events").fetchall()}
 
 
 def listed(client, query=""):

@@ -12,7 +12,8 @@ from integration.domain.errors import (
     ZUORA_REJECTED,
 )
 from integration.store.db import Database
-from integration.store.inbox import Backoff, Inbox, LeaseLost
+from integration.domain.backoff import Backoff
+from integration.store.inbox import Inbox, LeaseLost
 
 
 class Clock:
@@ -48,7 +49,7 @@ def test_repeated_dedupe_key_returns_the_existing_event(inbox):
     again = record(inbox, dedupe_key="zuora:n1")
     assert first.created and not again.created
     assert again.event_id == first.event_id
-    assert inbox.db.query("SELECT COUNT(*) FROM events")[0][0] == 1
+    assert inbox.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 1
 
 
 def test_pending_event_for_same_object_is_coalesced(inbox):
@@ -191,4 +192,4 @@ def test_claims_are_exclusive_between_two_processes(tmp_path):
     assert len(claimed) == len(set(claimed)) == 200
     assert set(claimed) == ids
     assert all(results), "both processes should have taken part"
-    assert db.query("SELECT COUNT(*) FROM events WHERE status = 'done'")[0][0] == 200
+    assert db.utils().execute("SELECT COUNT(*) FROM events WHERE status = 'done'").fetchall()[0][0] == 200

@@ -125,12 +125,12 @@ class Stack:
         return self.services.inbox.get(event_id)
 
     def events(self, type: str) -> list[dict]:
-        return [dict(r) for r in self.services.db.query("SELECT * FROM events WHERE type = ? ORDER BY created_at",
-                                                        (type,))]
+        return [dict(r) for r in self.services.db.utils().execute("SELECT * FROM events WHERE type = ? ORDER BY created_at",
+                                                        (type,)).fetchall()]
 
     def mappings(self, type: str) -> list[dict]:
-        return [dict(r) for r in self.services.db.query("SELECT * FROM id_mappings WHERE type = ? ORDER BY id",
-                                                        (type,))]
+        return [dict(r) for r in self.services.db.utils().execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id",
+                                                        (type,)).fetchall()]
 
     def meter(self, meter_id: str, mode: str, *, uom: str = "Each", sub: str = "A-S00000001",
               charge: str = "C-00000001") -> None:

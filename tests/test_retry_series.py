@@ -23,8 +23,9 @@ from integration.domain.errors import (
 from integration.flows import build_handlers
 from integration.flows.usage import holds_marker, usage_description, usage_marker
 from integration.store import failures
-from integration.store.db import Database, split_statements, utcnow
-from integration.store.inbox import idempotency_key
+from integration.domain.times import utcnow
+from integration.store.db import Database, split_statements
+from integration.store.events import idempotency_key
 from integration.worker.loop import Worker
 from integration.worker.scheduled_retry import latest_slot, scheduled_retry_job
 from tests.conftest import ADMIN_TOKEN
@@ -390,7 +391,7 @@ def test_the_migration_gives_existing_events_a_series_and_a_key(tmp_path):
                          " 'invoice', ?, ?, ?, 't', 't', 't')", (f"evt_{n}", f"inv{n}", f"billing-invoice:inv{n}",
                                                                 f"d{n}"))
     assert db.migrate() == ["0003_attempt_series.sql"]
-    rows = db.query("SELECT series, series_key FROM events ORDER BY id")
+    rows = db.utils().execute("SELECT series, series_key FROM events ORDER BY id").fetchall()
     assert [r["series"] for r in rows] == [1, 1]
     assert all(len(r["series_key"]) == 16 for r in rows) and rows[0]["series_key"] != rows[1]["series_key"]
-    assert json.loads(json.dumps([dict(r) for r in db.query("SELECT * FROM attempts")])) == []
+    assert json.loads(json.dumps([dict(r) for r in db.utils().execute("SELECT * FROM attempts").fetchall()])) == []

@@ -9,7 +9,7 @@ import pytest
 from integration.domain.errors import MISSING_MAPPING
 from integration.flows.outcome import Outcome
 from integration.services import Services
-from integration.store.db import to_db_time
+from integration.domain.times import to_db_time
 from integration.worker.loop import Worker
 from integration.worker.scheduled_retry import (
     DEFAULT_CAP,
@@ -50,7 +50,7 @@ def status_of(services, event_id):
 
 
 def runs(services):
-    return [dict(r) for r in services.db.query("SELECT slot, worker_id, retried FROM scheduled_runs ORDER BY slot")]
+    return [dict(r) for r in services.db.utils().execute("SELECT slot, worker_id, retried FROM scheduled_runs ORDER BY slot").fetchall()]
 
 
 # -- slots -------------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_the_default_cap_is_50000_per_run(services):
              for i in range(50_001)])
     scheduled_retry_job(services, clock=Clock(SLOT))()
     assert runs(services)[0]["retried"] == 50_000
-    counts = {r["status"]: r["n"] for r in services.db.query("SELECT status, COUNT(*) AS n FROM events GROUP BY 1")}
+    counts = {r["status"]: r["n"] for r in services.db.utils().execute("SELECT status, COUNT(*) AS n FROM events GROUP BY 1").fetchall()}
     assert counts == {"pending": 50_000, "failed": 1}
 
 

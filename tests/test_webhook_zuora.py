@@ -23,7 +23,7 @@ def post(client, body, headers=None, content_type="application/json", auth=True)
 
 
 def events(services):
-    return [dict(r) for r in services.db.query("SELECT * FROM events")]
+    return [dict(r) for r in services.db.utils().execute("SELECT * FROM events").fetchall()]
 
 
 def test_accepted_callout_is_stored_before_200(client, services):

@@ -40,7 +40,7 @@ def test_handler_outcome_writes_commit_with_the_event(services):
     event_id = record(services)
     assert worker.drain() == 1
     assert status(services, event_id).status == "done"
-    assert services.db.query("SELECT zuora_id FROM id_mappings")[0][0] == "A1"
+    assert services.db.utils().execute("SELECT zuora_id FROM id_mappings").fetchall()[0][0] == "A1"
 
 
 def test_failing_write_leaves_neither_mapping_nor_done(services):
@@ -56,7 +56,7 @@ def test_failing_write_leaves_neither_mapping_nor_done(services):
     event = status(services, event_id)
     assert (event.status, event.error_code) == ("failed", UNKNOWN)
     assert "disk on fire" in event.last_error
-    assert services.db.query("SELECT COUNT(*) FROM id_mappings")[0][0] == 0
+    assert services.db.utils().execute("SELECT COUNT(*) FROM id_mappings").fetchall()[0][0] == 0
 
 
 @pytest.mark.parametrize("error,expected_status,code", [
