@@ -108,7 +108,7 @@ def test_backoff_is_full_jitter_within_bounds():
     backoff = Backoff(base_seconds=5, cap_seconds=300)
     rng = random.Random(1)
     for attempt, ceiling in [(1, 5), (2, 10), (3, 20), (4, 40), (7, 300), (20, 300)]:
-        delays = [backoff.delay(attempt, rng) for _ in range(500)]
+        delays = [backoff.delay(attempt - 1, rng) for _ in range(500)]  # after the attempt-th failure
         assert all(0 <= d <= ceiling for d in delays)
         assert max(delays) > ceiling * 0.9 and min(delays) < ceiling * 0.1  # spread over the whole range
     # A wait the remote named is the wait: never jittered shorter, never longer than asked.

@@ -407,7 +407,7 @@ def test_a_replay_keeps_the_first_split_whatever_the_settings_say_now(stack):
     stack.worker.drain()
     # Now the settings flip: m-fixed gets settings, m-usage loses them; the invoice event is replayed.
     stack.meter("m-fixed", "quantity")
-    with stack.services.db.transaction() as conn:
+    with stack.services.db.utils().conn as conn:
         conn.execute("DELETE FROM meter_settings WHERE meter_id = 'm-usage'")
     replay = stack.finalized(invoice["id"])
     stack.worker.drain()
@@ -426,7 +426,7 @@ def test_a_replay_of_a_usage_only_invoice_never_invoices_a_meter_that_lost_its_s
                                     "valuePerQuantity": Decimal("1")}])
     stack.finalized(invoice["id"])
     stack.worker.drain()
-    with stack.services.db.transaction() as conn:
+    with stack.services.db.utils().conn as conn:
         conn.execute("DELETE FROM meter_settings")
     stack.finalized(invoice["id"])
     stack.worker.drain()

@@ -34,7 +34,7 @@ def failed(services, object_id, *, at, code="ZUORA_REJECTED", waiting_for=None):
     """An event on the failure list whose last failure was at ``at`` (the row as ``Inbox.fail`` leaves it)."""
     stamp = to_db_time(at)
     event_id = f"evt_{object_id}"
-    with services.db.transaction() as conn:
+    with services.db.utils().conn as conn:
         conn.execute(
             "INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key, status, attempts,"
             " error_code, last_error, waiting_for, next_attempt_at, first_failed_at, last_failed_at, created_at,"
@@ -126,7 +126,7 @@ def test_the_cap_keeps_the_oldest_first(services):
 
 def test_the_default_cap_is_50000_per_run(services):
     stamp = "2026-11-23T10:00:00.000000Z"
-    with services.db.transaction() as conn:
+    with services.db.utils().conn as conn:
         conn.executemany(
             "INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key, status,"
             " error_code, last_error, attempts, next_attempt_at, first_failed_at, last_failed_at, created_at,"
