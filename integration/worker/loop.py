@@ -7,10 +7,10 @@ without its mapping *and* a finished event. Errors decide the rest (integration.
 ``TransientError`` → backoff in the same attempt series (RETRIES_EXHAUSTED once attempts run out);
 ``MissingMapping`` → failed, waiting for the account; any other ``SyncError`` → failed with its code; anything unexpected → failed as UNKNOWN, logged in full.
 
-Waking up: within a process, ``Worker.wake()``; across processes (web and worker apart), SQLite's
-``PRAGMA data_version`` changes whenever another connection commits, and the loop checks it every
-``poll_interval`` — a cheap read of shared memory, so a new event is picked up in about that time
-without hammering the events table.
+Waking up: within a process, ``Worker.wake()``; across processes (web and worker apart), the store's
+``changes_marker()`` moves whenever another connection commits (on SQLite a cheap read of shared
+memory), and the loop checks it every ``poll_interval``, so a new event is picked up in about that
+time without hammering the events table.
 """
 from __future__ import annotations
 
