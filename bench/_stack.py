@@ -197,26 +197,26 @@ def settle(stack: LocalStack, timeout: float) -> None:
             raise TimeoutError(f"not settled within {timeout:.0f}s: {stack.inbox_summary()}")
         delivered = (stack.zuora_sandbox.wait_for_callouts(timeout=0.5)
                      and stack.billing_sandbox.wait_for_deliveries(timeout=0.5))
-        open_events = stack.services.db.query(
-            "SELECT COUNT(*) FROM events WHERE status IN ('pending', 'running')")[0][0]
+        open_events = stack.services.db.utils().execute(
+            "SELECT COUNT(*) FROM events WHERE status IN ('pending', 'running')").fetchall()[0][0]
         quiet = quiet + 1 if delivered and not open_events else 0
         time.sleep(0.05)
 
 
 def last_event_done_at(stack: LocalStack) -> float:
     """Epoch seconds of the latest event update (when the last piece of work finished)."""
-    from integration.store.db import from_db_time
-    text = stack.services.db.query("SELECT MAX(updated_at) FROM events")[0][0]
+    from integration.domain.times import from_db_time
+    text = stack.services.db.utils().execute("SELECT MAX(updated_at) FROM events").fetchall()[0][0]
     return from_db_time(text).timestamp()
 
 
 def failed_events(stack: LocalStack) -> list[dict]:
-    return [dict(r) for r in stack.services.db.query(
-        "SELECT type, object_id, error_code, last_error FROM events WHERE status = 'failed'")]
+    return [dict(r) for r in stack.services.db.utils().execute(
+        "SELECT type, object_id, error_code, last_error FROM events WHERE status = 'failed'").fetchall()]
 
 
 def mapping_count(stack: LocalStack, type: str) -> int:
-    return stack.services.db.query("SELECT COUNT(*) FROM id_mappings WHERE type = ?", (type,))[0][0]
+    return stack.services.db.utils().execute("SELECT COUNT(*) FROM id_mappings WHERE type = ?", (type,)).fetchall()[0][0]
 
 
 __all__ = ["CALLOUT_USERNAME", "LocalStack", "Logs", "Window", "configure_meters", "create_billing_accounts",

@@ -62,7 +62,7 @@ class Feeder:
 
 def open_events(db: Database) -> int:
     """Events pending or running (an index range: cheap even with 50k finished rows)."""
-    return db.query("SELECT COUNT(*) FROM events WHERE status IN ('pending', 'running')")[0][0]
+    return db.utils().execute("SELECT COUNT(*) FROM events WHERE status IN ('pending', 'running')").fetchall()[0][0]
 
 
 def run_phase(db: Database, feeder: Feeder, target: int, backlog: int, worker: Process, timeout: float) -> None:
@@ -83,8 +83,8 @@ def run_phase(db: Database, feeder: Feeder, target: int, backlog: int, worker: P
 
 
 def finished(db: Database) -> dict[str, int]:
-    return {row["status"]: row["n"] for row in db.query(
-        "SELECT status, COUNT(*) AS n FROM events WHERE status IN ('done', 'failed') GROUP BY status")}
+    return {row["status"]: row["n"] for row in db.utils().execute(
+        "SELECT status, COUNT(*) AS n FROM events WHERE status IN ('done', 'failed') GROUP BY status").fetchall()}
 
 
 def main(argv: list[str] | None = None) -> int:

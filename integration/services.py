@@ -6,7 +6,8 @@ from functools import cached_property
 
 from integration.config import Config
 from integration.store.db import Database
-from integration.store.inbox import Backoff, Inbox
+from integration.domain.backoff import Backoff
+from integration.store.inbox import Inbox
 
 
 @dataclass

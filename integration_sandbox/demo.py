@@ -200,8 +200,8 @@ def _field(record: dict, *names: str):
 
 def _rows(stack: LocalStack, type: str, **where) -> list[dict]:
     clause = " AND ".join(f"{k} = ?" for k in where)
-    return [dict(r) for r in stack.services.db.query(
-        f"SELECT * FROM id_mappings WHERE type = ? AND {clause}", (type, *where.values()))]
+    return [dict(r) for r in stack.services.db.utils().execute(
+        f"SELECT * FROM id_mappings WHERE type = ? AND {clause}", (type, *where.values())).fetchall()]
 
 
 # -- printing -------------------------------------------------------------------------------------------

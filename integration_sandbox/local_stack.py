@@ -130,16 +130,15 @@ class LocalStack:
                 raise TimeoutError(f"the stack did not settle within {timeout}s: {self.inbox_summary()}")
             delivered = self.zuora_sandbox.wait_for_callouts(timeout=0.5) and \
                 self.billing_sandbox.wait_for_deliveries(timeout=0.5)
-            busy = self.services.db.query(
+            busy = self.services.db.utils().execute(
                 "SELECT COUNT(*) FROM events WHERE status = 'running'"
                 " OR (status = 'pending' AND next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 second'))"
-            )[0][0]
+            ).fetchall()[0][0]
             quiet = quiet + 1 if delivered and not busy else 0
             time.sleep(0.05)
 
     def inbox_summary(self) -> dict:
-        return {row["status"]: row["n"] for row in self.services.db.query(
-            "SELECT status, COUNT(*) AS n FROM events GROUP BY status")}
+        return self.services.inbox.status_counts()
 
     # -- convenience over the sandboxes' HTTP control API ----------------------------------------------
 

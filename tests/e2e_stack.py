@@ -153,7 +153,7 @@ class ProcessStack:
             time.sleep(0.05)
 
     def statuses(self) -> dict[str, int]:
-        return {r["status"]: r["n"] for r in self.db.query("SELECT status, COUNT(*) AS n FROM events GROUP BY status")}
+        return {r["status"]: r["n"] for r in self.db.utils().execute("SELECT status, COUNT(*) AS n FROM events GROUP BY status").fetchall()}
 
     def wait_settled(self, timeout: float, *, expect_events: int = 0) -> dict[str, int]:
         """Until both sandboxes have delivered everything and no event is pending or running."""

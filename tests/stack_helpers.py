@@ -46,8 +46,8 @@ def zuora_requests(stack, method: str, path_prefix: str) -> list[dict]:
 
 
 def events(stack) -> list[dict]:
-    return [dict(r) for r in stack.services.db.query("SELECT * FROM events ORDER BY created_at")]
+    return [dict(r) for r in stack.services.db.utils().execute("SELECT * FROM events ORDER BY created_at").fetchall()]
 
 
 def mappings(stack, type="account") -> list[dict]:
-    return [dict(r) for r in stack.services.db.query("SELECT * FROM id_mappings WHERE type = ? ORDER BY id", (type,))]
+    return [dict(r) for r in stack.services.db.utils().execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id", (type,)).fetchall()]

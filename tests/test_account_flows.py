@@ -122,7 +122,7 @@ def test_crash_between_billing_create_and_mapping_write_links_on_rerun(tmp_path)
         assert len(stack.billing_state()["customers"]) == 1 and mappings(stack) == []
 
         worker = stack.start_worker()
-        stack.services.db.connection().execute(  # the dead worker's lease runs out
+        stack.services.db.utils().execute(  # the dead worker's lease runs out
             "UPDATE events SET lease_expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", (event_id,))
         worker.wake()
         stack.wait_idle()
@@ -141,7 +141,7 @@ def test_crash_between_zuora_create_and_mapping_write_links_on_rerun(tmp_path):
         [event] = stack.services.inbox.claim("doomed-worker")
         AccountFlows(stack.services).from_billing(event)
         assert len(zuora_accounts(stack)) == 1 and mappings(stack) == []
-        stack.services.db.connection().execute(
+        stack.services.db.utils().execute(
             "UPDATE events SET lease_expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", (event.id,))
         stack.start_worker()
         stack.wait_idle()

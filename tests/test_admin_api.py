@@ -51,7 +51,7 @@ def failed_event(services, object_id="A1", *, code="ZUORA_REJECTED", message="re
 
 
 def count(services, sql="SELECT COUNT(*) FROM events"):
-    return services.db.query(sql)[0][0]
+    return services.db.utils().execute(sql).fetchall()[0][0]
 
 
 # -- auth ------------------------------------------------------------------------------------------------
@@ -310,12 +310,15 @@ def test_sync_after_a_failure_queues_a_new_event(client, services):
     assert result["status"] == "queued" and result["event_id"] != failed
 
 
-def test_unreadable_store_on_a_read_is_503_not_500(client, monkeypatch):
+def test_unreadable_store_on_a_read_is_503_not_500(client, services):
     import sqlite3
 
-    def gone(*args, **kwargs):
-        raise sqlite3.OperationalError("unable to open database file")
-    monkeypatch.setattr(failures_module, "page", gone)
+    from sqlalchemy import event
+
+    def gone(conn, cursor, statement, parameters, context, executemany):
+        raise sqlite3.OperationalError("unable to open database file")  # what the driver raises
+    engine = services.db._engine_here()
+    event.listen(engine, "before_cursor_execute", gone)
     response = client.get("/admin/failures", headers=AUTH)
     assert response.status_code == 503
     assert response.get_json()["error"] == "store_unavailable"

@@ -78,4 +78,4 @@ def test_conflicting_link_is_refused(services):
     with pytest.raises(mappings.MappingConflict):
         with services.db.transaction() as conn:
             mappings.link("account", zuora_id="Z1", billing_id="acc-2", origin="zuora")(conn)
-    assert services.db.query("SELECT COUNT(*) FROM id_mappings")[0][0] == 1
+    assert services.db.utils().execute("SELECT COUNT(*) FROM id_mappings").fetchall()[0][0] == 1

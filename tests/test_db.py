@@ -5,12 +5,13 @@ from integration.store.db import Database, split_statements
 
 def test_migrate_is_idempotent(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/a.db")
-    assert db.migrate() == ["0001_initial.sql", "0002_claim_indexes.sql", "0003_attempt_series.sql"]
+    assert db.migrate() == ["0001_initial.sql", "0002_claim_indexes.sql", "0003_attempt_series.sql",
+        "0004_sequence_and_coalescing.sql"]
     assert db.migrate() == []
     assert db.pending_migrations() == []
     tables = set(db.utils().table_names())
     assert {"events", "id_mappings", "meter_settings", "schema_migrations", "attempts"} <= tables
-    assert db.query("PRAGMA journal_mode")[0][0] == "wal"
+    assert db.utils().execute("PRAGMA journal_mode").fetchall()[0][0] == "wal"
 
 
 def test_two_concurrent_migrate_processes_both_succeed(tmp_path, subprocess_env, integration_cmd):
@@ -20,10 +21,12 @@ def test_two_concurrent_migrate_processes_both_succeed(tmp_path, subprocess_env,
     assert [p.returncode for p in procs] == [0, 0], outputs
     said = sorted(out for out, _ in outputs)
     assert said == ["applied 0 migration(s)\n",
-                    "applied 3 migration(s): 0001_initial.sql, 0002_claim_indexes.sql, 0003_attempt_series.sql\n"]
+                    "applied 4 migration(s): 0001_initial.sql, 0002_claim_indexes.sql, 0003_attempt_series.sql, "
+                    "0004_sequence_and_coalescing.sql\n"]
     db = Database(subprocess_env["DATABASE_URL"])
-    assert [r["name"] for r in db.query("SELECT name FROM schema_migrations ORDER BY name")] == [
-        "0001_initial.sql", "0002_claim_indexes.sql", "0003_attempt_series.sql"]
+    assert [r["name"] for r in db.utils().execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()] == [
+        "0001_initial.sql", "0002_claim_indexes.sql", "0003_attempt_series.sql",
+        "0004_sequence_and_coalescing.sql"]
 
 
 def test_id_mappings_are_unique_on_each_side(tmp_path):
@@ -34,12 +37,12 @@ def test_id_mappings_are_unique_on_each_side(tmp_path):
     db.migrate()
     insert = ("INSERT INTO id_mappings (type, zuora_id, billing_id, origin, created_at, updated_at)"
               " VALUES (?, ?, ?, 'zuora', 'x', 'x')")
-    with db.transaction() as conn:
+    with db.utils().conn as conn:
         conn.execute(insert, ("account", "Z1", "B1"))
         conn.execute(insert, ("invoice", "Z1", "B1"))  # another type may reuse the IDs
     for pair in (("account", "Z1", "B2"), ("account", "Z2", "B1")):
         with pytest.raises(sqlite3.IntegrityError):
-            with db.transaction() as conn:
+            with db.utils().conn as conn:
                 conn.execute(insert, pair)
 
 

@@ -34,7 +34,7 @@ def fail(services, object_type="account", object_id="A1", code="ZUORA_REJECTED",
 
 
 def statuses(services):
-    return {row["id"]: row["status"] for row in services.db.query("SELECT id, status FROM events")}
+    return {row["id"]: row["status"] for row in services.db.utils().execute("SELECT id, status FROM events").fetchall()}
 
 
 def listed(client, query=""):
@@ -96,7 +96,7 @@ def test_a_retried_failure_that_fails_again_keeps_its_page_position(client, serv
 
 
 def test_default_limit_is_100(client, services):
-    with services.db.transaction() as conn:
+    with services.db.utils().conn as conn:
         conn.executemany(
             "INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key, status,"
             " error_code, last_error, attempts, next_attempt_at, first_failed_at, last_failed_at, created_at,"

@@ -51,7 +51,7 @@ class Served:
         return self.log_path.read_text()
 
     def events(self) -> list[dict]:
-        return [dict(r) for r in Database(self.database_url).query("SELECT * FROM events")]
+        return [dict(r) for r in Database(self.database_url).utils().execute("SELECT * FROM events").fetchall()]
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

@@ -15,7 +15,6 @@ import requests.adapters
 from integration.clients.http import (
     MAX_BODY_BYTES,
     MAX_HINT_SECONDS,
-    Backoff,
     Pacer,
     RemoteClient,
     dumps_json,
@@ -27,6 +26,7 @@ from integration.clients.http import (
     require,
     wait_hint,
 )
+from integration.domain.backoff import Backoff
 from integration.domain.errors import (
     AuthFailed,
     InvalidData,
@@ -106,25 +106,25 @@ def test_wait_hint_uses_the_reset_only_when_the_budget_is_spent():
 # ---------------------------------------------------------------------------------------- backoff and pacing
 
 def test_full_jitter_within_exponential_cap():
-    backoff = Backoff(base=0.5, cap=4.0, rng=random.Random(1))
+    backoff, rng = Backoff(base_seconds=0.5, cap_seconds=4.0), random.Random(1)
     for failures in range(8):
         for _ in range(50):
-            assert 0 <= backoff.delay(failures) <= min(4.0, 0.5 * 2 ** failures)
+            assert 0 <= backoff.delay(failures, rng) <= min(4.0, 0.5 * 2 ** failures)
 
 
 def test_full_jitter_uses_uniform_zero_to_cap():
     rng = random.Random(5)
     expected = random.Random(5).uniform(0, min(30.0, 0.5 * 2 ** 3))
-    assert Backoff(rng=rng).delay(3) == expected
+    assert Backoff(base_seconds=0.5, cap_seconds=30.0).delay(3, rng) == expected
 
 
 def test_backoff_hint_is_the_wait_jitter_never_adds_to_it():
     """Never sooner than the remote asked (a certain refusal) and never later (jitter on top)."""
-    backoff = Backoff(base=0.5, cap=30.0, rng=random.Random(2))
+    backoff, rng = Backoff(base_seconds=0.5, cap_seconds=30.0), random.Random(2)
     for failures in range(10):
-        assert backoff.delay(failures, hint=9.0) == 9.0
-        assert backoff.delay(failures, hint=0.25) == 0.25  # even below what the jitter would pick
-        assert backoff.delay(failures, hint=0.0) == 0.0
+        assert backoff.delay(failures, rng, hint=9.0) == 9.0
+        assert backoff.delay(failures, rng, hint=0.25) == 0.25  # even below what the jitter would pick
+        assert backoff.delay(failures, rng, hint=0.0) == 0.0
 
 
 def test_pacer_waits_for_reset_when_budget_exhausted(clock):

@@ -12,7 +12,8 @@ from integration.domain.errors import (
     ZUORA_REJECTED,
 )
 from integration.store.db import Database
-from integration.store.inbox import Backoff, Inbox, LeaseLost
+from integration.domain.backoff import Backoff
+from integration.store.inbox import Inbox, LeaseLost
 
 
 class Clock:
@@ -48,7 +49,7 @@ def test_repeated_dedupe_key_returns_the_existing_event(inbox):
     again = record(inbox, dedupe_key="zuora:n1")
     assert first.created and not again.created
     assert again.event_id == first.event_id
-    assert inbox.db.query("SELECT COUNT(*) FROM events")[0][0] == 1
+    assert inbox.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 1
 
 
 def test_pending_event_for_same_object_is_coalesced(inbox):
@@ -107,7 +108,7 @@ def test_backoff_is_full_jitter_within_bounds():
     backoff = Backoff(base_seconds=5, cap_seconds=300)
     rng = random.Random(1)
     for attempt, ceiling in [(1, 5), (2, 10), (3, 20), (4, 40), (7, 300), (20, 300)]:
-        delays = [backoff.delay(attempt, rng) for _ in range(500)]
+        delays = [backoff.delay(attempt - 1, rng) for _ in range(500)]  # after the attempt-th failure
         assert all(0 <= d <= ceiling for d in delays)
         assert max(delays) > ceiling * 0.9 and min(delays) < ceiling * 0.1  # spread over the whole range
     # A wait the remote named is the wait: never jittered shorter, never longer than asked.
@@ -191,4 +192,4 @@ def test_claims_are_exclusive_between_two_processes(tmp_path):
     assert len(claimed) == len(set(claimed)) == 200
     assert set(claimed) == ids
     assert all(results), "both processes should have taken part"
-    assert db.query("SELECT COUNT(*) FROM events WHERE status = 'done'")[0][0] == 200
+    assert db.utils().execute("SELECT COUNT(*) FROM events WHERE status = 'done'").fetchall()[0][0] == 200

@@ -125,12 +125,12 @@ class Stack:
         return self.services.inbox.get(event_id)
 
     def events(self, type: str) -> list[dict]:
-        return [dict(r) for r in self.services.db.query("SELECT * FROM events WHERE type = ? ORDER BY created_at",
-                                                        (type,))]
+        return [dict(r) for r in self.services.db.utils().execute("SELECT * FROM events WHERE type = ? ORDER BY created_at",
+                                                        (type,)).fetchall()]
 
     def mappings(self, type: str) -> list[dict]:
-        return [dict(r) for r in self.services.db.query("SELECT * FROM id_mappings WHERE type = ? ORDER BY id",
-                                                        (type,))]
+        return [dict(r) for r in self.services.db.utils().execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id",
+                                                        (type,)).fetchall()]
 
     def meter(self, meter_id: str, mode: str, *, uom: str = "Each", sub: str = "A-S00000001",
               charge: str = "C-00000001") -> None:
@@ -407,7 +407,7 @@ def test_a_replay_keeps_the_first_split_whatever_the_settings_say_now(stack):
     stack.worker.drain()
     # Now the settings flip: m-fixed gets settings, m-usage loses them; the invoice event is replayed.
     stack.meter("m-fixed", "quantity")
-    with stack.services.db.transaction() as conn:
+    with stack.services.db.utils().conn as conn:
         conn.execute("DELETE FROM meter_settings WHERE meter_id = 'm-usage'")
     replay = stack.finalized(invoice["id"])
     stack.worker.drain()
@@ -426,7 +426,7 @@ def test_a_replay_of_a_usage_only_invoice_never_invoices_a_meter_that_lost_its_s
                                     "valuePerQuantity": Decimal("1")}])
     stack.finalized(invoice["id"])
     stack.worker.drain()
-    with stack.services.db.transaction() as conn:
+    with stack.services.db.utils().conn as conn:
         conn.execute("DELETE FROM meter_settings")
     stack.finalized(invoice["id"])
     stack.worker.drain()

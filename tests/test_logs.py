@@ -38,7 +38,7 @@ def test_full_flow_logs_are_json_with_event_ids_and_no_secrets(tmp_path, capture
         ).raise_for_status()
         stack.wait_idle()
         secrets = stack.config.secrets() + [stack.zuora_sandbox.client_secret, stack.billing_sandbox.api_token]
-        events = [dict(r) for r in stack.services.db.query("SELECT id, status FROM events")]
+        events = [dict(r) for r in stack.services.db.utils().execute("SELECT id, status FROM events").fetchall()]
 
     text = captured.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON object

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from integration.clients.billing import BillingClient
 from integration.domain.errors import InvalidData, TransientError
 from integration.flows.outcome import Outcome
-from integration.store.db import to_db_time
+from integration.domain.times import to_db_time
 from integration.worker.loop import Worker
 from tests.conftest import ADMIN_TOKEN
 
@@ -101,7 +101,7 @@ def test_oldest_due_age_reports_the_oldest_waiting_event(client, services):
     assert value(scrape(client), "integration_inbox_oldest_due_age_seconds") == 0.0
     event_id = services.inbox.record(source="zuora", type="account.callout", object_type="account",
                                      object_id="A1", object_key="zuora-account:A1").event_id
-    with services.db.transaction() as conn:
+    with services.db.utils().conn as conn:
         conn.execute("UPDATE events SET next_attempt_at = ? WHERE id = ?",
                      (to_db_time(services.inbox.clock() - timedelta(hours=1)), event_id))
     age = value(scrape(client), "integration_inbox_oldest_due_age_seconds")

@@ -23,8 +23,9 @@ from integration.domain.errors import (
 from integration.flows import build_handlers
 from integration.flows.usage import holds_marker, usage_description, usage_marker
 from integration.store import failures
-from integration.store.db import Database, split_statements, utcnow
-from integration.store.inbox import idempotency_key
+from integration.domain.times import utcnow
+from integration.store.db import Database, split_statements
+from integration.store.events import idempotency_key
 from integration.worker.loop import Worker
 from integration.worker.scheduled_retry import latest_slot, scheduled_retry_job
 from tests.conftest import ADMIN_TOKEN
@@ -258,7 +259,7 @@ def test_a_second_event_for_the_same_invoice_after_a_lost_success_finds_it(stack
     lose_next(stack, "/v1/invoices", mode="failure")
     stack.worker.drain()
     assert stack.event(first).status == "failed"
-    stack.services.db.connection().execute("UPDATE events SET status = 'deleted' WHERE id = ?", (first,))
+    stack.services.db.utils().execute("UPDATE events SET status = 'deleted' WHERE id = ?", (first,))
 
     second = stack.finalized(invoice["id"])  # a redelivery: its own event, its own series key
     stack.worker.drain()
@@ -301,7 +302,7 @@ def test_history_shows_every_series_and_attempt_including_a_crashed_one(stack):
     failures.retry(stack.services.db, failures.Selector(ids=(event_id,)))
     [claimed] = stack.services.inbox.claim("doomed-worker")  # series 2, attempt 1 ...
     stack.handlers["account.created"](claimed)             # ... creates the account, then is SIGKILLed
-    stack.services.db.connection().execute(
+    stack.services.db.utils().execute(
         "UPDATE events SET lease_expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", (event_id,))
     stack.worker.drain()                                   # series 2, attempt 2: finds it, links it
 
@@ -378,7 +379,7 @@ def test_idempotency_keys_stay_within_zuoras_limit_and_printable():
 def test_the_migration_gives_existing_events_a_series_and_a_key(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/old.db")
     migrations = db.migrations()
-    with db.transaction() as conn:
+    with db.utils().conn as conn:
         conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         for name, sql in migrations[:2]:
             for statement in split_statements(sql):
@@ -389,8 +390,8 @@ def test_the_migration_gives_existing_events_a_series_and_a_key(tmp_path):
                          " next_attempt_at, created_at, updated_at) VALUES (?, 'billing', 'invoice.finalized',"
                          " 'invoice', ?, ?, ?, 't', 't', 't')", (f"evt_{n}", f"inv{n}", f"billing-invoice:inv{n}",
                                                                 f"d{n}"))
-    assert db.migrate() == ["0003_attempt_series.sql"]
-    rows = db.query("SELECT series, series_key FROM events ORDER BY id")
+    assert db.migrate() == ["0003_attempt_series.sql", "0004_sequence_and_coalescing.sql"]
+    rows = db.utils().execute("SELECT series, series_key FROM events ORDER BY id").fetchall()
     assert [r["series"] for r in rows] == [1, 1]
     assert all(len(r["series_key"]) == 16 for r in rows) and rows[0]["series_key"] != rows[1]["series_key"]
-    assert json.loads(json.dumps([dict(r) for r in db.query("SELECT * FROM attempts")])) == []
+    assert json.loads(json.dumps([dict(r) for r in db.utils().execute("SELECT * FROM attempts").fetchall()])) == []

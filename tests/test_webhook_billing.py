@@ -25,7 +25,7 @@ def test_signed_event_is_stored(client, services):
     resp = post(client, {"type": "invoice.finalized", "data": {"id": "inv.1"}})
     assert resp.status_code == 200
     event_id = resp.get_json()["event_id"]
-    [row] = services.db.query("SELECT * FROM events")
+    [row] = services.db.utils().execute("SELECT * FROM events").fetchall()
     assert (row["id"], row["source"], row["type"], row["object_type"], row["object_id"], row["dedupe_key"]) == (
         event_id, "billing", "invoice.finalized", "invoice", "inv.1", "billing:msg_1")
 
@@ -33,7 +33,7 @@ def test_signed_event_is_stored(client, services):
 @pytest.mark.parametrize("event_type", ["account.created", "account.updated"])
 def test_account_events_point_at_the_billing_account(client, services, event_type):
     assert post(client, {"type": event_type, "data": {"id": "acc-1"}}).status_code == 200
-    [row] = services.db.query("SELECT object_type, object_key FROM events")
+    [row] = services.db.utils().execute("SELECT object_type, object_key FROM events").fetchall()
     assert tuple(row) == ("account", "billing-account:acc-1")
 
 
@@ -42,7 +42,7 @@ def test_redelivery_with_same_webhook_id_is_deduplicated(client, services):
     first = post(client, None, raw=body, headers=signed_headers(body, "msg_dup")).get_json()
     again = post(client, None, raw=body, headers=signed_headers(body, "msg_dup"))
     assert again.status_code == 200 and again.get_json() == first
-    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 1
+    assert services.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 1
 
 
 def test_rotated_secrets_any_matching_signature_passes(client):
@@ -57,7 +57,7 @@ def test_unknown_type_is_acknowledged_and_ignored(client, services):
     resp = post(client, {"type": "price_plan.created", "data": {"id": "pp1"}})
     assert resp.status_code == 200
     assert resp.get_json() == {"accepted": False, "ignored": "price_plan.created"}
-    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 0
+    assert services.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 0
 
 
 @pytest.mark.parametrize("mutate,reason", [
@@ -75,7 +75,7 @@ def test_bad_signatures_are_401(client, services, mutate, reason):
     resp = post(client, None, raw=body, headers=mutate(signed_headers(body), body))
     assert resp.status_code == 401
     assert resp.get_json() == {"error": "invalid_signature", "detail": reason}
-    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 0
+    assert services.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 0
 
 
 def test_tampered_body_is_401(client):
@@ -114,7 +114,7 @@ def test_billing_object_id_must_be_printable(client, services, object_id):
     assert resp.status_code == 400
     assert resp.get_json()["error"] == "invalid_payload"
     assert list(resp.get_json()["detail"]["data"]) == ["id"]
-    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 0
+    assert services.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 0
 
 
 @pytest.mark.parametrize("webhook_id", ["msg\x01", "msg\x7f", "msg\x85", "msg 1"])
@@ -123,4 +123,4 @@ def test_webhook_id_header_must_be_printable(client, services, webhook_id):
     resp = post(client, None, raw=body, headers=signed_headers(body, msg_id=webhook_id))
     assert resp.status_code == 400
     assert resp.get_json()["error"] == "invalid_header" and list(resp.get_json()["detail"]) == ["webhook-id"]
-    assert services.db.query("SELECT COUNT(*) FROM events")[0][0] == 0
+    assert services.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 0

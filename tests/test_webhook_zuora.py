@@ -23,7 +23,7 @@ def post(client, body, headers=None, content_type="application/json", auth=True)
 
 
 def events(services):
-    return [dict(r) for r in services.db.query("SELECT * FROM events")]
+    return [dict(r) for r in services.db.utils().execute("SELECT * FROM events").fetchall()]
 
 
 def test_accepted_callout_is_stored_before_200(client, services):
@@ -170,7 +170,7 @@ def test_100_concurrent_posts_of_one_notification_leave_one_event(services):
     assert len(results) == 100
     assert {status for status, _ in results} == {200}
     assert len({event_id for _, event_id in results}) == 1
-    assert Database(services.config.database_url).query("SELECT COUNT(*) FROM events")[0][0] == 1
+    assert Database(services.config.database_url).utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 1
 
 
 # -- identifiers, store failures, refusals (the front door) -----------------------------------------------
@@ -199,8 +199,24 @@ def test_notification_id_header_must_be_printable(client, services, value):
     assert events(services) == []
 
 
+def _on_engine(services, monkeypatch, event_name, listener):
+    """Attach a listener to the store's engine (built now or later), as a driver fault would act."""
+    from sqlalchemy import event
+    services.db.close()
+    engine_here = services.db._engine_here
+
+    def wrapped():
+        engine = engine_here()
+        if not event.contains(engine, event_name, listener):
+            event.listen(engine, event_name, listener)
+        return engine
+    monkeypatch.setattr(services.db, "_engine_here", wrapped)
+
+
 def _read_only(services, tmp_path, monkeypatch):
-    services.db.connection().execute("PRAGMA query_only = ON")  # SQLITE_READONLY on any write
+    def query_only(dbapi_connection, record):
+        dbapi_connection.execute("PRAGMA query_only = ON")  # SQLITE_READONLY on any write
+    _on_engine(services, monkeypatch, "connect", query_only)
 
 
 def _gone(services, tmp_path, monkeypatch):
@@ -210,10 +226,12 @@ def _gone(services, tmp_path, monkeypatch):
 
 
 def _raising(exc):
+    """The driver raises ``exc`` on the event's insert (the store sees a real driver error)."""
     def install(services, tmp_path, monkeypatch):
-        def fail(**event):
-            raise exc
-        monkeypatch.setattr(services.inbox, "record", fail)
+        def fail(conn, cursor, statement, parameters, context, executemany):
+            if statement.startswith("INSERT INTO events"):
+                raise exc
+        _on_engine(services, monkeypatch, "before_cursor_execute", fail)
     return install
 
 

@@ -17,6 +17,7 @@ from integration.domain.errors import (
     TransientError,
 )
 from integration.flows.outcome import Outcome
+from integration.store import mappings
 from integration.worker.loop import Worker
 
 AUTH = ("zuora", "callout-password-2b8e")
@@ -33,21 +34,18 @@ def status(services, event_id):
 
 def test_handler_outcome_writes_commit_with_the_event(services):
     def handle(event):
-        return Outcome(writes=[lambda conn: conn.execute(
-            "INSERT INTO id_mappings (type, zuora_id, billing_id, origin, created_at, updated_at)"
-            " VALUES ('account', ?, 'B1', 'zuora', 'x', 'x')", (event.object_id,))])
+        return Outcome(writes=[mappings.link("account", zuora_id=event.object_id, billing_id="B1", origin="zuora")])
     worker = Worker(services.inbox, {"account.callout": handle})
     event_id = record(services)
     assert worker.drain() == 1
     assert status(services, event_id).status == "done"
-    assert services.db.query("SELECT zuora_id FROM id_mappings")[0][0] == "A1"
+    assert services.db.utils().execute("SELECT zuora_id FROM id_mappings").fetchall()[0][0] == "A1"
 
 
 def test_failing_write_leaves_neither_mapping_nor_done(services):
     def handle(event):
-        def writes(conn):
-            conn.execute("INSERT INTO id_mappings (type, zuora_id, billing_id, origin, created_at, updated_at)"
-                         " VALUES ('account', 'A1', 'B1', 'zuora', 'x', 'x')")
+        def writes(tx):
+            mappings.link("account", zuora_id="A1", billing_id="B1", origin="zuora")(tx)
             raise RuntimeError("disk on fire")
         return Outcome(writes=[writes])
     worker = Worker(services.inbox, {"account.callout": handle})
@@ -56,7 +54,7 @@ def test_failing_write_leaves_neither_mapping_nor_done(services):
     event = status(services, event_id)
     assert (event.status, event.error_code) == ("failed", UNKNOWN)
     assert "disk on fire" in event.last_error
-    assert services.db.query("SELECT COUNT(*) FROM id_mappings")[0][0] == 0
+    assert services.db.utils().execute("SELECT COUNT(*) FROM id_mappings").fetchall()[0][0] == 0
 
 
 @pytest.mark.parametrize("error,expected_status,code", [
@@ -138,7 +136,7 @@ def plugin_env(subprocess_env, tmp_path):
 
 def event_row(env, event_id):
     from integration.store.db import Database
-    rows = Database(env["DATABASE_URL"]).query("SELECT status, attempts FROM events WHERE id = ?", (event_id,))
+    rows = Database(env["DATABASE_URL"]).utils().execute("SELECT status, attempts FROM events WHERE id = ?", (event_id,)).fetchall()
     return tuple(rows[0]) if rows else None
 
 

@@ -11,7 +11,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,7 @@ def _migrate_or_exit(db: Database) -> list[str]:
     """Apply pending migrations; a store that cannot be opened or written ends the command in one line."""
     try:
         return db.migrate()
-    except (OSError, sqlite3.Error, StoreUnavailable) as exc:
+    except (OSError, StoreUnavailable) as exc:
         path = database_path(db.url)
         click.echo(f"error: cannot open the store {path} (DATABASE_URL): {_path_problem(path, exc)}", err=True)
         sys.exit(1)

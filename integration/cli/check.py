@@ -9,7 +9,6 @@ of the configured secrets all the same.
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -81,7 +80,7 @@ def check_store(environ: Mapping[str, str]) -> Result:
         pending = db.pending_migrations()
         with db.transaction():  # proves the write lock can be taken: webhooks need it for every 200
             pass
-    except (sqlite3.Error, OSError, StoreUnavailable) as exc:
+    except (OSError, StoreUnavailable) as exc:
         return Result("store", False, f"cannot use {path} (DATABASE_URL): {exc}")
     finally:
         db.close()

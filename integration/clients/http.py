@@ -43,6 +43,7 @@ import requests
 
 from integration import metrics
 from integration.context import current_event_id
+from integration.domain.backoff import Backoff
 from integration.domain.errors import (
     AuthFailed,
     InvalidData,
@@ -229,27 +230,6 @@ class Pacer:
         self._sleep(wait)
 
 
-class Backoff:
-    """Full-jitter exponential backoff (AWS, "Exponential Backoff and Jitter"), unless the remote named the wait.
-
-    Full jitter spreads the retries of many workers that failed together. When the remote said
-    how long to wait (``wait_hint``), that is the wait, exactly: sooner would spend a call on a
-    certain refusal (Zuora counts those against the limit), and jitter on top would wait longer
-    than asked — the remote already staggers its clients by what it tells each one.
-    """
-
-    def __init__(self, *, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None):
-        self.base = base
-        self.cap = cap
-        self._rng = rng or random.Random()
-
-    def delay(self, failures: int, hint: float | None = None) -> float:
-        """Seconds to wait after the ``failures``-th consecutive failure (0-based): ``hint`` when given."""
-        if hint is not None:
-            return hint
-        return self._rng.uniform(0, min(self.cap, self.base * 2 ** failures))
-
-
 # --------------------------------------------------------------------------- bodies
 
 def read_body(resp: requests.Response, where: str, *, limit: int = MAX_BODY_BYTES) -> None:
@@ -409,7 +389,8 @@ class RemoteClient:
         self._sleep = sleep
         self._session = session or requests.Session()
         self._slots = threading.BoundedSemaphore(max_concurrency)
-        self._backoff = Backoff(rng=rng)
+        self._backoff = Backoff(base_seconds=0.5, cap_seconds=30.0)
+        self._rng = rng or random.Random()
         self._pacer = Pacer(clock=clock, sleep=sleep, max_wait=max_retry_seconds, threshold=pace_threshold)
 
     def __repr__(self) -> str:
@@ -477,7 +458,7 @@ class RemoteClient:
                 return interpret(resp)
             except TransientError as exc:
                 failures += 1
-                delay = self._backoff.delay(failures - 1, exc.retry_after)
+                delay = self._backoff.delay(failures - 1, self._rng, exc.retry_after)
                 elapsed = self._clock() - started
                 if failures >= self._max_attempts or elapsed + delay > self._max_retry_seconds:
                     raise TransientError(f"{exc.message} (gave up after {attempt} attempt"

@@ -39,7 +39,6 @@ Choices where the contract is silent:
 """
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -281,10 +280,10 @@ class InvoiceFlow:
     def _decided_split(self, invoice_id: str) -> set[str] | None:
         """The meters an earlier, finished run of this invoice left off the Zuora invoice: the usage
         follow-up it recorded carries them (None: no finished run queued usage)."""
-        rows = self.db.query("SELECT payload FROM events WHERE dedupe_key = ?", (usage_dedupe_key(invoice_id),))
-        if not rows:
+        follow_up = self.inbox.find_by_dedupe_key(usage_dedupe_key(invoice_id))
+        if follow_up is None:
             return None
-        snapshot = json.loads(rows[0]["payload"]).get("meters")
+        snapshot = follow_up.payload.get("meters")
         return set(snapshot) if isinstance(snapshot, dict) else None
 
     def _push_invoice(self, event: Event, invoice: dict, lines: list[Line], account: mappings.Mapping,

@@ -266,9 +266,9 @@ class UsageFlow:
                                    billing_parent_id=invoice_id, origin="billing")
                      for row, line in enumerate(members, start=2)]  # CSV line numbers: headings are line 1
             if n < len(files):
-                with self.db.transaction() as conn:
+                with self.db.transaction() as tx:
                     for link in links:
-                        link(conn)
+                        link(tx)
             else:
                 writes += links
         return Outcome(writes=writes, summary=f"usage of invoice {invoice_id}: {len(todo)} line(s) imported "

@@ -1,25 +1,30 @@
-"""The SQLite store: one connection per thread and process, WAL, and the migration runner.
+"""The store: one engine (and so one connection pool) per process, transactions, migrations.
 
-Connections are opened lazily in the thread that uses them, so nothing crosses a gunicorn fork
-(SQLite forbids carrying a connection over ``fork()``). Every write goes through ``transaction()``,
-which starts with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes can fail
-at once with ``SQLITE_BUSY`` regardless of the busy timeout, an immediate one waits its turn.
+The engine is built lazily, from ``DATABASE_URL``, in the process that uses it, and built again
+after a fork (gunicorn forks its workers; a pooled connection must never cross a ``fork()``), by
+``engine.dispose(close=False)`` as SQLAlchemy documents for a child process. Every write goes through
+``transaction()`` (on SQLite ``BEGIN IMMEDIATE``), every read through ``read()``; both hand out a
+``Tx``, never a driver connection.
 """
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
-import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
 import sqlite_utils
+from sqlalchemy import Engine, inspect
 
-from integration.config import database_path
+from integration.domain.times import to_db_time, utcnow
+from integration.store import engine as engines
+from integration.store.queries import migrations as q
+from integration.store.tx import StoreUnavailable, Tx, store_errors
+
+__all__ = ["Database", "StoreUnavailable", "Tx", "bundled_migrations", "migrations_folder", "split_statements"]
 
 
 def migrations_folder() -> Path:
@@ -48,128 +53,97 @@ def bundled_migrations() -> list[tuple[str, str]]:
     return [(path.name, path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.sql"))]
 
 
-class StoreUnavailable(Exception):
-    """The store could not commit (locked past the busy timeout, read-only, disk full)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def to_db_time(moment: datetime) -> str:
-    """Fixed-width ISO-8601 UTC text, so string order is time order in SQL comparisons."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: times in this service are timezone-aware UTC")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def from_db_time(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-
-
-def iso(text: str | None) -> str | None:
-    """A stored time as the API shows it: ISO-8601 with a ``Z``, second precision kept exact."""
-    moment = from_db_time(text)
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
 class Database:
-    """Hands each thread of each process its own configured connection to one SQLite file."""
+    """One store, reached through one engine per process."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0):
-        path = database_path(url)
-        if path is None:
-            raise ValueError("only sqlite:/// URLs are supported")
+        self.dialect = engines.dialect_of(url)
         self.url = url
-        self.path = path
-        self.busy_timeout = busy_timeout
-        self._local = threading.local()
+        self.path = engines.sqlite_path(url) if self.dialect == "sqlite" else None
+        self._busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._pid: int | None = None
+        self._marker = threading.local()
 
-    def connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            conn = self._open()
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
+    @property
+    def busy_timeout(self) -> float:
+        return self._busy_timeout
 
-    def _open(self) -> sqlite3.Connection:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        self._create_owner_only()
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                               check_same_thread=True)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        self._ensure_wal(conn)
-        # FULL: a callout we answered 200 survives a power loss, not just a process crash.
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        return conn
+    @busy_timeout.setter
+    def busy_timeout(self, seconds: float) -> None:
+        """A new timeout takes effect on new connections: the pool is emptied."""
+        self._busy_timeout = seconds
+        self.close()
 
-    def _create_owner_only(self) -> None:
-        """Create the database file readable and writable by its owner only (0600) before SQLite
-        opens it: the store holds account data and the IDs of both systems. SQLite gives the
-        ``-wal`` and ``-shm`` files the database file's permissions, so they are 0600 too. An
-        existing file keeps the mode its operator gave it."""
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return
-        except OSError:
-            return  # unreachable or read-only: sqlite3.connect reports it as a store error
-        os.close(fd)
-
-    def _ensure_wal(self, conn: sqlite3.Connection) -> None:
-        """Switch the file to WAL (persistent, so once per file). The switch needs an exclusive
-        lock and SQLite may refuse it at once, without waiting, while another process holds one;
-        so retry until the busy timeout has passed."""
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                    return
-                conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.02)
-
-    def utils(self) -> sqlite_utils.Database:
-        """sqlite-utils over this thread's connection, for introspection and simple reads."""
-        return sqlite_utils.Database(self.connection())
+    def _engine_here(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = engines.build_engine(self.url, busy_timeout=self._busy_timeout)
+            elif self._pid != os.getpid():
+                # A forked child: forget the parent's pooled connections without closing them.
+                self._engine.dispose(close=False)
+                self._marker = threading.local()
+            self._pid = os.getpid()
+            return self._engine
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``); StoreUnavailable when it cannot start or commit."""
-        conn = self.connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
-                conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreUnavailable(str(exc)) from exc
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction; StoreUnavailable when it cannot start or commit. Commits on success,
+        rolls back on any exception."""
+        with store_errors():
+            with self._engine_here().execution_options(**engines.WRITE).connect() as conn:
+                with conn.begin():
+                    yield Tx(conn)
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
-        return self.connection().execute(sql, params).fetchall()
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read: one consistent snapshot, never the write lock."""
+        with store_errors():
+            with self._engine_here().connect() as conn:
+                with conn.begin():
+                    yield Tx(conn)
+
+    def changes_marker(self) -> int | None:
+        """A number that changes when another connection commits to the store (the worker's cheap
+        wake-up check between polls); None when it cannot be read. SQLite: ``PRAGMA data_version``
+        on a connection this thread keeps for the purpose (the value is per connection)."""
+        try:
+            conn = getattr(self._marker, "conn", None)
+            if conn is None or self._marker.pid != os.getpid():
+                conn = self._marker.conn = self._engine_here().raw_connection()
+                self._marker.pid = os.getpid()
+            cursor = conn.cursor()
+            try:
+                cursor.execute(q.CHANGES_MARKER[self.dialect])
+                return cursor.fetchone()[0]
+            finally:
+                cursor.close()
+        except Exception:  # noqa: BLE001 - a busy or vanished store: the caller polls again
+            return None
+
+    def utils(self) -> sqlite_utils.Database:
+        """sqlite-utils over a fresh autocommit connection to the SQLite file: introspection and
+        inspection (tests, the shell), never the service's own reads and writes."""
+        if self.path is None:
+            raise ValueError("sqlite-utils works on SQLite stores only")
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return sqlite_utils.Database(conn)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close every pooled connection of this process (the engine is built again on next use)."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+            marker = getattr(self._marker, "conn", None)
+            self._marker = threading.local()
+        if marker is not None:
+            try:
+                marker.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if engine is not None:
+            engine.dispose(close=self._pid == os.getpid())
 
     # -- migrations ---------------------------------------------------------------------------
 
@@ -184,32 +158,31 @@ class Database:
         finds everything applied. Each migration's statements run one by one inside that
         transaction (``executescript`` would commit early).
         """
-        with self.transaction() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                         " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-            applied = {row["name"] for row in conn.execute("SELECT name FROM schema_migrations")}
+        with self.transaction() as tx:
+            tx.run(q.CREATE_SCHEMA_MIGRATIONS)
+            applied = {row["name"] for row in tx.rows(q.APPLIED)}
             done = []
             for name, sql in self.migrations():
                 if name in applied:
                     continue
                 for statement in split_statements(sql):
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                             (name, to_db_time(utcnow())))
+                    tx.ddl(statement)
+                tx.run(q.MARK_APPLIED, name=name, applied_at=to_db_time(utcnow()))
                 done.append(name)
             return done
 
     def pending_migrations(self) -> list[str]:
         """Names of bundled migrations not applied yet (empty when the store is ready)."""
-        tables = set(self.utils().table_names())
-        applied = set()
-        if "schema_migrations" in tables:
-            applied = {row["name"] for row in self.query("SELECT name FROM schema_migrations")}
+        with self.read() as tx:
+            with store_errors():
+                migrated = inspect(tx._conn).has_table("schema_migrations")
+            applied = {row["name"] for row in tx.rows(q.APPLIED)} if migrated else set()
         return [name for name, _ in self.migrations() if name not in applied]
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split a migration into complete statements (triggers with inner ``;`` stay whole)."""
+    """Split a migration into complete statements (triggers with inner ``;`` stay whole). The
+    migrations in ``migrations/`` are SQLite's; another engine brings its own folder and splitter."""
     statements, current = [], ""
     for line in sql.splitlines(keepends=True):
         current += line

@@ -12,23 +12,26 @@ Retrying an invoice also retries the failed usage of that invoice (``object_type
 the same ``object_id``): usage is derived from the invoice, and an operator who fixed the cause
 of one expects both to go again.
 
-Every function takes the ``Database`` and runs in one ``BEGIN IMMEDIATE`` transaction, so a
-selection and its update cannot interleave with a worker failing or claiming the same events.
+Every action selects the events' IDs and then updates each one by ID with a condition that
+re-checks it is still ``failed``, in one write transaction: an event a worker claimed or an
+operator handled in between is left alone, on any engine.
 """
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
 from integration.domain.errors import MISSING_MAPPING
+from integration.domain.kinds import ObjectType, values
+from integration.domain.times import iso, to_db_time, utcnow
 from integration.store import cursors
-from integration.store.db import Database, iso, to_db_time, utcnow
-from integration.store.inbox import start_new_series
+from integration.store.db import Database
+from integration.store.events import start_new_series
+from integration.store.queries import failures as q
+from integration.store.tx import Tx
 
-OBJECT_TYPES = ("account", "invoice", "usage")
+OBJECT_TYPES = values(ObjectType)
 MAX_IDS = 1000
 """Most event IDs one retry/delete request may name (keeps one transaction short)."""
 
@@ -37,7 +40,7 @@ MAX_IDS = 1000
 class Failure:
     """One row of the failure list, as ``GET /admin/failures`` shows it."""
 
-    rowid: int
+    seq: int
     id: str
     object_type: str
     object_id: str
@@ -73,21 +76,23 @@ class Selector:
         if self.object_type is not None and self.object_type not in OBJECT_TYPES:
             raise ValueError(f"object_type must be one of {', '.join(OBJECT_TYPES)}")
 
-    def where(self, alias: str = "") -> tuple[str, dict]:
-        """SQL condition (on the events table, optionally aliased) and its named parameters."""
-        prefix = f"{alias}." if alias else ""
+    def failed_ids(self, tx: Tx) -> list[str]:
+        """The IDs of the failed events this selector names."""
         if self.ids is not None:
-            # json_each keeps 1,000 IDs in one bound parameter (SQLite caps the number of them).
-            return f"{prefix}id IN (SELECT value FROM json_each(:ids))", {"ids": json.dumps(list(self.ids))}
-        if self.object_type is not None:
-            return f"{prefix}object_type = :object_type", {"object_type": self.object_type}
-        return "1 = 1", {}
+            ids = list(self.ids)
+            rows = [row for start in range(0, len(ids), 500)
+                    for row in tx.rows(q.FAILED_BY_IDS, ids=ids[start:start + 500])]
+        elif self.object_type is not None:
+            rows = tx.rows(q.FAILED_BY_TYPE, object_type=self.object_type)
+        else:
+            rows = tx.rows(q.FAILED_ALL)
+        return [row["id"] for row in rows]
 
 
 # -- listing ------------------------------------------------------------------------------------
 
-def encode_cursor(rowid: int) -> str:
-    return cursors.encode("f", rowid)
+def encode_cursor(seq: int) -> str:
+    return cursors.encode("f", seq)
 
 
 def decode_cursor(cursor: str) -> int:
@@ -99,29 +104,25 @@ def page(db: Database, *, object_type: str | None = None, code: str | None = Non
          after: int | None = None) -> tuple[list[Failure], str | None]:
     """One page of failed events in the order they were first recorded, and the next cursor.
 
-    The cursor is the event's rowid (insertion order), which never changes: a failure that is
+    The cursor is the event's ``seq`` (insertion order), which never changes: a failure that is
     retried and fails again keeps its place, so paging never skips or repeats a row.
     """
-    where, params = ["status = 'failed'"], []
-    if object_type is not None:
-        where.append("object_type = ?")
-        params.append(object_type)
-    if code is not None:
-        where.append("error_code = ?")
-        params.append(code)
-    if after is not None:
-        where.append("rowid > ?")
-        params.append(after)
-    rows = db.query(
-        "SELECT rowid, id, object_type, object_id, source, error_code AS code, last_error AS message, attempts,"
-        f" first_failed_at, last_failed_at FROM events WHERE {' AND '.join(where)} ORDER BY rowid LIMIT ?",
-        (*params, limit + 1))
-    items = [Failure(**dict(r)) for r in rows[:limit]]
-    next_cursor = encode_cursor(items[-1].rowid) if len(rows) > limit else None
+    with db.read() as tx:
+        rows = tx.rows(q.PAGE, object_type=object_type, code=code, after=after if after is not None else 0,
+                       limit=limit + 1)
+    items = [Failure(**row) for row in rows[:limit]]
+    next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit else None
     return items, next_cursor
 
 
 # -- operator actions -----------------------------------------------------------------------------
+
+def _usage_of(tx: Tx, ids: list[str]) -> list[str]:
+    found: list[str] = []
+    for start in range(0, len(ids), 500):
+        found += [row["id"] for row in tx.rows(q.FAILED_USAGE_OF, ids=ids[start:start + 500])]
+    return found
+
 
 def retry(db: Database, selector: Selector, *, clock: Callable[[], datetime] = utcnow) -> int:
     """Make the selected failed events (and the failed usage of selected invoices) due now, each in a
@@ -130,16 +131,11 @@ def retry(db: Database, selector: Selector, *, clock: Callable[[], datetime] = u
 
     Returns how many events were put back in the queue. Events in any other status are left alone.
     """
-    condition, params = selector.where("inv")
-    params["now"] = to_db_time(clock())
-    with db.transaction() as conn:
+    with db.transaction() as tx:
+        selected = selector.failed_ids(tx)
         # Usage first, while the selected invoices are still 'failed' and so still selectable.
-        usage = start_new_series(
-            conn, "status = 'failed' AND object_type = 'usage' AND object_id IN (SELECT inv.object_id FROM events"
-                  f" inv WHERE inv.status = 'failed' AND inv.object_type = 'invoice' AND {condition})", params)
-        condition, _ = selector.where()
-        direct = start_new_series(conn, f"status = 'failed' AND {condition}", params)
-    return usage + direct
+        usage = _usage_of(tx, selected)
+        return start_new_series(tx, usage + selected, clock())
 
 
 def delete(db: Database, selector: Selector, *, clock: Callable[[], datetime] = utcnow) -> int:
@@ -148,14 +144,12 @@ def delete(db: Database, selector: Selector, *, clock: Callable[[], datetime] = 
     Unlike retry, deleting an invoice does not touch its usage: each deletion is a deliberate
     decision to give up on one event, and the operator names what to give up on.
     """
-    condition, params = selector.where()
-    params["now"] = to_db_time(clock())
-    with db.transaction() as conn:
-        return conn.execute(f"UPDATE events SET status = 'deleted', lease_owner = NULL, lease_expires_at = NULL,"
-                            f" updated_at = :now WHERE status = 'failed' AND {condition}", params).rowcount
+    now = to_db_time(clock())
+    with db.transaction() as tx:
+        return tx.run_many(q.DELETE_ONE, [{"id": event_id, "now": now} for event_id in selector.failed_ids(tx)])
 
 
-def retry_recent(conn: sqlite3.Connection, *, now: datetime, since: datetime, cap: int) -> int:
+def retry_recent(tx: Tx, *, now: datetime, since: datetime, cap: int) -> int:
     """The scheduled retry's selection, inside the caller's transaction: failures whose last
     failure is at or after ``since``, oldest first, at most ``cap``, ``MISSING_MAPPING`` excluded
     (those are released by the link they wait for, not by the clock).
@@ -165,15 +159,11 @@ def retry_recent(conn: sqlite3.Connection, *, now: datetime, since: datetime, ca
     """
     if cap <= 0:
         return 0
-    return start_new_series(
-        conn, "id IN (SELECT id FROM events WHERE status = 'failed'"
-              " AND (error_code IS NULL OR error_code != :missing) AND waiting_for IS NULL"
-              " AND last_failed_at >= :since ORDER BY last_failed_at, rowid LIMIT :cap)",
-        {"now": to_db_time(now), "since": to_db_time(since), "cap": cap, "missing": MISSING_MAPPING})
+    rows = tx.rows(q.RECENT, missing=MISSING_MAPPING, since=to_db_time(since), cap=cap)
+    return start_new_series(tx, [row["id"] for row in rows], now)
 
 
 def counts_by_code(db: Database) -> dict[str, int]:
     """How many events are on the failure list per code (for the metrics scrape)."""
-    rows = db.query("SELECT COALESCE(error_code, 'UNKNOWN') AS code, COUNT(*) AS n FROM events"
-                    " WHERE status = 'failed' GROUP BY 1")
-    return {row["code"]: row["n"] for row in rows}
+    with db.read() as tx:
+        return {row["code"]: row["n"] for row in tx.rows(q.COUNTS_BY_CODE)}

@@ -4,154 +4,39 @@ Delivery is at-least-once: a worker claims a due event under a lease; if it dies
 expires and another worker claims the event again. Every flow is therefore idempotent.
 Two rules keep work single: a repeated dedupe key returns the event already recorded, and an
 object (``object_key``) is never claimed while another event for it is running under a live
-lease; a new event for an object that already has one *pending* is coalesced into it.
+lease; a new event for an object that already has one *pending* (not yet claimed) is coalesced
+into it. Both rules are kept by unique keys (``dedupe_key``; one coalescing event per object and
+type), not by a select-then-insert that only one writer at a time would make safe.
 
-Attempt series (CONTRACT §6): an event's tries belong to a series with a random ``series_key``, from
-which its Zuora ``Idempotency-Key``s are made (``Event.idempotency_key``). The inbox's own retries
-(backoff after a TransientError, a lease that expired) stay in the series, so a lost answer is
-replayed from Zuora's store; every other retry goes through ``start_new_series`` (new key), since
-Zuora replays a stored *failure* for 24 h too. Each try is one row of ``attempts``, inserted in
-the claim's transaction and completed with its outcome (``lost`` when its lease was taken over).
+The inbox's own retries (backoff after a TransientError, a lease that expired) stay in the event's
+attempt series, so a lost answer is replayed from Zuora's store; every other retry goes through
+``events.start_new_series`` (a new key), since Zuora replays a stored *failure* for 24 h too. Each
+try is one row of ``attempts``, inserted in the claim's transaction and completed with its outcome
+(``lost`` when its lease was taken over).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import secrets
-import sqlite3
-import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from integration.domain.backoff import Backoff
 from integration.domain.errors import RETRIES_EXHAUSTED
-from integration.store.db import Database, from_db_time, to_db_time, utcnow
+from integration.domain.times import from_db_time, to_db_time, utcnow
+from integration.store.db import Database
+from integration.store.events import (Attempt, Event, LeaseLost, Recorded, new_event_id, new_series_key,
+                                      start_new_series)
+from integration.store.queries import inbox as q
+from integration.store.queries import mappings as mq
+from integration.store.tx import Tx
+
+__all__ = ["Attempt", "Backoff", "Event", "Inbox", "LeaseLost", "Recorded"]
 
 Clock = Callable[[], datetime]
 
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    source: str
-    type: str
-    object_type: str
-    object_id: str
-    object_key: str
-    payload: dict
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    lease_owner: str | None
-    lease_expires_at: datetime | None
-    error_code: str | None
-    last_error: str | None
-    waiting_for: str | None
-    first_failed_at: datetime | None
-    last_failed_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    series: int = 1
-    series_key: str = ""
-
-    def idempotency_key(self, *parts: str) -> str:
-        """The Zuora ``Idempotency-Key`` of this event's current attempt series for one write."""
-        return idempotency_key(*parts, self.series_key)
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Event":
-        data = dict(row)
-        for name in ("next_attempt_at", "lease_expires_at", "first_failed_at", "last_failed_at",
-                     "created_at", "updated_at"):
-            data[name] = from_db_time(data[name])
-        data["payload"] = json.loads(data["payload"])
-        del data["dedupe_key"]
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What ``record`` did: ``created`` False means a duplicate or a coalesced repeat."""
-
-    event_id: str
-    created: bool
-    coalesced: bool = False
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: the n-th retry waits uniform(0, min(cap, base·2ⁿ⁻¹)),
-    unless the remote said how long to wait: then that is the wait (never longer than asked)."""
-
-    base_seconds: float = 5.0
-    cap_seconds: float = 3600.0
-
-    def delay(self, attempt: int, rng: random.Random, hint: float | None = None) -> float:
-        if hint is not None:
-            return hint
-        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(attempt - 1, 0))
-        return rng.uniform(0, ceiling)
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One try of an event, as ``GET /admin/events/<id>`` shows it in ``history``."""
-
-    series: int
-    attempt: int
-    worker_id: str
-    started_at: datetime
-    ended_at: datetime | None
-    outcome: str | None       # None while it runs; done | rescheduled | failed | lost
-    code: str | None
-    message: str | None
-
-
-class LeaseLost(Exception):
-    """The event is no longer this worker's (its lease expired and someone else took it)."""
-
-
-def new_event_id() -> str:
-    return "evt_" + uuid.uuid4().hex
-
-
-def new_series_key() -> str:
-    """A fresh random token for one attempt series (never derived from the object: two events of one
-    object, or two series of one event, must never share a Zuora Idempotency-Key)."""
-    return secrets.token_hex(8)
-
-
-IDEMPOTENCY_KEY_MAX = 255
-
-
-def idempotency_key(*parts: str) -> str:
-    """``part:part:…`` as a Zuora ``Idempotency-Key``; an object ID that would make the key too long or
-    not printable ASCII is replaced by its SHA-256 digest (the series token keeps the key unique)."""
-    key = ":".join(parts)
-    if len(key) <= IDEMPOTENCY_KEY_MAX and all(" " < ch <= "~" for ch in key):
-        return key
-    return ":".join(p if len(p) <= 40 and all(" " < ch <= "~" for ch in p)
-                    else hashlib.sha256(p.encode("utf-8", "surrogatepass")).hexdigest()[:32] for p in parts)
-
-
 ATTEMPT_MESSAGE_MAX = 500
 """Remote messages kept per attempt (the clients have already scrubbed secrets from them)."""
-
-_NEW_SERIES_SET = ("status = 'pending', next_attempt_at = :now, attempts = 0, series = series + 1,"
-                   " series_key = lower(hex(randomblob(8))), waiting_for = NULL, lease_owner = NULL,"
-                   " lease_expires_at = NULL, updated_at = :now")
-
-
-def start_new_series(conn: sqlite3.Connection, where: str, params: dict) -> int:
-    """Inside the caller's transaction: put the events matching ``where`` back in the queue, due at
-    ``params["now"]``, as a NEW attempt series (next series number, fresh random key, full attempt
-    budget). Returns how many. Every retry that is not the inbox's own backoff goes through here:
-    an operator's, the scheduled one, a MISSING_MAPPING release, and reconciliation.
-
-    ``error_code``, ``last_error`` and the failure times stay as history until the event succeeds.
-    """
-    return conn.execute(f"UPDATE events SET {_NEW_SERIES_SET} WHERE {where}", params).rowcount
 
 
 class Inbox:
@@ -168,8 +53,8 @@ class Inbox:
 
     def record(self, *, source: str, type: str, object_type: str, object_id: str, object_key: str,
                dedupe_key: str | None = None, payload: dict | None = None, coalesce: bool = True,
-               conn: sqlite3.Connection | None = None) -> Recorded:
-        """Store an event durably (or find the one it repeats). Raises StoreUnavailable."""
+               conn: Tx | None = None) -> Recorded:
+        """Store an event durably (or find the one it repeats or joins). Raises StoreUnavailable."""
         if conn is None:
             with self.db.transaction() as tx:
                 return self.record(source=source, type=type, object_type=object_type, object_id=object_id,
@@ -177,41 +62,39 @@ class Inbox:
                                    coalesce=coalesce, conn=tx)
         event_id = new_event_id()
         dedupe_key = dedupe_key or f"{source}:generated:{event_id}"
-        existing = conn.execute("SELECT id FROM events WHERE dedupe_key = ?", (dedupe_key,)).fetchone()
-        if existing:
-            return Recorded(existing["id"], created=False)
-        if coalesce:
-            pending = conn.execute(
-                "SELECT id FROM events WHERE object_key = ? AND type = ? AND status = 'pending' "
-                "ORDER BY created_at LIMIT 1", (object_key, type)).fetchone()
-            if pending:
+        for _ in range(3):  # a conflicting row can leave between the insert and the read (other engines)
+            inserted = conn.one(q.INSERT, id=event_id, source=source, type=type, object_type=object_type,
+                                object_id=object_id, object_key=object_key, dedupe_key=dedupe_key,
+                                payload=json.dumps(payload or {}), now=to_db_time(self.clock()),
+                                series_key=new_series_key(), coalescing=1 if coalesce else 0)
+            if inserted is not None:
+                return Recorded(event_id, created=True)
+            existing = conn.one(q.BY_DEDUPE_KEY, dedupe_key=dedupe_key)
+            if existing is not None:
+                return Recorded(existing["id"], created=False)
+            pending = conn.one(q.COALESCING, object_key=object_key, type=type)
+            if pending is not None:
                 return Recorded(pending["id"], created=False, coalesced=True)
-        now = to_db_time(self.clock())
-        conn.execute(
-            "INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key, payload,"
-            " next_attempt_at, created_at, updated_at, series, series_key)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-            (event_id, source, type, object_type, object_id, object_key, dedupe_key,
-             json.dumps(payload or {}), now, now, now, new_series_key()))
-        return Recorded(event_id, created=True)
+        raise RuntimeError(f"could not record or find the event {dedupe_key!r}")
 
-    def active_event_id(self, conn: sqlite3.Connection, object_key: str) -> str | None:
+    def active_event_id(self, conn: Tx, object_key: str) -> str | None:
         """The pending or running event of an object, if any (oldest first)."""
-        row = conn.execute("SELECT id FROM events WHERE object_key = ? AND status IN ('pending', 'running')"
-                           " ORDER BY created_at LIMIT 1", (object_key,)).fetchone()
+        row = conn.one(q.ACTIVE, object_key=object_key)
         return row["id"] if row else None
 
-    def record_unless_active(self, conn: sqlite3.Connection, **event: Any) -> tuple[str, bool]:
+    def record_unless_active(self, conn: Tx, **event: Any) -> tuple[str, bool]:
         """Inside the caller's transaction: record the event unless its object already has one
         pending or running. Returns (event ID, created): the new event, or the active one.
 
-        An on-demand sync must not start a second sync of an object already in hand; checking and
-        inserting under one ``BEGIN IMMEDIATE`` makes that true even with concurrent requests.
+        An on-demand sync must not start a second sync of an object already in hand. The check
+        finds one already there; two requests racing past it both insert a *coalescing* event, and
+        the unique index on those (one per object and type) lets only one land, on any engine: the
+        other gets the winner's ID back.
         """
         active = self.active_event_id(conn, event["object_key"])
         if active is not None:
             return active, False
-        recorded = self.record(conn=conn, coalesce=False, **event)
+        recorded = self.record(conn=conn, coalesce=True, **event)
         return recorded.event_id, recorded.created
 
     # -- work ------------------------------------------------------------------------------------
@@ -220,105 +103,74 @@ class Inbox:
         """Take up to ``limit`` due events under a lease: pending ones whose time has come, and
         running ones whose lease has expired (their worker died). Never two of one object."""
         now = self.clock()
-        now_text, lease_until = to_db_time(now), to_db_time(now + timedelta(seconds=self.lease_seconds))
-        params = {"now": now_text, "scan": limit * 20}
-        with self.db.transaction() as conn:
-            # Two index-ordered scans rather than one OR: with a large backlog, one query over both
-            # statuses made SQLite sort every due event on every claim (30 ms at 50k, bench/).
-            rows = conn.execute(
-                "SELECT id, object_key FROM events WHERE status = 'running' AND lease_expires_at <= :now"
-                " ORDER BY lease_expires_at LIMIT :scan", params).fetchall()
-            rows += conn.execute(
-                """
-                SELECT e.id, e.object_key FROM events e
-                WHERE e.status = 'pending' AND e.next_attempt_at <= :now
-                  AND NOT EXISTS (SELECT 1 FROM events r
-                                  WHERE r.object_key = e.object_key AND r.status = 'running'
-                                    AND r.lease_expires_at > :now)
-                ORDER BY e.next_attempt_at, e.created_at
-                LIMIT :scan
-                """, params).fetchall()
-            chosen, keys = [], set()
+        params = {"now": to_db_time(now), "lease_until": to_db_time(now + timedelta(seconds=self.lease_seconds)),
+                  "worker_id": worker_id}
+        with self.db.transaction() as tx:
+            rows = tx.rows(q.EXPIRED_LEASES, now=params["now"], scan=limit * 20)
+            rows += tx.rows(q.DUE, now=params["now"], scan=limit * 20)
+            claimed, keys = [], set()
             for row in rows:
-                if row["object_key"] not in keys:
-                    keys.add(row["object_key"])
-                    chosen.append(row["id"])
-                if len(chosen) == limit:
+                if row["object_key"] in keys:
+                    continue
+                taken = tx.one(q.TAKE, id=row["id"], **params)
+                if taken is None:  # someone else took it first
+                    continue
+                keys.add(row["object_key"])
+                tx.run(q.LOSE_OPEN_ATTEMPTS, id=row["id"], now=params["now"])
+                tx.run(q.OPEN_ATTEMPT, id=row["id"], series=taken["series"], attempt=taken["attempts"],
+                       worker_id=worker_id, now=params["now"])
+                claimed.append(Event.from_row(taken))
+                if len(claimed) == limit:
                     break
-            claimed = []
-            for event_id in chosen:
-                # An attempt still open here is one whose worker died (its lease ran out): lost.
-                conn.execute("UPDATE attempts SET ended_at = ?, outcome = 'lost' WHERE event_id = ?"
-                             " AND ended_at IS NULL", (now_text, event_id))
-                row = conn.execute(
-                    "UPDATE events SET status = 'running', attempts = attempts + 1, lease_owner = ?,"
-                    " lease_expires_at = ?, updated_at = ? WHERE id = ? RETURNING *",
-                    (worker_id, lease_until, now_text, event_id)).fetchone()
-                conn.execute("INSERT INTO attempts (event_id, series, attempt, worker_id, started_at)"
-                             " VALUES (?, ?, ?, ?, ?)", (event_id, row["series"], row["attempts"], worker_id, now_text))
-                claimed.append(Event.from_row(row))
             return claimed
 
     def next_due_in(self) -> float | None:
         """Seconds until the earliest pending event or expiring lease is due (None: nothing waits)."""
-        row = self.db.query(
-            "SELECT MIN(t) AS due FROM ("
-            " SELECT MIN(next_attempt_at) AS t FROM events WHERE status = 'pending'"
-            " UNION ALL SELECT MIN(lease_expires_at) FROM events WHERE status = 'running')")[0]
-        if row["due"] is None:
+        with self.db.read() as tx:
+            due = tx.scalar(q.NEXT_DUE)
+        if due is None:
             return None
-        return max((from_db_time(row["due"]) - self.clock()).total_seconds(), 0.0)
+        return max((from_db_time(due) - self.clock()).total_seconds(), 0.0)
 
     def heartbeat(self, event_id: str, worker_id: str) -> bool:
         """Extend the lease of an event in hand; False if it is no longer ours."""
-        now = self.clock()
-        with self.db.transaction() as conn:
-            cur = conn.execute(
-                "UPDATE events SET lease_expires_at = ? WHERE id = ? AND status = 'running' AND lease_owner = ?",
-                (to_db_time(now + timedelta(seconds=self.lease_seconds)), event_id, worker_id))
-            return cur.rowcount == 1
+        until = to_db_time(self.clock() + timedelta(seconds=self.lease_seconds))
+        with self.db.transaction() as tx:
+            return tx.run(q.HEARTBEAT, id=event_id, worker_id=worker_id, lease_until=until) == 1
 
-    def _own(self, conn: sqlite3.Connection, event_id: str, worker_id: str) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+    def _own(self, tx: Tx, event_id: str, worker_id: str) -> dict[str, Any]:
+        row = tx.one(q.GET, id=event_id)
         if row is None or row["status"] != "running" or row["lease_owner"] != worker_id:
             raise LeaseLost(event_id)
         return row
 
-    def _close_attempt(self, conn: sqlite3.Connection, row: sqlite3.Row, at: str, outcome: str,
+    def _close_attempt(self, tx: Tx, row: dict[str, Any], at: str, outcome: str,
                        code: str | None = None, message: str | None = None) -> None:
         """Complete the attempt this worker is on (the event row ``row`` it owns) with its outcome,
         ended ``at`` (the same stored time the event row gets)."""
-        conn.execute("UPDATE attempts SET ended_at = ?, outcome = ?, code = ?, message = ? WHERE event_id = ?"
-                     " AND series = ? AND attempt = ? AND ended_at IS NULL",
-                     (at, outcome, code,
-                      message[:ATTEMPT_MESSAGE_MAX] if message is not None else None,
-                      row["id"], row["series"], row["attempts"]))
+        tx.run(q.CLOSE_ATTEMPT, now=at, outcome=outcome, code=code,
+               message=message[:ATTEMPT_MESSAGE_MAX] if message is not None else None,
+               id=row["id"], series=row["series"], attempt=row["attempts"])
 
-    def finish(self, event_id: str, worker_id: str, conn: sqlite3.Connection) -> None:
+    def finish(self, event_id: str, worker_id: str, conn: Tx) -> None:
         """Mark done, inside the caller's transaction (which also writes the mappings)."""
         row = self._own(conn, event_id, worker_id)
         now = to_db_time(self.clock())
         self._close_attempt(conn, row, now, "done")
-        conn.execute(
-            "UPDATE events SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, error_code = NULL,"
-            " last_error = NULL, waiting_for = NULL, updated_at = ? WHERE id = ?", (now, event_id))
+        conn.run(q.FINISH, id=event_id, now=now)
 
     def fail(self, event_id: str, worker_id: str, code: str, message: str,
              waiting_for: str | None = None) -> None:
         """Put the event on the failure list with a CONTRACT §5 code (no automatic retry)."""
         now = to_db_time(self.clock())
-        with self.db.transaction() as conn:
-            row = self._own(conn, event_id, worker_id)
-            self._close_attempt(conn, row, now, "failed", code, message)
-            conn.execute(
-                "UPDATE events SET status = 'failed', error_code = ?, last_error = ?, waiting_for = ?,"
-                " lease_owner = NULL, lease_expires_at = NULL, first_failed_at = COALESCE(first_failed_at, ?),"
-                " last_failed_at = ?, updated_at = ? WHERE id = ?",
-                (code, message[:2000], waiting_for, now, now, now, event_id))
+        with self.db.transaction() as tx:
+            row = self._own(tx, event_id, worker_id)
+            self._close_attempt(tx, row, now, "failed", code, message)
+            tx.run(q.FAIL, id=event_id, code=code, message=message[:2000], waiting_for=waiting_for, now=now)
             if waiting_for:
                 # The account may have been linked while this event ran: don't wait for a link
                 # that already exists.
-                self._release_if_linked(conn, waiting_for)
+                self._release_if_linked(tx, waiting_for)
 
     def reschedule(self, event_id: str, worker_id: str, message: str,
                    retry_after: float | None = None) -> bool:
@@ -326,78 +178,75 @@ class Inbox:
         attempts run out, fail it with RETRIES_EXHAUSTED, keeping the last remote reason, and
         return False; the scheduled retry picks those up in a new series."""
         now = self.clock()
-        with self.db.transaction() as conn:
-            row = self._own(conn, event_id, worker_id)
+        stamp = to_db_time(now)
+        with self.db.transaction() as tx:
+            row = self._own(tx, event_id, worker_id)
             if row["attempts"] >= self.max_attempts:
-                stamp = to_db_time(now)
-                self._close_attempt(conn, row, stamp, "failed", RETRIES_EXHAUSTED, message)
-                conn.execute(
-                    "UPDATE events SET status = 'failed', error_code = ?, last_error = ?, lease_owner = NULL,"
-                    " lease_expires_at = NULL, first_failed_at = COALESCE(first_failed_at, ?), last_failed_at = ?,"
-                    " updated_at = ? WHERE id = ?",
-                    (RETRIES_EXHAUSTED, f"gave up after {row['attempts']} attempts: {message}"[:2000],
-                     stamp, stamp, stamp, event_id))
+                self._close_attempt(tx, row, stamp, "failed", RETRIES_EXHAUSTED, message)
+                tx.run(q.FAIL, id=event_id, code=RETRIES_EXHAUSTED, waiting_for=None, now=stamp,
+                       message=f"gave up after {row['attempts']} attempts: {message}"[:2000])
                 return False
-            delay = self.backoff.delay(row["attempts"], self.rng, retry_after)
-            self._close_attempt(conn, row, to_db_time(now), "rescheduled", None, message)
-            conn.execute(
-                "UPDATE events SET status = 'pending', next_attempt_at = ?, last_error = ?, lease_owner = NULL,"
-                " lease_expires_at = NULL, updated_at = ? WHERE id = ?",
-                (to_db_time(now + timedelta(seconds=delay)), message[:2000], to_db_time(now), event_id))
+            delay = self.backoff.delay(row["attempts"] - 1, self.rng, retry_after)
+            self._close_attempt(tx, row, stamp, "rescheduled", None, message)
+            tx.run(q.RESCHEDULE, id=event_id, due=to_db_time(now + timedelta(seconds=delay)),
+                   message=message[:2000], now=stamp)
             return True
 
     def release(self, event_id: str, worker_id: str) -> None:
         """Hand an unstarted or interrupted event back at once (shutdown), without counting the attempt."""
-        with self.db.transaction() as conn:
-            conn.execute("DELETE FROM attempts WHERE ended_at IS NULL AND event_id = (SELECT id FROM events"
-                         " WHERE id = ? AND status = 'running' AND lease_owner = ?)", (event_id, worker_id))
-            conn.execute(
-                "UPDATE events SET status = 'pending', attempts = MAX(attempts - 1, 0), lease_owner = NULL,"
-                " lease_expires_at = NULL, next_attempt_at = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'running' AND lease_owner = ?",
-                (to_db_time(self.clock()), to_db_time(self.clock()), event_id, worker_id))
+        with self.db.transaction() as tx:
+            tx.run(q.DROP_OPEN_ATTEMPT, id=event_id, worker_id=worker_id)
+            tx.run(q.RELEASE, id=event_id, worker_id=worker_id, now=to_db_time(self.clock()))
 
     # -- MISSING_MAPPING --------------------------------------------------------------------------
 
-    def release_waiting(self, conn: sqlite3.Connection, waiting_for: str) -> int:
+    def release_waiting(self, conn: Tx, waiting_for: str) -> int:
         """Make every event waiting for ``waiting_for`` (e.g. an account link) due now, in a new
         attempt series. Called in the transaction that writes the mapping, so no wake-up is ever missed."""
-        return start_new_series(conn, "status = 'failed' AND waiting_for = :waiting_for",
-                                {"now": to_db_time(self.clock()), "waiting_for": waiting_for})
+        ids = [row["id"] for row in conn.rows(q.WAITING_FOR, waiting_for=waiting_for)]
+        return start_new_series(conn, ids, self.clock())
 
-    def restart(self, conn: sqlite3.Connection, event_ids: list[str]) -> int:
+    def restart(self, conn: Tx, event_ids: list[str]) -> int:
         """Inside the caller's transaction: put these failed events back in the queue in a new attempt
         series, due now (for callers that pick events by ID, e.g. reconciliation)."""
-        return start_new_series(conn, "status = 'failed' AND id IN (SELECT value FROM json_each(:ids))",
-                                {"now": to_db_time(self.clock()), "ids": json.dumps(list(event_ids))})
+        return start_new_series(conn, event_ids, self.clock())
 
-    def _release_if_linked(self, conn: sqlite3.Connection, waiting_for: str) -> None:
+    def _release_if_linked(self, tx: Tx, waiting_for: str) -> None:
         kind, _, value = waiting_for.partition(":")
-        column = {"billing-account": "billing_id", "zuora-account": "zuora_id"}.get(kind)
-        if column and conn.execute(f"SELECT 1 FROM id_mappings WHERE type = 'account' AND {column} = ?",
-                                   (value,)).fetchone():
-            self.release_waiting(conn, waiting_for)
+        keys = {"billing-account": {"billing_id": value, "zuora_id": None},
+                "zuora-account": {"billing_id": None, "zuora_id": value}}.get(kind)
+        if keys and tx.one(mq.ACCOUNT_LINKED, **keys):
+            self.release_waiting(tx, waiting_for)
 
     # -- reading ---------------------------------------------------------------------------------
 
     def get(self, event_id: str) -> Event | None:
-        rows = self.db.query("SELECT * FROM events WHERE id = ?", (event_id,))
-        return Event.from_row(rows[0]) if rows else None
+        with self.db.read() as tx:
+            row = tx.one(q.GET, id=event_id)
+        return Event.from_row(row) if row else None
+
+    def find_by_dedupe_key(self, dedupe_key: str) -> Event | None:
+        """The event recorded under a dedupe key, if any."""
+        with self.db.read() as tx:
+            row = tx.one(q.BY_DEDUPE_KEY, dedupe_key=dedupe_key)
+        return Event.from_row(row) if row else None
 
     def history(self, event_id: str) -> list[Attempt]:
         """Every attempt of an event, oldest first, across all its series."""
-        rows = self.db.query("SELECT series, attempt, worker_id, started_at, ended_at, outcome, code, message"
-                             " FROM attempts WHERE event_id = ? ORDER BY id", (event_id,))
-        return [Attempt(**{**dict(r), "started_at": from_db_time(r["started_at"]),
-                           "ended_at": from_db_time(r["ended_at"])}) for r in rows]
+        with self.db.read() as tx:
+            return [Attempt.from_row(row) for row in tx.rows(q.HISTORY, id=event_id)]
+
+    def status_counts(self) -> dict[str, int]:
+        """How many events are in each status (demo, benchmarks, tests)."""
+        with self.db.read() as tx:
+            return {row["status"]: row["n"] for row in tx.rows(q.STATUS_COUNTS)}
 
     def depth(self) -> dict[str, Any]:
         """Pending/running counts and the age of the oldest due event, for /metrics."""
         now = self.clock()
-        counts = {row["status"]: row["n"] for row in self.db.query(
-            "SELECT status, COUNT(*) AS n FROM events WHERE status IN ('pending', 'running') GROUP BY status")}
-        oldest = self.db.query("SELECT MIN(next_attempt_at) AS t FROM events WHERE status = 'pending'"
-                               " AND next_attempt_at <= ?", (to_db_time(now),))[0]["t"]
+        with self.db.read() as tx:
+            counts = {row["status"]: row["n"] for row in tx.rows(q.OPEN_COUNTS)}
+            oldest = tx.scalar(q.OLDEST_DUE, now=to_db_time(now))
         age = (now - from_db_time(oldest)).total_seconds() if oldest else 0.0
         return {"pending": counts.get("pending", 0), "running": counts.get("running", 0),
                 "oldest_due_age_seconds": age}

@@ -8,17 +8,20 @@ transaction.
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from integration.domain.errors import SyncError
+from integration.domain.kinds import MappingOrigin, ObjectType, values
+from integration.domain.times import iso, to_db_time, utcnow
 from integration.store import cursors
-from integration.store.db import Database, iso, to_db_time, utcnow
+from integration.store.db import Database
 from integration.store.inbox import Inbox
+from integration.store.queries import mappings as q
+from integration.store.tx import Tx
 
-TYPES = ("account", "invoice", "usage")
-ORIGINS = ("zuora", "billing", "linked")
+TYPES = values(ObjectType)
+ORIGINS = values(MappingOrigin)
 
 
 class MappingConflict(SyncError):
@@ -50,57 +53,68 @@ class Mapping:
         return item
 
 
-def _row(row: sqlite3.Row | None) -> Mapping | None:
-    return Mapping(**dict(row)) if row is not None else None
+def _row(row: dict[str, Any] | None) -> Mapping | None:
+    return Mapping(**row) if row is not None else None
 
 
-def find(db_or_conn, type: str, *, zuora_key: str | None = None, billing_id: str | None = None) -> Mapping | None:
-    """The mapping of one record, by its billing ID or by its Zuora ID *or* number."""
-    conn = db_or_conn.connection() if isinstance(db_or_conn, Database) else db_or_conn
+def _find(tx: Tx, type: str, zuora_key: str | None, billing_id: str | None) -> Mapping | None:
     if billing_id is not None:
-        row = conn.execute("SELECT * FROM id_mappings WHERE type = ? AND billing_id = ?", (type, billing_id)).fetchone()
-    elif zuora_key is not None:
-        row = conn.execute("SELECT * FROM id_mappings WHERE type = ? AND (zuora_id = ? OR zuora_number = ?)"
-                           " ORDER BY zuora_id = ? DESC LIMIT 1", (type, zuora_key, zuora_key, zuora_key)).fetchone()
-    else:
-        raise ValueError("give zuora_key or billing_id")
-    return _row(row)
+        return _row(tx.one(q.BY_BILLING_ID, type=type, billing_id=billing_id))
+    if zuora_key is not None:
+        return _row(tx.one(q.BY_ZUORA_KEY, type=type, key=zuora_key))
+    raise ValueError("give zuora_key or billing_id")
+
+
+def find(db_or_tx: Database | Tx, type: str, *, zuora_key: str | None = None,
+         billing_id: str | None = None) -> Mapping | None:
+    """The mapping of one record, by its billing ID or by its Zuora ID *or* number (a read of its
+    own, or inside the caller's transaction)."""
+    if isinstance(db_or_tx, Tx):
+        return _find(db_or_tx, type, zuora_key, billing_id)
+    with db_or_tx.read() as tx:
+        return _find(tx, type, zuora_key, billing_id)
 
 
 def children(db: Database, type: str, billing_parent_id: str) -> list[Mapping]:
-    rows = db.query("SELECT * FROM id_mappings WHERE type = ? AND billing_parent_id = ? ORDER BY id",
-                    (type, billing_parent_id))
-    return [Mapping(**dict(r)) for r in rows]
+    with db.read() as tx:
+        return [Mapping(**row) for row in tx.rows(q.CHILDREN, type=type, parent=billing_parent_id)]
+
+
+def counts(db: Database) -> dict[str, int]:
+    """How many mappings of each type (demo, benchmarks)."""
+    with db.read() as tx:
+        return {row["type"]: row["n"] for row in tx.rows(q.COUNT_BY_TYPE)}
 
 
 def link(type: str, *, zuora_id: str, billing_id: str, origin: str, zuora_number: str | None = None,
          billing_customer_id: str | None = None, billing_parent_id: str | None = None,
-         inbox: Inbox | None = None) -> Callable[[sqlite3.Connection], None]:
-    """A write (for ``Outcome.writes``) that records the pair, or confirms it is already there."""
+         inbox: Inbox | None = None) -> Callable[[Tx], None]:
+    """A write (for ``Outcome.writes``) that records the pair, or confirms it is already there.
+
+    Correct on any engine, not only with one writer at a time: the insert either lands or meets one
+    of the two unique keys, (type, zuora_id) and (type, billing_id); only then are the holders of
+    those keys read, and a holder of a different pair is a ``MappingConflict``.
+    """
     if type not in TYPES or origin not in ORIGINS:
         raise ValueError(f"bad mapping type/origin {type}/{origin}")
 
-    def write(conn: sqlite3.Connection) -> None:
+    def write(tx: Tx) -> None:
         now = to_db_time(utcnow())
-        rows = conn.execute("SELECT * FROM id_mappings WHERE type = ? AND (zuora_id = ? OR billing_id = ?)",
-                            (type, zuora_id, billing_id)).fetchall()
-        for row in rows:
-            if row["zuora_id"] != zuora_id or row["billing_id"] != billing_id:
-                raise MappingConflict(
-                    f"{type} mapping conflict: Zuora {row['zuora_id']} is linked to billing {row['billing_id']};"
-                    f" refusing to link Zuora {zuora_id} to billing {billing_id}")
-        if rows:
-            conn.execute("UPDATE id_mappings SET zuora_number = COALESCE(?, zuora_number),"
-                         " billing_customer_id = COALESCE(?, billing_customer_id), updated_at = ? WHERE id = ?",
-                         (zuora_number, billing_customer_id, now, rows[0]["id"]))
-        else:
-            conn.execute(
-                "INSERT INTO id_mappings (type, zuora_id, zuora_number, billing_id, billing_customer_id,"
-                " billing_parent_id, origin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (type, zuora_id, zuora_number, billing_id, billing_customer_id, billing_parent_id, origin, now, now))
+        pair = {"type": type, "zuora_id": zuora_id, "billing_id": billing_id}
+        inserted = tx.one(q.INSERT, **pair, zuora_number=zuora_number, billing_customer_id=billing_customer_id,
+                          billing_parent_id=billing_parent_id, origin=origin, now=now)
+        if inserted is None:
+            rows = tx.rows(q.HOLDERS, **pair)
+            for row in rows:
+                if row["zuora_id"] != zuora_id or row["billing_id"] != billing_id:
+                    raise MappingConflict(
+                        f"{type} mapping conflict: Zuora {row['zuora_id']} is linked to billing {row['billing_id']};"
+                        f" refusing to link Zuora {zuora_id} to billing {billing_id}")
+            tx.run(q.FILL_IN, zuora_number=zuora_number, billing_customer_id=billing_customer_id, now=now,
+                   id=rows[0]["id"])
         if type == "account" and inbox is not None:
-            inbox.release_waiting(conn, f"billing-account:{billing_id}")
-            inbox.release_waiting(conn, f"zuora-account:{zuora_id}")
+            inbox.release_waiting(tx, f"billing-account:{billing_id}")
+            inbox.release_waiting(tx, f"zuora-account:{zuora_id}")
 
     return write
 
@@ -119,19 +133,9 @@ def decode_cursor(cursor: str) -> int:
 def page(db: Database, *, type: str | None = None, zuora_id: str | None = None, billing_id: str | None = None,
          limit: int = 100, after: int | None = None) -> tuple[list[Mapping], str | None]:
     """One page of mappings in creation order, and the cursor of the next page (None at the end)."""
-    where, params = ["1 = 1"], []
-    for column, value in (("type", type), ("billing_id", billing_id)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if zuora_id is not None:
-        where.append("(zuora_id = ? OR zuora_number = ?)")
-        params += [zuora_id, zuora_id]
-    if after is not None:
-        where.append("id > ?")
-        params.append(after)
-    rows = db.query(f"SELECT * FROM id_mappings WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
-                    (*params, limit + 1))
-    items = [Mapping(**dict(r)) for r in rows[:limit]]
+    with db.read() as tx:
+        rows = tx.rows(q.PAGE, type=type, billing_id=billing_id, zuora_key=zuora_id,
+                       after=after if after is not None else 0, limit=limit + 1)
+    items = [Mapping(**row) for row in rows[:limit]]
     next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
     return items, next_cursor

@@ -9,17 +9,19 @@ CSV, where a stray newline or an over-long number would reject a whole import.
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
-from integration.store.db import Database, iso, to_db_time, utcnow
+from integration.domain.kinds import METER_ID_MAX_LENGTH, METER_ID_PATTERN, MeterMode, values
+from integration.domain.times import iso, to_db_time, utcnow
+from integration.store.db import Database
+from integration.store.queries import meters as q
+from integration.store.tx import Tx
 
-MODES = ("quantity", "revenue")
+MODES = values(MeterMode)
 
 # Field limits: Zuora's Usage object (SubscriptionNumber ≤ 100, ChargeNumber ≤ 50) and a UOM name
-# short enough for any tenant; meter IDs are Togai IDs (≤ 20) with room for other platforms.
-METER_ID_MAX_LENGTH = 64
-METER_ID_PATTERN = r"^[A-Za-z0-9._:\-]+$"
+# short enough for any tenant; the meter-ID rule is the domain's (integration.domain.kinds).
 _LIMITS = {"meter_id": METER_ID_MAX_LENGTH, "zuora_subscription_number": 100, "zuora_charge_number": 50,
            "uom": 100}
 # No whitespace at the ends, no control characters anywhere (they would break the CSV line).
@@ -46,37 +48,38 @@ class MeterSettings:
                 "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
 
 
-def _from_row(row: sqlite3.Row | None) -> MeterSettings | None:
-    return MeterSettings(**dict(row)) if row is not None else None
+def _from_row(row: dict[str, Any] | None) -> MeterSettings | None:
+    return MeterSettings(**row) if row is not None else None
 
 
-def _conn(db_or_conn: Database | sqlite3.Connection) -> sqlite3.Connection:
-    return db_or_conn.connection() if isinstance(db_or_conn, Database) else db_or_conn
+def _reading(db_or_tx: Database | Tx, work):
+    if isinstance(db_or_tx, Tx):
+        return work(db_or_tx)
+    with db_or_tx.read() as tx:
+        return work(tx)
 
 
-def list_meters(db: Database | sqlite3.Connection) -> list[MeterSettings]:
+def list_meters(db: Database | Tx) -> list[MeterSettings]:
     """Every meter with settings, ordered by meter ID."""
-    rows = _conn(db).execute("SELECT * FROM meter_settings ORDER BY meter_id").fetchall()
-    return [MeterSettings(**dict(r)) for r in rows]
+    return _reading(db, lambda tx: [MeterSettings(**row) for row in tx.rows(q.LIST)])
 
 
-def get_meter(db: Database | sqlite3.Connection, meter_id: str) -> MeterSettings | None:
-    return _from_row(_conn(db).execute("SELECT * FROM meter_settings WHERE meter_id = ?",
-                                       (meter_id,)).fetchone())
+def get_meter(db: Database | Tx, meter_id: str) -> MeterSettings | None:
+    return _reading(db, lambda tx: _from_row(tx.one(q.GET, meter_id=meter_id)))
 
 
-def settings_for(db: Database | sqlite3.Connection, meter_ids: set[str] | list[str]) -> dict[str, MeterSettings]:
+def settings_for(db: Database | Tx, meter_ids: set[str] | list[str]) -> dict[str, MeterSettings]:
     """The settings of those of ``meter_ids`` that have them, in one query per 500 IDs
-    (an invoice may carry thousands of meters; SQLite caps bound parameters)."""
+    (an invoice may carry thousands of meters; engines cap bound parameters)."""
     ids = sorted(set(meter_ids))
-    found: dict[str, MeterSettings] = {}
-    conn = _conn(db)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in conn.execute(f"SELECT * FROM meter_settings WHERE meter_id IN ({marks})", chunk):
-            found[row["meter_id"]] = MeterSettings(**dict(row))
-    return found
+
+    def work(tx: Tx) -> dict[str, MeterSettings]:
+        found: dict[str, MeterSettings] = {}
+        for start in range(0, len(ids), 500):
+            for row in tx.rows(q.SOME, meter_ids=ids[start:start + 500]):
+                found[row["meter_id"]] = MeterSettings(**row)
+        return found
+    return _reading(db, work)
 
 
 def validate(meter_id: object, *, zuora_subscription_number: object, zuora_charge_number: object,
@@ -110,17 +113,21 @@ def put_meter(db: Database, meter_id: str, *, zuora_subscription_number: str, zu
     """
     validate(meter_id, zuora_subscription_number=zuora_subscription_number,
              zuora_charge_number=zuora_charge_number, uom=uom, mode=mode)
-    fields = (zuora_subscription_number, zuora_charge_number, uom, mode)
-    with db.transaction() as conn:
+    values_ = {"meter_id": meter_id, "zuora_subscription_number": zuora_subscription_number,
+               "zuora_charge_number": zuora_charge_number, "uom": uom, "mode": mode}
+    with db.transaction() as tx:
+        # Correct on any engine: the primary key decides whether this creates, and the update
+        # changes the row only when a value differs.
         now = to_db_time(utcnow())
-        current = get_meter(conn, meter_id)
-        if current is None:
-            conn.execute("INSERT INTO meter_settings (meter_id, zuora_subscription_number, zuora_charge_number,"
-                         " uom, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (meter_id, *fields, now, now))
-        elif (current.zuora_subscription_number, current.zuora_charge_number, current.uom, current.mode) != fields:
-            conn.execute("UPDATE meter_settings SET zuora_subscription_number = ?, zuora_charge_number = ?,"
-                         " uom = ?, mode = ?, updated_at = ? WHERE meter_id = ?", (*fields, now, meter_id))
-        saved = get_meter(conn, meter_id)
+        created = tx.one(q.INSERT_NEW, **values_, now=now) is not None
+        if not created:
+            tx.run(q.UPDATE_CHANGED, **values_, now=now)
+        saved = _from_row(tx.one(q.GET, meter_id=meter_id))
     assert saved is not None
-    return saved, current is None
+    return saved, created
+
+
+def delete_meter(db: Database, meter_id: str) -> bool:
+    """Remove a meter's settings (its usage goes back to being invoice lines); False when it had none."""
+    with db.transaction() as tx:
+        return tx.run(q.DELETE, meter_id=meter_id) == 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import sqlite3
 from datetime import datetime
 from typing import Callable
 
@@ -19,8 +18,9 @@ from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from integration import metrics
+from integration.domain.times import iso_moment
 from integration.store import failures, mappings, meters
-from integration.store.db import StoreUnavailable
+from integration.store.tx import StoreUnavailable
 from integration.store.inbox import Attempt, Event
 from integration.web.errors import error_response
 from integration.web.payloads import load_json_object, read_capped_body
@@ -65,7 +65,6 @@ def guard_unknown_admin_paths() -> ResponseReturnValue | None:
 
 
 @bp.errorhandler(StoreUnavailable)
-@bp.errorhandler(sqlite3.OperationalError)
 def store_unavailable(exc: Exception) -> ResponseReturnValue:
     """A locked, read-only or vanished store: the request may succeed if repeated, so say so."""
     log.error("store unavailable during an admin request", extra={"error": f"{type(exc).__name__}: {exc}"})
@@ -98,10 +97,6 @@ def load_body(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
     return load_json_object(body, schema)
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
 # -- mappings -------------------------------------------------------------------------------------------
 
 @bp.get("/mappings")
@@ -123,7 +118,7 @@ def list_mappings() -> ResponseReturnValue:
 def attempt_as_json(attempt: Attempt) -> dict:
     """One entry of an event's ``history``."""
     return {"series": attempt.series, "attempt": attempt.attempt, "worker_id": attempt.worker_id,
-            "started_at": _iso(attempt.started_at), "ended_at": _iso(attempt.ended_at), "outcome": attempt.outcome,
+            "started_at": iso_moment(attempt.started_at), "ended_at": iso_moment(attempt.ended_at), "outcome": attempt.outcome,
             "code": attempt.code, "message": attempt.message}
 
 
@@ -131,10 +126,10 @@ def event_as_json(event: Event, history: list[Attempt] | None = None) -> dict:
     """One event as ``GET /admin/events/<id>`` shows it, with its attempt history."""
     return {"series": event.series, "history": [attempt_as_json(a) for a in history or []],"id": event.id, "source": event.source, "type": event.type, "object_type": event.object_type,
             "object_id": event.object_id, "status": event.status, "attempts": event.attempts,
-            "next_attempt_at": _iso(event.next_attempt_at) if event.status == "pending" else None,
+            "next_attempt_at": iso_moment(event.next_attempt_at) if event.status == "pending" else None,
             "code": event.error_code, "last_error": event.last_error, "waiting_for": event.waiting_for,
-            "first_failed_at": _iso(event.first_failed_at), "last_failed_at": _iso(event.last_failed_at),
-            "created_at": _iso(event.created_at), "updated_at": _iso(event.updated_at)}
+            "first_failed_at": iso_moment(event.first_failed_at), "last_failed_at": iso_moment(event.last_failed_at),
+            "created_at": iso_moment(event.created_at), "updated_at": iso_moment(event.updated_at)}
 
 
 @bp.get("/events/<event_id>")
@@ -231,11 +226,11 @@ def sync_now() -> ResponseReturnValue:
         return problem
     inbox = _services().inbox
     results, queued_types = [], []
-    with inbox.db.transaction() as conn:
+    with inbox.db.transaction() as tx:
         for field, (system, event_type, prefix) in SYNC_TARGETS.items():
             for account_id in data[field]:
                 event_id, created = inbox.record_unless_active(
-                    conn, source="admin", type=event_type, object_type="account", object_id=account_id,
+                    tx, source="admin", type=event_type, object_type="account", object_id=account_id,
                     object_key=f"{prefix}:{account_id}", payload={"requested_by": "admin"})
                 results.append({"system": system, "id": account_id,
                                 "status": "queued" if created else "already_in_progress", "event_id": event_id})

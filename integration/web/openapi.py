@@ -13,7 +13,7 @@ from functools import lru_cache
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from integration.store.meters import METER_ID_MAX_LENGTH, METER_ID_PATTERN
+from integration.domain.kinds import METER_ID_MAX_LENGTH, METER_ID_PATTERN
 from integration.web.schemas import (
     AcceptedSchema,
     BillingEventSchema,

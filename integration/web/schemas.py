@@ -16,6 +16,7 @@ from marshmallow import (
 
 from integration.domain.errors import FAILURE_CODES
 from integration.domain.identifiers import IDENTIFIER
+from integration.domain.kinds import MeterMode, ObjectType, values
 
 
 class ZuoraCalloutSchema(Schema):
@@ -92,7 +93,7 @@ class MappingPageSchema(Schema):
 
 # -- admin: failures and events -------------------------------------------------------------------
 
-OBJECT_TYPES = ("account", "invoice", "usage")
+OBJECT_TYPES = values(ObjectType)
 EVENT_ID = [validate.Length(min=1, max=100), IDENTIFIER]
 
 
@@ -213,7 +214,7 @@ class MeterSettingsInputSchema(Schema):
     zuora_charge_number = fields.String(required=True, validate=[validate.Length(min=1, max=50), IDENTIFIER])
     uom = fields.String(required=True, validate=validate.Length(min=1, max=100),
                         metadata={"description": "the Zuora unit of measure of the charge"})
-    mode = fields.String(required=True, validate=validate.OneOf(["quantity", "revenue"]),
+    mode = fields.String(required=True, validate=validate.OneOf(values(MeterMode)),
                          metadata={"description": "quantity: the usage quantity; revenue: the meter's revenue"})
 
 

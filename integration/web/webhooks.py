@@ -11,7 +11,6 @@ import binascii
 import hashlib
 import hmac
 import logging
-import sqlite3
 
 from flask import Blueprint, current_app, jsonify, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -19,7 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from integration import metrics
 from integration.config import HMAC_ALGORITHMS
 from integration.domain.identifiers import identifier_problem
-from integration.store.db import StoreUnavailable
+from integration.store.tx import StoreUnavailable
 from integration.web.errors import error_response
 from integration.web.payloads import MAX_BODY, parse_json_object, read_capped_body
 from integration.web.schemas import BillingEventSchema, ZuoraCalloutSchema
@@ -82,7 +81,7 @@ def _record(answer: dict | None = None, **event):
     (locked, full, read-only, gone, an I/O error), so that the sender retries (Zuora retries 5xx)."""
     try:
         recorded = _services().inbox.record(**event)
-    except (StoreUnavailable, sqlite3.Error) as exc:
+    except StoreUnavailable as exc:
         log.error("store unavailable; asking the sender to retry",
                   extra={"error": f"{type(exc).__name__}: {exc}"})
         return refuse(503, "store_unavailable", "the event could not be stored; retry later")

@@ -7,10 +7,10 @@ without its mapping *and* a finished event. Errors decide the rest (integration.
 ``TransientError`` → backoff in the same attempt series (RETRIES_EXHAUSTED once attempts run out);
 ``MissingMapping`` → failed, waiting for the account; any other ``SyncError`` → failed with its code; anything unexpected → failed as UNKNOWN, logged in full.
 
-Waking up: within a process, ``Worker.wake()``; across processes (web and worker apart), SQLite's
-``PRAGMA data_version`` changes whenever another connection commits, and the loop checks it every
-``poll_interval`` — a cheap read of shared memory, so a new event is picked up in about that time
-without hammering the events table.
+Waking up: within a process, ``Worker.wake()``; across processes (web and worker apart), the store's
+``changes_marker()`` moves whenever another connection commits (on SQLite a cheap read of shared
+memory), and the loop checks it every ``poll_interval``, so a new event is picked up in about that
+time without hammering the events table.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from integration.domain.errors import (
     TransientError,
 )
 from integration.flows.outcome import Outcome
-from integration.store.db import StoreUnavailable
+from integration.store.tx import StoreUnavailable
 from integration.store.inbox import Event, Inbox, LeaseLost
 
 log = logging.getLogger("integration.worker")
@@ -107,9 +107,10 @@ class Worker:
 
     def _data_version(self) -> int:
         try:
-            return self.inbox.db.connection().execute("PRAGMA data_version").fetchone()[0]
+            marker = self.inbox.db.changes_marker()
         except Exception:  # noqa: BLE001
             return -1
+        return -1 if marker is None else marker
 
     def _run_periodic(self) -> None:
         for job in self.periodic:
@@ -155,10 +156,10 @@ class Worker:
             if handler is None:
                 raise SyncError(f"no handler for event type {event.type!r}")
             outcome = handler(event) or Outcome()
-            with self.inbox.db.transaction() as conn:
+            with self.inbox.db.transaction() as tx:
                 for write in outcome.writes:
-                    write(conn)
-                self.inbox.finish(event.id, self.worker_id, conn)
+                    write(tx)
+                self.inbox.finish(event.id, self.worker_id, tx)
         except LeaseLost:
             log.warning("lease lost; another worker has the event", extra=self._extra(event))
         except TransientError as exc:

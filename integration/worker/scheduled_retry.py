@@ -31,8 +31,8 @@ from croniter import croniter
 
 from integration import metrics
 from integration.services import Services
-from integration.store import failures
-from integration.store.db import to_db_time, utcnow
+from integration.domain.times import utcnow
+from integration.store import failures, scheduler
 
 log = logging.getLogger("integration.scheduler")
 
@@ -94,13 +94,11 @@ class ScheduledRetry:
     def run_slot(self, slot: datetime, now: datetime) -> int | None:
         """Claim the slot and retry in one transaction; None when another worker had claimed it."""
         key = slot_key(slot)
-        with self.services.db.transaction() as conn:
-            won = conn.execute("INSERT INTO scheduled_runs (slot, worker_id, started_at) VALUES (?, ?, ?)"
-                               " ON CONFLICT (slot) DO NOTHING", (key, self.worker_id, to_db_time(now))).rowcount
-            if not won:
+        with self.services.db.transaction() as tx:
+            if not scheduler.claim_slot(tx, key, self.worker_id, now):
                 return None
-            retried = failures.retry_recent(conn, now=now, since=slot - self.window, cap=self.cap)
-            conn.execute("UPDATE scheduled_runs SET retried = ? WHERE slot = ?", (retried, key))
+            retried = failures.retry_recent(tx, now=now, since=slot - self.window, cap=self.cap)
+            scheduler.record_result(tx, key, retried)
         metrics.FAILURES_RETRIED.labels(trigger="scheduled").inc(retried)
         log.info("scheduled retry ran", extra={"slot": key, "retried": retried, "worker_id": self.worker_id})
         return retried

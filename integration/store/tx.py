@@ -1,0 +1,75 @@
+"""The store's handle on one open transaction (or read), handed to the store's own functions and
+to the worker's ``Outcome.writes``: it runs the store's named queries and gives back plain dicts,
+so no driver or SQLAlchemy type leaves the store.
+
+Every driver error becomes ``StoreUnavailable`` (locked past the busy timeout, read-only, disk full,
+a vanished or corrupt file, a dropped server connection), except an integrity or programming error,
+which is a bug in the store and must not pass for "try again later".
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import TextClause
+
+
+class StoreUnavailable(Exception):
+    """The store could not read or commit (locked past the busy timeout, read-only, disk full, gone)."""
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Driver trouble as ``StoreUnavailable``; integrity and programming errors stay what they are."""
+    try:
+        yield
+    except (sa_exc.IntegrityError, sa_exc.ProgrammingError):
+        raise
+    except sa_exc.DBAPIError as exc:
+        raise StoreUnavailable(str(exc.orig)) from exc
+    except sa_exc.TimeoutError as exc:  # no pooled connection came free in time
+        raise StoreUnavailable(str(exc)) from exc
+    except OSError as exc:  # the folder of the file is gone or not writable
+        raise StoreUnavailable(str(exc)) from exc
+
+
+class Tx:
+    """One connection inside one transaction (or one read). Only the store builds these."""
+
+    __slots__ = ("_conn", "dialect")
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+        self.dialect: str = conn.dialect.name
+
+    def rows(self, query: TextClause, **params: Any) -> list[dict[str, Any]]:
+        with store_errors():
+            return [dict(row) for row in self._conn.execute(query, params).mappings()]
+
+    def one(self, query: TextClause, **params: Any) -> dict[str, Any] | None:
+        with store_errors():
+            row = self._conn.execute(query, params).mappings().first()
+        return dict(row) if row is not None else None
+
+    def scalar(self, query: TextClause, **params: Any) -> Any:
+        with store_errors():
+            return self._conn.execute(query, params).scalar()
+
+    def run(self, query: TextClause, **params: Any) -> int:
+        """Execute a write; the number of rows it changed."""
+        with store_errors():
+            return self._conn.execute(query, params).rowcount
+
+    def run_many(self, query: TextClause, params: Sequence[dict[str, Any]]) -> int:
+        """Execute one write per parameter set (nothing when empty); the rows changed in all."""
+        if not params:
+            return 0
+        with store_errors():
+            return self._conn.execute(query, list(params)).rowcount
+
+    def ddl(self, statement: str) -> None:
+        """One statement of a migration, as written (migrations are SQL files per engine)."""
+        with store_errors():
+            self._conn.exec_driver_sql(statement)
