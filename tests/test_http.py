@@ -12,21 +12,10 @@ import pytest
 import requests
 import requests.adapters
 
-from integration.clients.http import (
-    MAX_BODY_BYTES,
-    MAX_HINT_SECONDS,
-    Backoff,
-    Pacer,
-    RemoteClient,
-    dumps_json,
-    header_value,
-    parse_number,
-    parse_reset,
-    parse_retry_after,
-    path_param,
-    require,
-    wait_hint,
-)
+from integration.clients.answers import require
+from integration.clients.bodies import MAX_BODY_BYTES, dumps_json
+from integration.clients.http import Backoff, RemoteClient, header_value, path_param
+from integration.clients.pacing import MAX_HINT_SECONDS, Pacer, parse_number, parse_reset, parse_retry_after, wait_hint
 from integration.domain.errors import (
     AuthFailed,
     InvalidData,
