@@ -94,19 +94,6 @@ def test_wait_hint_uses_the_reset_only_when_the_budget_is_spent():
 
 # ---------------------------------------------------------------------------------------- backoff and pacing
 
-def test_full_jitter_within_exponential_cap():
-    backoff = Backoff(base=0.5, cap=4.0, rng=random.Random(1))
-    for failures in range(8):
-        for _ in range(50):
-            assert 0 <= backoff.delay(failures) <= min(4.0, 0.5 * 2 ** failures)
-
-
-def test_full_jitter_uses_uniform_zero_to_cap():
-    rng = random.Random(5)
-    expected = random.Random(5).uniform(0, min(30.0, 0.5 * 2 ** 3))
-    assert Backoff(rng=rng).delay(3) == expected
-
-
 def test_backoff_hint_is_the_wait_jitter_never_adds_to_it():
     """Never sooner than the remote asked (a certain refusal) and never later (jitter on top)."""
     backoff = Backoff(base=0.5, cap=30.0, rng=random.Random(2))
