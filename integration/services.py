@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from integration.config import Config
-from integration.store.db import Database
 from integration.domain.backoff import Backoff
+from integration.store.db import Database
 from integration.store.inbox import Inbox
 
 

@@ -8,10 +8,16 @@ import sys
 import pytest
 import requests_mock
 
-from integration import create_app
-from integration.config import Config, Secret
-from integration.services import Services
-from tests.fakes import FakeClock
+# Tests run in parallel (pytest-xdist, `-n 2`): no process of the suite may share prometheus's
+# multiprocess directory with another. Every in-process test counts in its own process's registry,
+# and every `integration serve` a test starts makes its own directory (it does when none is set);
+# prometheus_client reads the variable on import, so it goes before anything imports it.
+os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+from integration import create_app  # noqa: E402
+from integration.config import Config, Secret  # noqa: E402
+from integration.services import Services  # noqa: E402
+from tests.fakes import FakeClock  # noqa: E402
 
 TESTS_DIR = os.path.dirname(__file__)
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-0123456789ab").decode()
@@ -61,7 +67,8 @@ def client(app):
 
 def service_env(database_url: str) -> dict:
     """Environment for running the real commands as processes against the store at ``database_url``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZUORA_", "BILLING_", "ADMIN_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ZUORA_", "BILLING_", "ADMIN_")) and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({
         "DATABASE_URL": database_url,
         "ZUORA_BASE_URL": "http://127.0.0.1:9",

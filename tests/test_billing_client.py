@@ -163,7 +163,7 @@ def test_retry_after_takes_precedence_over_a_spent_windows_reset(mock, clock):
 
 
 def test_oversized_billing_answer_is_malformed_naming_the_call(mock, clock):
-    from integration.clients.http import MAX_BODY_BYTES
+    from integration.clients.bodies import MAX_BODY_BYTES
 
     mock.get(f"{BASE}/customers/c1", content=b"[" * (MAX_BODY_BYTES + 1))
     with pytest.raises(MalformedResponse, match=r"^billing GET /customers/\{customer_id\}: response body larger"):

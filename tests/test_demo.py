@@ -2,7 +2,6 @@
 import re
 import signal
 import subprocess
-import time
 
 import requests
 
@@ -10,10 +9,8 @@ from tests.e2e_stack import read_until
 
 
 def test_demo_drives_every_flow_and_says_so(integration_cmd, tmp_path):
-    started = time.monotonic()
     result = subprocess.run([*integration_cmd, "demo"], capture_output=True, text=True, timeout=120,
                             env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)})
-    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     for step in ("1. Zuora callout -> billing customer", "2. billing account -> Zuora account",
@@ -24,7 +21,6 @@ def test_demo_drives_every_flow_and_says_so(integration_cmd, tmp_path):
     assert "ID mappings (5)" in out and "Failures: none" in out
     assert out.rstrip().splitlines()[-1].startswith("all flows OK")
     assert len(re.findall(r"^  (account|invoice|usage) ", out, re.M)) == 5
-    assert elapsed < 60
 
 
 def test_demo_keep_running_leaves_everything_up(integration_cmd, tmp_path):

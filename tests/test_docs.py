@@ -59,13 +59,13 @@ ALL_TEXTS = {path.relative_to(ROOT).as_posix(): read(path) for path in [README, 
 # -- the README -------------------------------------------------------------------------------------------
 
 SETUP = ["`python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/integration demo`",
-         "`python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest`"]
+         "`python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -n 2`"]
 
 
 def test_readme_starts_with_the_two_setup_commands_ci_runs():
     first = [line for line in read(README).splitlines() if line.strip()][:2]
     assert first == SETUP
-    assert SETUP[1].strip("`").replace(".venv/bin/python -m pytest", "") in read(ROOT / ".ci" / "run")
+    assert SETUP[1].strip("`") in read(ROOT / ".ci" / "run"), "CI must run exactly the README's test command"
 
 
 def test_readme_quick_start_runs_sandbox_source_migrate_check_serve_in_ten_lines():

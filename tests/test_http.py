@@ -12,18 +12,15 @@ import pytest
 import requests
 import requests.adapters
 
-from integration.clients.http import (
-    MAX_BODY_BYTES,
+from integration.clients.answers import require
+from integration.clients.bodies import MAX_BODY_BYTES, dumps_json
+from integration.clients.http import RemoteClient, header_value, path_param
+from integration.clients.pacing import (
     MAX_HINT_SECONDS,
     Pacer,
-    RemoteClient,
-    dumps_json,
-    header_value,
     parse_number,
     parse_reset,
     parse_retry_after,
-    path_param,
-    require,
     wait_hint,
 )
 from integration.domain.backoff import Backoff
@@ -104,19 +101,6 @@ def test_wait_hint_uses_the_reset_only_when_the_budget_is_spent():
 
 
 # ---------------------------------------------------------------------------------------- backoff and pacing
-
-def test_full_jitter_within_exponential_cap():
-    backoff, rng = Backoff(base_seconds=0.5, cap_seconds=4.0), random.Random(1)
-    for failures in range(8):
-        for _ in range(50):
-            assert 0 <= backoff.delay(failures, rng) <= min(4.0, 0.5 * 2 ** failures)
-
-
-def test_full_jitter_uses_uniform_zero_to_cap():
-    rng = random.Random(5)
-    expected = random.Random(5).uniform(0, min(30.0, 0.5 * 2 ** 3))
-    assert Backoff(base_seconds=0.5, cap_seconds=30.0).delay(3, rng) == expected
-
 
 def test_backoff_hint_is_the_wait_jitter_never_adds_to_it():
     """Never sooner than the remote asked (a certain refusal) and never later (jitter on top)."""

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from integration.domain.backoff import Backoff
 from integration.domain.errors import (
     MISSING_MAPPING,
     RETRIES_EXHAUSTED,
@@ -12,7 +13,6 @@ from integration.domain.errors import (
     ZUORA_REJECTED,
 )
 from integration.store.db import Database
-from integration.domain.backoff import Backoff
 from integration.store.inbox import Inbox, LeaseLost
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integration.clients.http import dumps_json
+from integration.clients.bodies import dumps_json
 from integration.clients.zuora import ZuoraClient
 from integration.config import Secret
 from integration.domain.errors import INVALID_DATA, MISSING_MAPPING

@@ -20,10 +20,10 @@ from integration.domain.errors import (
     ZUORA_REJECTED,
     InvalidData,
 )
+from integration.domain.times import utcnow
 from integration.flows import build_handlers
 from integration.flows.usage import holds_marker, usage_description, usage_marker
 from integration.store import failures
-from integration.domain.times import utcnow
 from integration.store.db import Database, split_statements
 from integration.store.events import idempotency_key
 from integration.worker.loop import Worker

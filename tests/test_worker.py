@@ -88,22 +88,41 @@ def test_event_without_handler_fails_visibly(services):
 
 
 def test_idle_worker_picks_up_an_event_recorded_by_another_connection(services):
+    """An idle worker wakes on another connection's commit (``PRAGMA data_version``), not on its idle timer.
+
+    The idle interval is an hour, so an event handled within the test's wait can only have been
+    picked up by the data_version check; the worker is known to be idle (sleeping in its idle
+    loop) from its own second data_version read of a pass, not from a guessed sleep.
+    """
     from integration.store.db import Database
     from integration.store.inbox import Inbox
+
+    idle = threading.Event()
     handled = threading.Event()
-    worker = Worker(services.inbox, {"account.callout": lambda e: handled.set()}, idle_interval=5.0)
+
+    class ObservedWorker(Worker):
+        reads = 0
+
+        def _data_version(self) -> int:
+            self.reads += 1
+            if self.reads >= 2:  # the first read is the loop's own, before it looks for work
+                idle.set()
+            return super()._data_version()
+
+    worker = ObservedWorker(services.inbox, {"account.callout": lambda e: handled.set()}, idle_interval=3600.0)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    time.sleep(0.3)  # let it go idle
-    other = Inbox(Database(services.config.database_url))  # as the web process would
-    started = time.monotonic()
-    other.record(source="zuora", type="account.callout", object_type="account", object_id="A9",
-                 object_key="zuora-account:A9")
-    assert handled.wait(5)
-    latency = time.monotonic() - started
-    worker.stop()
-    thread.join(5)
-    assert latency < 1.0, f"picked up after {latency:.2f}s"
+    try:
+        assert idle.wait(30), "the worker never went idle"
+        other = Inbox(Database(services.config.database_url))  # as the web process would
+        event_id = other.record(source="zuora", type="account.callout", object_type="account", object_id="A9",
+                                object_key="zuora-account:A9").event_id
+        assert handled.wait(30), "the idle worker slept through another connection's commit"
+        assert wait_for(lambda: services.inbox.get(event_id).status == "done")
+    finally:
+        worker.stop()
+        thread.join(5)
+    assert not thread.is_alive()
 
 
 # -- real processes ---------------------------------------------------------------------------------

@@ -15,13 +15,8 @@ import pytest
 import requests
 from prometheus_client import REGISTRY, generate_latest
 
-from integration.clients.zuora import (
-    DEFAULT_ZUORA_VERSION,
-    ZuoraClient,
-    category,
-    is_transient_code,
-    track_id,
-)
+from integration.clients.zuora import DEFAULT_ZUORA_VERSION, ZuoraClient, track_id
+from integration.clients.zuora_answers import category, is_transient_code
 from integration.context import current_event_id
 from integration.domain.errors import (
     AUTH_FAILED,
@@ -498,7 +493,7 @@ def test_a_permanent_reason_next_to_a_transient_one_is_rejected(mock, clock):
 
 
 def test_oversized_zuora_answer_is_malformed_naming_the_call(mock, clock):
-    from integration.clients.http import MAX_BODY_BYTES
+    from integration.clients.bodies import MAX_BODY_BYTES
 
     mock.post(TOKEN_URL, token_reply(ACCESS))
     mock.get(f"{BASE}/v1/accounts/A1", content=b" " * (MAX_BODY_BYTES + 1))

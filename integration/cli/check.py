@@ -9,8 +9,11 @@ of the configured secrets all the same.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Mapping
+
+import click
 
 from integration.clients.billing import BillingClient
 from integration.clients.zuora import ZuoraClient
@@ -125,3 +128,25 @@ def check_billing(config: Config) -> Result:
                                         f"{exc.message}")
     return Result("billing", True, f"{base} answers with BILLING_API_TOKEN")
 
+
+@click.command("check")
+def check_command() -> None:
+    """Check the configuration, the store, a Zuora token and the billing API, one line each.
+
+    Exit 0 only if every check passes. A failing line names the setting to fix; no secret value
+    is printed.
+    """
+    import logging
+
+    from integration.logs import RedactingFilter
+
+    # The clients log each call; the check's own lines already say what happened.
+    logging.getLogger("integration").addHandler(logging.NullHandler())
+    logging.getLogger("integration").propagate = False
+    results, known_secrets = run_checks(os.environ)
+    redact = RedactingFilter(known_secrets)._clean
+    for result in results:
+        click.echo(redact(result.line()))
+    passed = sum(result.ok for result in results)
+    click.echo(f"{passed} of {len(results)} checks passed")
+    sys.exit(0 if passed == len(results) else 1)

@@ -20,14 +20,13 @@ from typing import Any
 
 import requests
 
-from integration.clients.http import (
-    RemoteClient,
-    dumps_json,
+from integration.clients.answers import (
     is_transient_status,
-    json_or_none,
     require_object,
     transient_answer,
 )
+from integration.clients.bodies import dumps_json, json_or_none
+from integration.clients.http import RemoteClient
 from integration.domain.errors import (
     BillingConflict,
     BillingRejected,

@@ -1,11 +1,13 @@
-"""The Zuora REST client the flows call: OAuth, idempotent pushes, Zuora's error shapes.
+"""The Zuora REST client the flows call: the calls they need, idempotent pushes, Zuora's headers.
 
 Zuora answers business errors with HTTP 200 and ``success: false`` as often as with a 4xx, the
 older ``/v1/object/*`` calls spell it ``Success``/``Errors``, and an error code's last two digits
 say whether retrying can help (reference/zuora-api.md §9). This client folds all of that into the
 one promise the flows rely on: a method returns what it was asked for, validated, or raises a
 ``TransientError`` (retry later), ``ZuoraRejected`` (Zuora said no), ``AuthFailed`` or
-``MalformedResponse``. Retrying, pacing, metrics and logging are ``integration.clients.http``'s.
+``MalformedResponse``. Reading Zuora's answers is ``integration.clients.zuora_answers``'s job, the
+OAuth token ``integration.clients.zuora_oauth``'s; retrying, pacing, metrics and logging are
+``integration.clients.http``'s.
 
 One instance serves the whole process: it holds one OAuth token, shared by every thread and
 refreshed by exactly one of them shortly before it expires (Zuora: "avoid generating a new
@@ -15,32 +17,24 @@ from __future__ import annotations
 
 import random
 import re
-import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import requests
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.requests_client import OAuth2Session
-from authlib.oauth2.client import OAuth2Client
 
-from integration.clients.http import (
-    RemoteClient,
-    dumps_json,
-    header_value,
-    is_transient_status,
-    json_or_none,
-    parse_json,
-    require_object,
-    transient_answer,
-    wait_hint,
+from integration.clients.bodies import dumps_json
+from integration.clients.http import RemoteClient, header_value
+from integration.clients.zuora_answers import (
+    IDEMPOTENCY_KEY_MAX,
+    reader,
+    reasons,
+    str_or_none,
 )
+from integration.clients.zuora_oauth import TOKEN_ENDPOINT, ZuoraToken
 from integration.context import current_event_id
 from integration.domain.errors import (
-    AuthFailed,
     InvalidData,
     MalformedResponse,
     TransientError,
@@ -54,26 +48,6 @@ Without the header a never-upgraded tenant answers as 186.0, so response shapes 
 the tenant's history; pinning makes them depend on this code only.
 """
 
-TRANSIENT_CATEGORIES = frozenset({"50", "61", "70", "99"})
-"""Error categories (the LAST two digits of Zuora's 8-digit code) Zuora's guide says to retry:
-locking contention, temporary error, concurrency limit exceeded, external gateway/tax error
-(CONTRACT §5). Every other category is refused at once, except ``INTERNAL_ERROR_CATEGORY``."""
-
-INTERNAL_ERROR_CATEGORY = "60"
-"""Zuora's "internal error": its guide says to retry it "very few times", so it is."""
-
-INTERNAL_ERROR_RETRIES = 2
-"""Repeats of a call answered with an internal error (category 60) before it counts as refused.
-
-A fault that survives three tries within seconds is not passing; as ``ZuoraRejected`` it reaches
-the failure list with Zuora's code and processId for an operator to chase, instead of spending
-the rate budget on every scheduled retry."""
-
-TRANSIENT_NAMED_CODES = frozenset({"LOCK_COMPETITION", "TEMPORARY_ERROR", "SERVER_UNAVAILABLE",
-                                   "REQUEST_EXCEEDED_LIMIT", "REQUEST_EXCEEDED_RATE"})
-"""The same conditions as spelled by the CRUD/SOAP API's named fault codes (``/v1/object/*``)."""
-
-IDEMPOTENCY_KEY_MAX = 255
 USAGE_FILE_MAX_BYTES = 4_194_304
 USAGE_FILENAME_MAX = 50
 OBJECT_QUERY_PAGE_SIZE = 99
@@ -84,53 +58,6 @@ TRACK_ID_MAX = 64
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 _IMPORT_STATUS_PATH = re.compile(r"^/v1/usage/([A-Za-z0-9_-]{1,64})/status$")
 _TRACK_ID_FORBIDDEN = re.compile(r"[^ -~]|[:;\"']")
-_TOKEN_ENDPOINT = "/oauth/token"
-
-
-def category(code: str | None) -> str | None:
-    """The 2-digit category of a Zuora error code: its last two digits, when the code has 8.
-
-    The first six digits name the resource (e.g. ``500000`` for a GET), so ``50000040`` is
-    "not found" (40), not "locking contention" (50).
-    """
-    if code is not None and len(code) == 8 and code.isdigit():
-        return code[-2:]
-    return None
-
-
-def is_transient_code(code: str | None) -> bool:
-    """Whether Zuora's guide says a request that failed with ``code`` may succeed if repeated."""
-    if code is None:
-        return False
-    return category(code) in TRANSIENT_CATEGORIES or code.upper() in TRANSIENT_NAMED_CODES
-
-
-def reasons(body: Any) -> list[tuple[str | None, str]]:
-    """``(code, message)`` pairs from either error shape, codes normalised to strings.
-
-    ``reasons[].code`` is a number in Zuora's guides and a string in the current spec;
-    ``Errors[].Code`` is a name such as ``INVALID_VALUE``.
-    """
-    if not isinstance(body, Mapping):
-        return []
-    found = []
-    for list_key, code_key, message_key in (("reasons", "code", "message"), ("Errors", "Code", "Message")):
-        entries = body.get(list_key)
-        if not isinstance(entries, list):
-            continue
-        for entry in entries:
-            if not isinstance(entry, Mapping):
-                continue
-            code = entry.get(code_key)
-            code = None if code is None or isinstance(code, bool) else str(code).strip() or None
-            message = entry.get(message_key)
-            found.append((code, str(message) if message is not None else ""))
-    return found
-
-
-def is_failure(body: Any) -> bool:
-    """Zuora's "it did not happen" flag, in either spelling."""
-    return isinstance(body, Mapping) and (body.get("success") is False or body.get("Success") is False)
 
 
 def track_id(event_id: str | None) -> str | None:
@@ -141,36 +68,11 @@ def track_id(event_id: str | None) -> str | None:
     return cleaned or None
 
 
-class _TokenClient(OAuth2Client):
-    """authlib's client-credentials protocol over our own transport.
-
-    This is ``OAuth2Session`` minus the "is a ``requests.Session``" part: the token request goes
-    through ``ZuoraClient._send`` like every other call, so it gets the same timeouts, pacing,
-    metrics, logs and transport-error mapping (and the caller's session, adapters included).
-    """
-
-    client_auth_class = OAuth2Session.client_auth_class
-    token_auth_class = OAuth2Session.token_auth_class
-    oauth_error_class = OAuth2Session.oauth_error_class
-    SESSION_REQUEST_PARAMS = OAuth2Session.SESSION_REQUEST_PARAMS
-
-
-class _TokenTransport:
-    """The ``session`` authlib posts to: routes the token request through the metered ``_send``."""
-
-    def __init__(self, send: Callable[..., requests.Response]):
-        self._send = send
-
-    def post(self, url: str, **kwargs: Any) -> requests.Response:
-        return self._send("POST", _TOKEN_ENDPOINT, url, 1, **kwargs)
-
 
 class ZuoraClient(RemoteClient):
     """Zuora v1 REST calls used by the sync flows; see the module docstring for the promise it keeps."""
 
     api = "zuora"
-    TOKEN_MARGIN = 60.0
-    """Seconds before expiry at which the token is replaced, so no call goes out with a dying one."""
 
     def __init__(self, base_url: str, client_id: str, client_secret: str, *, entity_id: str | None = None,
                  zuora_version: str = DEFAULT_ZUORA_VERSION, timeout: float | tuple[float, float] = (5, 30),
@@ -185,12 +87,8 @@ class ZuoraClient(RemoteClient):
         self.entity_id = entity_id or None
         self.zuora_version = zuora_version
         self._client_secret = client_secret
-        self._oauth = _TokenClient(_TokenTransport(self._send), client_id=client_id, client_secret=client_secret,
-                                   token_endpoint_auth_method="client_secret_post")
-        self._oauth.register_compliance_hook("access_token_response", self._check_token_response)
-        self._token_lock = threading.Lock()
-        self._token: tuple[str, float] | None = None  # (access token, replace-after on self._clock)
-        self._old_tokens: tuple[str, ...] = ()  # still scrubbed: a late echo must not leak them
+        self._token = ZuoraToken(self.base_url + TOKEN_ENDPOINT, client_id, client_secret, send=self._send,
+                                 clock=clock, clean=self.clean)
 
     def __repr__(self) -> str:
         return f"ZuoraClient(base_url={self.base_url!r}, entity_id={self.entity_id!r})"
@@ -339,7 +237,7 @@ class ZuoraClient(RemoteClient):
                 return body
             if state in ("failed", "canceled", "cancelled"):
                 raise ZuoraRejected(self._import_reason(body, import_id, status),
-                                    process_id=_str_or_none(body.get("processId")), http_status=200)
+                                    process_id=str_or_none(body.get("processId")), http_status=200)
             if state not in ("pending", "processing"):
                 raise MalformedResponse(f"Zuora GET {endpoint}: unknown importStatus {self.clean(status)!r}")
             if self._clock() + wait > deadline:
@@ -386,76 +284,12 @@ class ZuoraClient(RemoteClient):
         return headers
 
     def _secrets(self) -> Iterable[str]:
-        token = self._token
-        return (self._client_secret, *(token[:1] if token else ()), *self._old_tokens)
-
-    # ------------------------------------------------------------------ reading answers
+        return (self._client_secret, *self._token.secrets())
 
     def _reader(self, method: str, endpoint: str, fields: tuple[str, ...], *, idempotent: bool = False,
                 keyed: dict[str, str] | None = None) -> Callable[[requests.Response], dict]:
-        """The ``interpret`` callback for one call: result, or the error that says what to do next.
-
-        ``keyed``: the headers of a POST that carries an ``Idempotency-Key``. Zuora stores every
-        answer under its key for 24 h, failures included, so when it answers "did not happen, try
-        again" (``success: false`` with a retryable code) a repeat under the same key would only get
-        that stored failure back. Such an answer is definitive — nothing was created under the key —
-        so the next try goes out under a fresh key derived from it. Answers that may hide a success
-        (a 5xx, a timeout) keep the key, so that a lost result is replayed from Zuora's store.
-        """
-        where = f"Zuora {method} {endpoint}"
-        internal_errors = 0  # per call: this closure serves one _call's attempts
-
-        def interpret(resp: requests.Response) -> dict:
-            nonlocal internal_errors
-            status = resp.status_code
-            body = json_or_none(resp)
-            if is_transient_status(status):
-                raise transient_answer(where, resp, self._detail(body))
-            if status == 409 and idempotent and not body_says_done(body, fields):
-                raise TransientError(f"{where}: a request with this Idempotency-Key is still in progress "
-                                     f"(HTTP 409)", retry_after=wait_hint(resp.headers))
-            if is_failure(body) or (400 <= status < 500 and status != 409) or (status == 409 and not idempotent):
-                if any(category(code) == INTERNAL_ERROR_CATEGORY for code, _ in reasons(body)):
-                    internal_errors += 1
-                error = self._rejection(where, status, body, resp.headers,
-                                        retry_internal=internal_errors <= INTERNAL_ERROR_RETRIES)
-                if keyed is not None and isinstance(error, TransientError):
-                    keyed["Idempotency-Key"] = fresh_key(keyed["Idempotency-Key"])
-                raise error
-            if not (200 <= status < 300 or status == 409):
-                raise MalformedResponse(f"{where}: unexpected HTTP {status}")
-            return require_object(body, fields, where)
-
-        return interpret
-
-    def _detail(self, body: Any) -> str:
-        messages = [f"{c}: {m}" if c else m for c, m in reasons(body) if m or c]
-        if not messages and isinstance(body, Mapping) and isinstance(body.get("message"), str):
-            messages = [body["message"]]
-        return f" ({self.clean('; '.join(messages))})" if messages else ""
-
-    def _rejection(self, where: str, status: int, body: Any, headers: Mapping[str, str], *,
-                   retry_internal: bool = False) -> Exception:
-        """``ZuoraRejected``, or ``TransientError`` when every reason's category says "try again".
-
-        ``retry_internal``: an internal error (category 60) counts as "try again" too — the
-        caller allows it for the first ``INTERNAL_ERROR_RETRIES`` repeats of one call only.
-        """
-        found = reasons(body)
-        process_id = _str_or_none(body.get("processId")) if isinstance(body, Mapping) else None
-        process_id = self.clean(process_id)[:64] if process_id else None
-        if found and all(is_transient_code(code) or (retry_internal and category(code) == INTERNAL_ERROR_CATEGORY)
-                         for code, _ in found):
-            return TransientError(f"{where}: Zuora asks to try again{self._detail(body)}",
-                                  retry_after=wait_hint(headers))
-        if found:
-            code = next((c for c, _ in found if c), None)
-            message = "; ".join(m for _, m in found if m) or f"HTTP {status}"
-        else:
-            code = None
-            message = body.get("message") if isinstance(body, Mapping) else None
-            message = message if isinstance(message, str) and message else f"HTTP {status}"
-        return ZuoraRejected(self.clean(message), remote_code=code, process_id=process_id, http_status=status)
+        """The ``interpret`` callback for one call (``zuora_answers.reader``), named and scrubbed as this client."""
+        return reader(f"Zuora {method} {endpoint}", fields, self.clean, idempotent=idempotent, keyed=keyed)
 
     # ------------------------------------------------------------------ OAuth
 
@@ -464,115 +298,18 @@ class ZuoraClient(RemoteClient):
         self._auth_headers()
 
     def _auth_headers(self) -> dict[str, str]:
-        token = self._token
-        if token is None or self._clock() >= token[1]:
-            with self._token_lock:  # one thread fetches; the others wait and reuse its token
-                token = self._token
-                if token is None or self._clock() >= token[1]:
-                    if token is not None:
-                        self._retire(token[0])
-                    token = self._fetch_token()
-                    self._token = token
-        return {"Authorization": f"Bearer {token[0]}"}
+        return self._token.header(self._token_request_headers)
 
     def _refresh_auth(self, used: Mapping[str, str]) -> bool:
         """A 401: forget the token that failed (unless another thread already replaced it); repeat once."""
-        with self._token_lock:
-            if self._token and used.get("Authorization") == f"Bearer {self._token[0]}":
-                self._retire(self._token[0])
-                self._token = None
+        self._token.forget(used)
         return True
 
-    def _retire(self, access: str) -> None:
-        """Remember a replaced token for scrubbing (an immutable tuple, so readers need no lock)."""
-        self._old_tokens = (*self._old_tokens, access)[-4:]
-
-    def _fetch_token(self) -> tuple[str, float]:
+    def _token_request_headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
         if self.entity_id:
             headers["Zuora-Entity-Ids"] = self.entity_id
         track = track_id(current_event_id.get())
         if track:
             headers["Zuora-Track-Id"] = track
-        try:
-            token = self._oauth.fetch_token(self.base_url + _TOKEN_ENDPOINT, grant_type="client_credentials",
-                                            headers=headers)
-        except OAuthError as exc:
-            raise AuthFailed(f"Zuora POST {_TOKEN_ENDPOINT}: token refused ({self.clean(exc.error)})") from None
-        except ValueError:
-            raise MalformedResponse(f"Zuora POST {_TOKEN_ENDPOINT}: response is not a JSON object") from None
-        access = token.get("access_token")
-        token_type = token.get("token_type")
-        if not isinstance(access, str) or not access:
-            raise MalformedResponse(f"Zuora POST {_TOKEN_ENDPOINT}: response has no access_token")
-        if token_type is not None and str(token_type).lower() != "bearer":
-            raise MalformedResponse(f"Zuora POST {_TOKEN_ENDPOINT}: token_type is not bearer")
-        lifetime = _lifetime(token.get("expires_in"))
-        margin = min(self.TOKEN_MARGIN, lifetime / 2)
-        return access, self._clock() + lifetime - margin
-
-    def _check_token_response(self, resp: requests.Response) -> requests.Response:
-        """authlib compliance hook: classify the token endpoint's answer before authlib parses it.
-
-        authlib would take a 401 ``{"message": ...}`` for a token (no ``error`` key), so the
-        status is judged here: refused credentials are permanent, throttling and 5xx are not.
-        """
-        where = f"Zuora POST {_TOKEN_ENDPOINT}"
-        status = resp.status_code
-        if status in (400, 401, 403):
-            raise AuthFailed(f"{where}: client credentials rejected (HTTP {status})")
-        if is_transient_status(status):
-            raise TransientError(f"{where}: HTTP {status}", retry_after=wait_hint(resp.headers))
-        if not 200 <= status < 300:
-            raise MalformedResponse(f"{where}: unexpected HTTP {status}")
-        try:
-            body = parse_json(resp)
-        except ValueError:
-            raise MalformedResponse(f"{where}: response is not JSON") from None
-        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-            raise MalformedResponse(f"{where}: response has no access_token")
-        return resp
-
-
-def fresh_key(key: str) -> str:
-    """A new key for a repeat of a POST Zuora definitively refused under ``key``: the original with
-    a random suffix (replacing an earlier one), within Zuora's 255 characters."""
-    base = key.split("~retry-", 1)[0]
-    suffix = f"~retry-{secrets.token_hex(6)}"
-    return base[:IDEMPOTENCY_KEY_MAX - len(suffix)] + suffix
-
-
-def body_says_done(body: Any, fields: tuple[str, ...]) -> bool:
-    """Whether a 409 to an idempotent POST carries the finished original result.
-
-    Zuora's guides disagree on 409: "still in progress" (idempotent-requests) or "your operation
-    is complete, here is the original result" (error-handling). A body with the fields the call
-    returns, or an explicit ``success: true``, is the latter; anything else is treated as the former.
-    """
-    if not isinstance(body, Mapping) or is_failure(body):
-        return False
-    if body.get("success") is True or body.get("Success") is True:
-        return True
-    return bool(fields) and all(_has(body, path) for path in fields)
-
-
-def _has(body: Mapping, path: str) -> bool:
-    node: Any = body
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or node.get(part) in (None, ""):
-            return False
-        node = node[part]
-    return True
-
-
-def _lifetime(expires_in: Any) -> float:
-    """Seconds a token lives; 3600 when Zuora omits ``expires_in`` (its own example's default)."""
-    try:
-        seconds = float(expires_in)
-    except (TypeError, ValueError):
-        return 3600.0
-    return seconds if 0 <= seconds < 10**7 else 3600.0
-
-
-def _str_or_none(value: Any) -> str | None:
-    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) else None
+        return headers

@@ -103,7 +103,7 @@ def allocate(amounts: Sequence[Decimal], places: int) -> list[Decimal]:
     with localcontext(EXACT):
         target = exact_sum(amounts).quantize(unit, rounding=ROUND_HALF_UP)
         floors = [a.quantize(unit, rounding=ROUND_FLOOR) for a in amounts]
-        remainders = [a - f for a, f in zip(amounts, floors)]  # each in [0, unit)
+        remainders = [a - f for a, f in zip(amounts, floors, strict=True)]  # each in [0, unit)
         short = int((target - exact_sum(floors)) / unit)  # units still to hand out: 0 ≤ short ≤ len
         order = sorted(range(len(amounts)), key=lambda i: (-remainders[i], i))
         result = list(floors)

@@ -173,7 +173,7 @@ def invoice_items(lines: list[Line], *, currency: str | None, start: date, end: 
     places = money.minor_units(currency)
     amounts = money.allocate([line.value for line in lines], places)
     items = []
-    for line, item_amount in zip(lines, amounts):
+    for line, item_amount in zip(lines, amounts, strict=True):
         full_name = line.description or _humanise(line.type)
         item = {"amount": item_amount, "chargeName": truncate(full_name, CHARGE_NAME_MAX),
                 "serviceStartDate": start.isoformat(), "serviceEndDate": max(start, end).isoformat()}
@@ -294,7 +294,8 @@ class InvoiceFlow:
         currency = self._check_currency(invoice, account)
         payload = zuora_invoice_payload(invoice, lines, account_id=account.zuora_id, status=self.status,
                                         currency=currency)
-        if any(item["amount"] != line.value for item, line in zip(payload["invoiceItems"], lines)):
+        items = payload["invoiceItems"]
+        if any(item["amount"] != line.value for item, line in zip(items, lines, strict=True)):
             log.info("sub-cent invoice lines allocated to whole cents", extra={"invoice_id": invoice_id})
         earlier = self._created_before(invoice_id)
         if earlier is not None:

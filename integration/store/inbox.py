@@ -25,8 +25,15 @@ from integration.domain.backoff import Backoff
 from integration.domain.errors import RETRIES_EXHAUSTED
 from integration.domain.times import from_db_time, to_db_time, utcnow
 from integration.store.db import Database
-from integration.store.events import (Attempt, Event, LeaseLost, Recorded, new_event_id, new_series_key,
-                                      start_new_series)
+from integration.store.events import (
+    Attempt,
+    Event,
+    LeaseLost,
+    Recorded,
+    new_event_id,
+    new_series_key,
+    start_new_series,
+)
 from integration.store.queries import inbox as q
 from integration.store.queries import mappings as mq
 from integration.store.tx import Tx

@@ -12,7 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from integration.domain.kinds import METER_ID_MAX_LENGTH, METER_ID_PATTERN, MeterMode, values
+from integration.domain.kinds import (
+    METER_ID_MAX_LENGTH,
+    METER_ID_PATTERN,
+    MeterMode,
+    values,
+)
 from integration.domain.times import iso, to_db_time, utcnow
 from integration.store.db import Database
 from integration.store.queries import meters as q

@@ -3,13 +3,13 @@
 Request bodies are read as JSON whatever the ``Content-Type`` (operators type ``curl -d``), and
 checked against the schemas in ``integration.web.schemas``: a malformed body is a 400
 ``invalid_payload`` naming each bad field, a bad query a 400 ``invalid_query``. The store being
-locked is a 503 ``store_unavailable`` (try again), never a 500.
+locked is a 503 ``store_unavailable`` (try again), never a 500. Every refusal is raised as an
+``ApiError`` (``integration.web.errors``), so the helpers below return plain values.
 """
 from __future__ import annotations
 
 import hmac
 import logging
-from datetime import datetime
 from typing import Callable
 
 from flask import Blueprint, current_app, jsonify, request
@@ -20,10 +20,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from integration import metrics
 from integration.domain.times import iso_moment
 from integration.store import failures, mappings, meters
-from integration.store.tx import StoreUnavailable
 from integration.store.inbox import Attempt, Event
-from integration.web.errors import error_response
-from integration.web.payloads import load_json_object, read_capped_body
+from integration.store.tx import StoreUnavailable
+from integration.web.errors import ApiError, error_response
+from integration.web.payloads import parse_json_object, read_capped_body
 from integration.web.schemas import (
     FailureQuerySchema,
     FailureSelectorSchema,
@@ -43,25 +43,23 @@ def _services():
 
 
 @bp.before_request
-def require_admin_token() -> ResponseReturnValue | None:
+def require_admin_token() -> None:
     """Constant-time bearer check before any admin handler runs; 401 JSON otherwise."""
     expected = _services().config.admin_token.reveal().encode()
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-        return error_response(401, "unauthorized", "a valid admin bearer token is required",
-                              headers={"WWW-Authenticate": 'Bearer realm="admin"'})
-    return None
+        raise ApiError(401, "unauthorized", "a valid admin bearer token is required",
+                       headers={"WWW-Authenticate": 'Bearer realm="admin"'})
 
 
 @bp.before_app_request
-def guard_unknown_admin_paths() -> ResponseReturnValue | None:
+def guard_unknown_admin_paths() -> None:
     """A path under /admin that matches no admin route (a 404, or a 405 for a known path) still
     needs the token first: without it, a caller must not learn which admin paths exist."""
     path = request.path
     if request.blueprint != bp.name and (path == "/admin" or path.startswith("/admin/")):
-        return require_admin_token()
-    return None
+        require_admin_token()
 
 
 @bp.errorhandler(StoreUnavailable)
@@ -71,30 +69,30 @@ def store_unavailable(exc: Exception) -> ResponseReturnValue:
     return error_response(503, "store_unavailable", "the store is busy or unavailable; retry later")
 
 
-def load_query(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
-    """(arguments, None) when the query is valid, else (None, a 400 naming each bad parameter)."""
+def load_query(schema: Schema) -> dict:
+    """The query's arguments, loaded by ``schema``; a 400 ``invalid_query`` naming each bad parameter."""
     try:
-        return schema.load(request.args.to_dict()), None
+        return schema.load(request.args.to_dict())
     except ValidationError as exc:
-        return None, error_response(400, "invalid_query", exc.messages)
+        raise ApiError(400, "invalid_query", exc.messages) from None
 
 
-def read_cursor(query: dict, decode: Callable[[str], int]) -> tuple[int | None, ResponseReturnValue | None]:
-    """The position behind the ``after`` parameter (None: first page), or a 400 for a foreign cursor."""
+def read_cursor(query: dict, decode: Callable[[str], int]) -> int | None:
+    """The position behind the ``after`` parameter (None: first page); a 400 for a foreign cursor."""
     if "after" not in query:
-        return None, None
+        return None
     try:
-        return decode(query["after"]), None
+        return decode(query["after"])
     except ValueError:
-        return None, error_response(400, "invalid_query", {"after": ["Not a cursor returned by this API."]})
+        raise ApiError(400, "invalid_query", {"after": ["Not a cursor returned by this API."]}) from None
 
 
-def load_body(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
-    """(data, None) for a valid JSON object body, else (None, a 400 ``invalid_payload`` response)."""
+def load_body(schema: Schema) -> dict:
+    """The JSON object body, loaded by ``schema``; a 400 ``invalid_payload`` or a 413 otherwise."""
     body = read_capped_body()
     if body is None:
         raise RequestEntityTooLarge()  # → 413 JSON, as every HTTP error
-    return load_json_object(body, schema)
+    return parse_json_object(body, schema)
 
 
 # -- mappings -------------------------------------------------------------------------------------------
@@ -102,12 +100,8 @@ def load_body(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
 @bp.get("/mappings")
 def list_mappings() -> ResponseReturnValue:
     """The ID-mapping table, filtered and paged with an opaque cursor."""
-    query, problem = load_query(MappingQuerySchema())
-    if problem:
-        return problem
-    after, problem = read_cursor(query, mappings.decode_cursor)
-    if problem:
-        return problem
+    query = load_query(MappingQuerySchema())
+    after = read_cursor(query, mappings.decode_cursor)
     items, next_cursor = mappings.page(_services().db, type=query.get("type"), zuora_id=query.get("zuora_id"),
                                        billing_id=query.get("billing_id"), limit=query["limit"], after=after)
     return jsonify({"data": [m.as_json() for m in items], "next": next_cursor})
@@ -137,38 +131,30 @@ def get_event(event_id: str) -> ResponseReturnValue:
     """One inbox event, whatever its status (a failed one's code and message included)."""
     event = _services().inbox.get(event_id) if len(event_id) <= MAX_PATH_ID else None
     if event is None:
-        return error_response(404, "not_found", {"event_id": ["No such event."]})
+        raise ApiError(404, "not_found", {"event_id": ["No such event."]})
     return jsonify(event_as_json(event, _services().inbox.history(event.id)))
 
 
 @bp.get("/failures")
 def list_failures() -> ResponseReturnValue:
     """The failure list (failed events), filtered by object type and code, paged with a cursor."""
-    query, problem = load_query(FailureQuerySchema())
-    if problem:
-        return problem
-    after, problem = read_cursor(query, failures.decode_cursor)
-    if problem:
-        return problem
+    query = load_query(FailureQuerySchema())
+    after = read_cursor(query, failures.decode_cursor)
     items, next_cursor = failures.page(_services().db, object_type=query.get("object_type"),
                                        code=query.get("code"), limit=query["limit"], after=after)
     return jsonify({"data": [f.as_json() for f in items], "next": next_cursor})
 
 
-def _selector() -> tuple[failures.Selector | None, ResponseReturnValue | None]:
-    data, problem = load_body(FailureSelectorSchema())
-    if problem:
-        return None, problem
+def _selector() -> failures.Selector:
+    data = load_body(FailureSelectorSchema())
     ids = tuple(data["ids"]) if "ids" in data else None
-    return failures.Selector(ids=ids, object_type=data.get("object_type"), all=data.get("all", False)), None
+    return failures.Selector(ids=ids, object_type=data.get("object_type"), all=data.get("all", False))
 
 
 @bp.post("/failures/retry")
 def retry_failures() -> ResponseReturnValue:
     """Put the selected failed events back in the queue, due now (an invoice's usage with it)."""
-    selector, problem = _selector()
-    if problem:
-        return problem
+    selector = _selector()
     retried = failures.retry(_services().db, selector)
     metrics.FAILURES_RETRIED.labels(trigger="admin").inc(retried)
     log.info("failures retried by an operator", extra={"retried": retried})
@@ -178,9 +164,7 @@ def retry_failures() -> ResponseReturnValue:
 @bp.delete("/failures")
 def delete_failures() -> ResponseReturnValue:
     """Mark the selected failed events deleted: off the list, never run, kept for audit."""
-    selector, problem = _selector()
-    if problem:
-        return problem
+    selector = _selector()
     deleted = failures.delete(_services().db, selector)
     metrics.FAILURES_DELETED.inc(deleted)
     log.info("failures deleted by an operator", extra={"deleted": deleted})
@@ -198,14 +182,12 @@ def list_meters() -> ResponseReturnValue:
 @bp.put("/meters/<meter_id>")
 def put_meter(meter_id: str) -> ResponseReturnValue:
     """Create (201) or replace (200) a meter's settings (the meter ID is checked by integration.store.meters)."""
-    data, problem = load_body(MeterSettingsInputSchema())
-    if problem:
-        return problem
+    data = load_body(MeterSettingsInputSchema())
     try:
         settings, created = meters.put_meter(_services().db, meter_id, **data)
     except ValueError as exc:  # the store's own rules, "field: why"
         field, _, why = str(exc).partition(": ")
-        return error_response(400, "invalid_payload", {field: [why or str(exc)]})
+        raise ApiError(400, "invalid_payload", {field: [why or str(exc)]}) from None
     return jsonify(settings.as_json()), 201 if created else 200
 
 
@@ -221,9 +203,7 @@ SYNC_TARGETS = {
 @bp.post("/sync")
 def sync_now() -> ResponseReturnValue:
     """Queue a sync of each named account, unless one of it is already pending or running."""
-    data, problem = load_body(SyncRequestSchema())
-    if problem:
-        return problem
+    data = load_body(SyncRequestSchema())
     inbox = _services().inbox
     results, queued_types = [], []
     with inbox.db.transaction() as tx:

@@ -1,8 +1,14 @@
-"""JSON errors for every 4xx/5xx: ``{"error": "<code>", "detail": ...}``, never a stack trace."""
+"""JSON errors for every 4xx/5xx: ``{"error": "<code>", "detail": ...}``, never a stack trace.
+
+A handler that refuses a request raises ``ApiError`` (as flaskr's handlers ``abort``) rather than
+returning an error response up through its helpers: the helpers then return plain values, and
+the one handler registered here turns every refusal into the same JSON shape.
+"""
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, jsonify
@@ -11,7 +17,19 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger("integration.web")
 
 
-def error_response(status: int, code: str, detail: Any = None, headers: dict | None = None):
+class ApiError(Exception):
+    """A refused request: answered ``status`` with ``{"error": code, "detail": detail}`` and ``headers``."""
+
+    def __init__(self, status: int, code: str, detail: Any = None, headers: Mapping[str, str] | None = None):
+        super().__init__(f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+def error_response(status: int, code: str, detail: Any = None, headers: Mapping[str, str] | None = None):
+    """The JSON error answer; ``ApiError``'s handler and the other error handlers all answer through it."""
     body = {"error": code}
     if detail is not None:
         body["detail"] = detail
@@ -27,6 +45,11 @@ def _code_for(exc: HTTPException) -> str:
 
 
 def register_error_handlers(app: Flask) -> None:
+    """JSON for every error the app raises: ``ApiError``, werkzeug's HTTP errors, and bugs (a logged 500)."""
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.detail, headers=exc.headers)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         # Keep the exception's own headers (a 405's Allow, say), not its HTML content type.

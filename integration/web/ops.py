@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from integration import metrics
 from integration.domain.errors import FAILURE_CODES
 from integration.store import failures
-from integration.web.errors import error_response
+from integration.web.errors import ApiError
 from integration.web.openapi import build_spec
 
 bp = Blueprint("ops", __name__)
@@ -25,9 +25,9 @@ def readyz():
     try:
         pending = db.pending_migrations()
     except Exception as exc:  # noqa: BLE001 - any store trouble means not ready
-        return error_response(503, "not_ready", f"store unreachable: {type(exc).__name__}")
+        raise ApiError(503, "not_ready", f"store unreachable: {type(exc).__name__}") from None
     if pending:
-        return error_response(503, "not_ready", {"pending_migrations": pending})
+        raise ApiError(503, "not_ready", {"pending_migrations": pending})
     return jsonify({"status": "ready"})
 
 

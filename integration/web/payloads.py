@@ -6,7 +6,7 @@ import json
 from flask import request
 from marshmallow import Schema, ValidationError
 
-from integration.web.errors import error_response
+from integration.web.errors import ApiError
 
 MAX_BODY = 64 * 1024
 # What werkzeug lets the request stream yield: one byte past MAX_BODY, so that a body without a
@@ -30,23 +30,15 @@ def read_capped_body(limit: int = MAX_BODY) -> bytes | None:
     return None if total > limit else b"".join(parts)
 
 
-def parse_json_object(raw: bytes, schema: Schema) -> tuple[dict | None, dict | None]:
-    """(data, None) for a valid JSON object, else (None, the 400 detail naming each bad field)."""
+def parse_json_object(raw: bytes, schema: Schema) -> dict:
+    """The body loaded by ``schema``, or ``ApiError`` 400 ``invalid_payload`` naming each bad field."""
     try:
         document = json.loads(raw)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return None, {"body": ["Not valid JSON."]}
+        raise ApiError(400, "invalid_payload", {"body": ["Not valid JSON."]}) from None
     if not isinstance(document, dict):
-        return None, {"body": ["Must be a JSON object."]}
+        raise ApiError(400, "invalid_payload", {"body": ["Must be a JSON object."]})
     try:
-        return schema.load(document), None
+        return schema.load(document)
     except ValidationError as exc:
-        return None, exc.messages
-
-
-def load_json_object(raw: bytes, schema: Schema):
-    """(data, None) for a valid JSON object, else (None, a 400 ``invalid_payload`` naming the field)."""
-    data, detail = parse_json_object(raw, schema)
-    if detail is not None:
-        return None, error_response(400, "invalid_payload", detail)
-    return data, None
+        raise ApiError(400, "invalid_payload", exc.messages) from None

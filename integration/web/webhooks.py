@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+from typing import NoReturn
 
 from flask import Blueprint, current_app, jsonify, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -19,7 +20,7 @@ from integration import metrics
 from integration.config import HMAC_ALGORITHMS
 from integration.domain.identifiers import identifier_problem
 from integration.store.tx import StoreUnavailable
-from integration.web.errors import error_response
+from integration.web.errors import ApiError
 from integration.web.payloads import MAX_BODY, parse_json_object, read_capped_body
 from integration.web.schemas import BillingEventSchema, ZuoraCalloutSchema
 
@@ -43,8 +44,8 @@ def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
-def refuse(status: int, code: str, detail, headers: dict | None = None):
-    """The JSON error answer for a refused webhook, logged with its reason and counted in
+def refuse(status: int, code: str, detail, headers: dict | None = None) -> NoReturn:
+    """Refuse the webhook (``ApiError``, answered as JSON), logged with its reason and counted in
     ``integration_webhook_refused_total{route, reason}``. The log line names the fields that were
     wrong, never their values, the body or a credential (the detail strings carry none either)."""
     route = request.url_rule.rule if request.url_rule is not None else request.path
@@ -52,28 +53,28 @@ def refuse(status: int, code: str, detail, headers: dict | None = None):
     fields = sorted(detail) if isinstance(detail, dict) else None
     log.warning("webhook refused", extra={"route": route, "status": status, "reason": code,
                                           **({"fields": fields} if fields else {})})
-    return error_response(status, code, detail, headers=headers)
+    raise ApiError(status, code, detail, headers)
 
 
-def _read_body():
-    """The raw body, or a refusal for a non-JSON or oversized request (chunked or not)."""
+def _read_body() -> bytes:
+    """The raw body; a refusal for a non-JSON or oversized request (chunked or not)."""
     if not _is_json(request.mimetype):
-        return None, refuse(415, "unsupported_media_type", "the body must be application/json")
+        refuse(415, "unsupported_media_type", "the body must be application/json")
     body = read_capped_body(MAX_BODY)
     if body is None:
-        return None, refuse(413, "payload_too_large", f"the body may be at most {MAX_BODY} bytes")
-    return body, None
+        refuse(413, "payload_too_large", f"the body may be at most {MAX_BODY} bytes")
+    return body
 
 
-def _header_id(name: str):
-    """(the identifier in header ``name``, stripped; "" when absent) or (None, a 400 naming it)."""
+def _header_id(name: str) -> str:
+    """The identifier in header ``name``, stripped ("" when absent); a 400 naming the header otherwise."""
     value = request.headers.get(name, "").strip(" \t")  # HTTP optional whitespace only
     if len(value) > 255:
-        return None, refuse(400, "invalid_header", {name: ["Longer than 255 characters."]})
+        refuse(400, "invalid_header", {name: ["Longer than 255 characters."]})
     problem = identifier_problem(value)
     if problem is not None:
-        return None, refuse(400, "invalid_header", {name: [problem]})
-    return value, None
+        refuse(400, "invalid_header", {name: [problem]})
+    return value
 
 
 def _record(answer: dict | None = None, **event):
@@ -84,7 +85,7 @@ def _record(answer: dict | None = None, **event):
     except StoreUnavailable as exc:
         log.error("store unavailable; asking the sender to retry",
                   extra={"error": f"{type(exc).__name__}: {exc}"})
-        return refuse(503, "store_unavailable", "the event could not be stored; retry later")
+        refuse(503, "store_unavailable", "the event could not be stored; retry later")
     if recorded.created:
         metrics.EVENTS_RECEIVED.labels(source=event["source"], type=event["type"]).inc()
     log.info("event accepted", extra={"event_id": recorded.event_id, "source": event["source"],
@@ -127,19 +128,16 @@ def zuora_callout():
     """A Zuora notification callout: queue a sync of the account it names."""
     config = _services().config
     if config.callout_basic_auth and not _basic_auth_ok(config):
-        return refuse(401, "unauthorized", "valid Basic credentials are required",
-                      headers={"WWW-Authenticate": BASIC_CHALLENGE})
-    body, problem = _read_body()
-    if problem:
-        return problem
+        refuse(401, "unauthorized", "valid Basic credentials are required",
+               headers={"WWW-Authenticate": BASIC_CHALLENGE})
+    body = _read_body()
     if config.zuora_callout_hmac_secret and not _hmac_ok(config, body):
-        return refuse(401, "invalid_signature", f"missing or wrong {config.zuora_callout_hmac_header} signature")
-    data, detail = parse_json_object(body, ZuoraCalloutSchema())
-    if detail is not None:
-        return refuse(400, "invalid_payload", detail)
-    notification_id, problem = _header_id("Zuora-Notification-Id")
-    if problem:
-        return problem
+        refuse(401, "invalid_signature", f"missing or wrong {config.zuora_callout_hmac_header} signature")
+    try:
+        data = parse_json_object(body, ZuoraCalloutSchema())
+    except ApiError as exc:  # refused through refuse(), which counts and logs webhook refusals
+        refuse(exc.status, exc.code, exc.detail)
+    notification_id = _header_id("Zuora-Notification-Id")
     account_id = data["AccountId"]
     # "success" lets Zuora's "confirm success by parsing response content" option read the answer.
     return _record({"success": True}, source="zuora", type="account.callout", object_type="account", object_id=account_id,
@@ -154,22 +152,19 @@ def zuora_callout():
 def billing_event():
     """A Standard-Webhooks-signed billing event: queue a fetch-and-sync of the object it points at."""
     config = _services().config
-    body, problem = _read_body()
-    if problem:
-        return problem
+    body = _read_body()
     headers = {name: request.headers.get(name, "") for name in
                ("webhook-id", "webhook-timestamp", "webhook-signature")}
     try:
         Webhook(config.billing_webhook_secret.reveal()).verify(body, headers, json_parse=False)
     except (WebhookVerificationError, ValueError, binascii.Error) as exc:
         reason = str(exc) if isinstance(exc, WebhookVerificationError) else "Malformed signature headers"
-        return refuse(401, "invalid_signature", reason)
-    webhook_id, problem = _header_id("webhook-id")
-    if problem:
-        return problem
-    data, detail = parse_json_object(body, BillingEventSchema())
-    if detail is not None:
-        return refuse(400, "invalid_payload", detail)
+        refuse(401, "invalid_signature", reason)
+    webhook_id = _header_id("webhook-id")
+    try:
+        data = parse_json_object(body, BillingEventSchema())
+    except ApiError as exc:  # refused through refuse(), which counts and logs webhook refusals
+        refuse(exc.status, exc.code, exc.detail)
     kind = BILLING_EVENT_TYPES.get(data["type"])
     if kind is None:
         log.info("billing event type ignored", extra={"event_type": data["type"]})

@@ -33,8 +33,8 @@ from integration.domain.errors import (
     TransientError,
 )
 from integration.flows.outcome import Outcome
-from integration.store.tx import StoreUnavailable
 from integration.store.inbox import Event, Inbox, LeaseLost
+from integration.store.tx import StoreUnavailable
 
 log = logging.getLogger("integration.worker")
 

@@ -30,8 +30,8 @@ from typing import Callable
 from croniter import croniter
 
 from integration import metrics
-from integration.services import Services
 from integration.domain.times import utcnow
+from integration.services import Services
 from integration.store import failures, scheduler
 
 log = logging.getLogger("integration.scheduler")
