@@ -119,6 +119,7 @@ def worker(poll_interval: float) -> None:
     from integration.flows import build_handlers
     from integration.logs import configure_logging
     from integration.services import Services
+    from integration.worker.alerts import AlertJob
     from integration.worker.loop import Worker
     from integration.worker.scheduled_retry import scheduled_retry_job
 
@@ -128,7 +129,7 @@ def worker(poll_interval: float) -> None:
     services = Services.from_config(config)
     _migrate_or_exit(services.db)
     runner = Worker(services.inbox, build_handlers(services), poll_interval=poll_interval,
-                    periodic=[scheduled_retry_job(services)])
+                    periodic=[scheduled_retry_job(services), AlertJob(services)])
     runner.install_signal_handlers()
     runner.run()
 

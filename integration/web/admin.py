@@ -24,6 +24,8 @@ from integration.store.db import StoreUnavailable
 from integration.store.inbox import Attempt, Event
 from integration.web.errors import error_response
 from integration.web.payloads import load_json_object, read_capped_body
+from integration.web.queries import not_found_ids, unknown_parameters
+from integration.web.sync_queue import queue_syncs
 from integration.web.schemas import (
     FailureQuerySchema,
     FailureSelectorSchema,
@@ -73,7 +75,9 @@ def store_unavailable(exc: Exception) -> ResponseReturnValue:
 
 
 def load_query(schema: Schema) -> tuple[dict | None, ResponseReturnValue | None]:
-    """(arguments, None) when the query is valid, else (None, a 400 naming each bad parameter)."""
+    """(arguments, None) when the query is valid, else (None, a 400 naming each bad or unknown parameter)."""
+    if unknown := unknown_parameters(schema):
+        return None, error_response(400, "invalid_query", unknown)
     try:
         return schema.load(request.args.to_dict()), None
     except ValidationError as exc:
@@ -174,10 +178,11 @@ def retry_failures() -> ResponseReturnValue:
     selector, problem = _selector()
     if problem:
         return problem
+    missing = not_found_ids(selector)  # before acting: a deleted event is "not found", a retried one is not
     retried = failures.retry(_services().db, selector)
     metrics.FAILURES_RETRIED.labels(trigger="admin").inc(retried)
     log.info("failures retried by an operator", extra={"retried": retried})
-    return jsonify({"retried": retried})
+    return jsonify({"retried": retried, **missing})
 
 
 @bp.delete("/failures")
@@ -186,10 +191,11 @@ def delete_failures() -> ResponseReturnValue:
     selector, problem = _selector()
     if problem:
         return problem
+    missing = not_found_ids(selector)
     deleted = failures.delete(_services().db, selector)
     metrics.FAILURES_DELETED.inc(deleted)
     log.info("failures deleted by an operator", extra={"deleted": deleted})
-    return jsonify({"deleted": deleted})
+    return jsonify({"deleted": deleted, **missing})
 
 
 # -- meters ----------------------------------------------------------------------------------------------
@@ -216,34 +222,14 @@ def put_meter(meter_id: str) -> ResponseReturnValue:
 
 # -- on-demand sync ------------------------------------------------------------------------------------------
 
-SYNC_TARGETS = {
-    # request field -> (system, event type, object_key prefix)
-    "zuora_account_ids": ("zuora", "account.callout", "zuora-account"),
-    "billing_account_ids": ("billing", "account.updated", "billing-account"),
-}
-
-
 @bp.post("/sync")
 def sync_now() -> ResponseReturnValue:
     """Queue a sync of each named account, unless one of it is already pending or running."""
     data, problem = load_body(SyncRequestSchema())
     if problem:
         return problem
-    inbox = _services().inbox
-    results, queued_types = [], []
-    with inbox.db.transaction() as conn:
-        for field, (system, event_type, prefix) in SYNC_TARGETS.items():
-            for account_id in data[field]:
-                event_id, created = inbox.record_unless_active(
-                    conn, source="admin", type=event_type, object_type="account", object_id=account_id,
-                    object_key=f"{prefix}:{account_id}", payload={"requested_by": "admin"})
-                results.append({"system": system, "id": account_id,
-                                "status": "queued" if created else "already_in_progress", "event_id": event_id})
-                if created:
-                    queued_types.append(event_type)
-    for event_type in queued_types:  # counted only once committed
-        metrics.EVENTS_RECEIVED.labels(source="admin", type=event_type).inc()
-    log.info("on-demand sync requested", extra={"queued": len(queued_types),
-                                                "in_progress": len(results) - len(queued_types)})
+    results = queue_syncs(_services().inbox, data)
+    queued = sum(r["status"] == "queued" for r in results)
+    log.info("on-demand sync requested", extra={"queued": queued, "in_progress": len(results) - queued})
     return jsonify({"results": results})
 
