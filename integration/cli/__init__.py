@@ -295,3 +295,10 @@ def check() -> None:
     passed = sum(result.ok for result in results)
     click.echo(f"{passed} of {len(results)} checks passed")
     sys.exit(0 if passed == len(results) else 1)
+
+
+# Operator commands (CONTRACT §1), one module per group; registered last so they can import freely.
+from integration.cli import events, failures, links, mappings  # noqa: E402
+
+for _command in (failures.failures, mappings.mappings, links.link, events.events):
+    main.add_command(_command)
