@@ -190,3 +190,24 @@ def test_slots_follow_the_interval():
     assert slot_of(T0, 300) == "alert:2026-03-01T12:00:00Z"
     assert slot_of(T0 + timedelta(minutes=5), 300) == "alert:2026-03-01T12:05:00Z"
     assert slot_of(T0, 3600) == "alert:2026-03-01T12:00:00Z"
+
+
+def test_the_console_and_alert_variables_are_read_and_checked():
+    from integration.config import ConfigError, load_config
+    from tests.conftest import service_env
+
+    env = {**service_env("sqlite:///x.db"), "INTEGRATION_ALERT_WEBHOOK_URL": "https://hooks.example/T/B/secret",
+           "INTEGRATION_ALERT_INTERVAL_SECONDS": "60", "PUBLIC_URL": "https://sync.example.com/",
+           "INTEGRATION_SECRET_KEY": "k" * 40, "INTEGRATION_TRUST_PROXY": "true",
+           "ZUORA_UI_ACCOUNT_URL": "https://z.example/apps/CustomerAccount.do?method=view&id={id}"}
+    config = load_config(env)
+    assert config.alert_webhook_url.reveal() == "https://hooks.example/T/B/secret"
+    assert "hooks.example" not in repr(config) and "https://hooks.example/T/B/secret" in config.secrets()
+    assert (config.alert_interval_seconds, config.public_url, config.trust_proxy) == (60.0, "https://sync.example.com",
+                                                                                       True)
+    assert config.ui_links == (("ZUORA_UI_ACCOUNT_URL", env["ZUORA_UI_ACCOUNT_URL"]),)
+    with pytest.raises(ConfigError) as caught:
+        load_config({**env, "INTEGRATION_ALERT_WEBHOOK_URL": "slack", "INTEGRATION_ALERT_INTERVAL_SECONDS": "1",
+                     "BILLING_UI_ACCOUNT_URL": "https://b.example/accounts", "INTEGRATION_TRUST_PROXY": "maybe"})
+    assert set(caught.value.problems) == {"INTEGRATION_ALERT_WEBHOOK_URL", "INTEGRATION_ALERT_INTERVAL_SECONDS",
+                                          "BILLING_UI_ACCOUNT_URL", "INTEGRATION_TRUST_PROXY"}
