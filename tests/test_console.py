@@ -52,14 +52,25 @@ def test_the_login_sets_a_hardened_session_cookie_and_lands_on_the_overview(clie
 
 
 def test_https_requests_get_a_secure_cookie(client):
-    assert "Secure" in sign_in(client, base_url="https://localhost").headers["Set-Cookie"]
+    response = sign_in(client, base_url="https://localhost", headers={"Referer": "https://localhost/console/login"})
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_over_https_a_post_from_another_origin_is_refused(client):
+    response = sign_in(client, base_url="https://localhost", headers={"Referer": "https://evil.example/"})
+    assert response.status_code == 400 and "Set-Cookie" not in response.headers
+
+
+def test_an_unknown_event_is_an_html_404(console):
+    response = console.get("/console/events/evt_nope")
+    assert response.status_code == 404 and "Not found" in response.get_data(as_text=True)
 
 
 def test_forwarded_proto_counts_only_when_the_proxy_is_trusted(services):
     for trusted in (False, True):
         services.config = replace(services.config, trust_proxy=trusted)
         client = create_app(services=services).test_client()
-        response = sign_in(client, headers={"X-Forwarded-Proto": "https"})
+        response = sign_in(client, headers={"X-Forwarded-Proto": "https", "Referer": "https://localhost/console/login"})
         assert ("Secure" in response.headers["Set-Cookie"]) is trusted
 
 

@@ -7,7 +7,8 @@
   send that header itself). The session holds a fingerprint of ``ADMIN_TOKEN``, so rotating the
   token (or the key) signs everyone out. Failed sign-ins are logged and limited per client address.
 - **CSRF.** Flask-WTF's ``CSRFProtect`` checks every console POST (the login form included); a POST
-  without a valid token changes nothing and is answered 400 with a page that says so.
+  without a valid token changes nothing and is answered 400 with a page that says so. Over HTTPS it
+  also wants a same-origin ``Referer`` (Flask-WTF's default; pages send ``Referrer-Policy: same-origin``).
 - **Headers.** A strict Content-Security-Policy (own scripts and styles only, no inline code),
   ``X-Frame-Options: DENY``, ``nosniff``, no caching of pages that show account data. Jinja's
   autoescaping shows every value as text.
@@ -134,6 +135,12 @@ def csrf_failed(exc: CSRFError):
     return render_template("console/error.html", title="Form expired or forged",
                            message="This form was refused because its security token is missing or invalid. "
                                    "Nothing was changed. Go back, reload the page and try again."), 400
+
+
+@bp.errorhandler(404)
+def not_found(exc):
+    return render_template("console/error.html", title="Not found",
+                           message="There is nothing at this address (an event that was pruned, or a mistyped link)."), 404
 
 
 @bp.route("/login", methods=["GET", "POST"])
