@@ -211,3 +211,21 @@ def test_the_console_and_alert_variables_are_read_and_checked():
                      "BILLING_UI_ACCOUNT_URL": "https://b.example/accounts", "INTEGRATION_TRUST_PROXY": "maybe"})
     assert set(caught.value.problems) == {"INTEGRATION_ALERT_WEBHOOK_URL", "INTEGRATION_ALERT_INTERVAL_SECONDS",
                                           "BILLING_UI_ACCOUNT_URL", "INTEGRATION_TRUST_PROXY"}
+
+
+def test_the_worker_command_sends_the_digest(tmp_path, receiver, subprocess_env, integration_cmd):
+    import subprocess
+
+    services = Services.from_config(make_config(tmp_path))
+    services.db.migrate()
+    failed_event(services, "A1", message="refused by Zuora")
+    env = {**subprocess_env, "INTEGRATION_ALERT_WEBHOOK_URL": receiver.url, "PUBLIC_URL": "https://sync.example.com"}
+    worker = subprocess.Popen([*integration_cmd, "worker"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.arrived.wait(60), "the worker sent no digest"
+    finally:
+        worker.terminate()
+        _, stderr = worker.communicate(timeout=30)
+    assert receiver.bodies[0]["text"].startswith("1 new sync failure(s): ZUORA_REJECTED 1")
+    assert "secret-path-T0KEN" not in stderr
