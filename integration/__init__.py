@@ -17,7 +17,7 @@ __all__ = ["create_app"]
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
     """Build the web application. Without arguments, settings come from the environment."""
     from integration.logs import configure_logging
-    from integration.web import admin, ops, webhooks
+    from integration.web import admin, admin_extras, console_app, ops, webhooks  # noqa: F401 - admin_extras: routes
     from integration.web.errors import register_error_handlers
     from integration.web.payloads import STREAM_LIMIT
 
@@ -33,4 +33,5 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(admin.bp)
+    console_app.init_app(app, services.config)
     return app

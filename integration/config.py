@@ -87,6 +87,13 @@ class Config:
     http_timeout: float = 30.0
     backoff_seconds: float = 5.0
     zuora_max_concurrency: int = 40
+    # Operator console and alerts (CONTRACT §8)
+    alert_webhook_url: Secret | None = None  # a Slack/Mattermost webhook URL is itself a credential
+    alert_interval_seconds: float = 300.0
+    public_url: str | None = None
+    secret_key: Secret | None = None
+    trust_proxy: bool = False
+    ui_links: tuple[tuple[str, str], ...] = ()  # (variable, URL template with {id}) that are set
 
     @property
     def callout_basic_auth(self) -> bool:
@@ -101,6 +108,10 @@ class Config:
         shown = ", ".join(f"{x.name}={getattr(self, x.name)!r}" for x in fields(self))
         return f"Config({shown})"
 
+
+UI_LINK_VARIABLES = ("ZUORA_UI_ACCOUNT_URL", "ZUORA_UI_INVOICE_URL", "BILLING_UI_ACCOUNT_URL",
+                     "BILLING_UI_INVOICE_URL")
+"""Console links into the vendors' own UIs: URL templates in which ``{id}`` is replaced by the object's ID."""
 
 # name -> (required, is_secret)
 _VARIABLES = {
@@ -129,6 +140,12 @@ _VARIABLES = {
     "INTEGRATION_HTTP_TIMEOUT": (False, False),
     "INTEGRATION_BACKOFF_SECONDS": (False, False),
     "ZUORA_MAX_CONCURRENCY": (False, False),
+    "INTEGRATION_ALERT_WEBHOOK_URL": (False, True),
+    "INTEGRATION_ALERT_INTERVAL_SECONDS": (False, False),
+    "PUBLIC_URL": (False, False),
+    "INTEGRATION_SECRET_KEY": (False, True),
+    "INTEGRATION_TRUST_PROXY": (False, False),
+    **{name: (False, False) for name in UI_LINK_VARIABLES},
 }
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
@@ -211,6 +228,15 @@ def load_config(environ: Mapping[str, str]) -> Config:
     http_timeout = _parse_number(raw, "INTEGRATION_HTTP_TIMEOUT", float, 30.0, 0.5, 300.0, problems)
     backoff_seconds = _parse_number(raw, "INTEGRATION_BACKOFF_SECONDS", float, 5.0, 0.1, 600.0, problems)
     zuora_max_concurrency = _parse_number(raw, "ZUORA_MAX_CONCURRENCY", int, 40, 1, 1000, problems)
+    alert_interval = _parse_number(raw, "INTEGRATION_ALERT_INTERVAL_SECONDS", float, 300.0, 10.0, 86400.0, problems)
+    for name in ("INTEGRATION_ALERT_WEBHOOK_URL", "PUBLIC_URL"):
+        if raw[name] and _check_url(raw[name]):
+            problems[name] = "must be an http(s) URL"
+    for name in UI_LINK_VARIABLES:
+        if raw[name] and (_check_url(raw[name]) or "{id}" not in raw[name]):
+            problems[name] = "must be an http(s) URL template containing {id}"
+    if raw["INTEGRATION_TRUST_PROXY"].lower() not in ("", "0", "1", "true", "false"):
+        problems["INTEGRATION_TRUST_PROXY"] = "must be true or false"
 
     username, password = raw["ZUORA_CALLOUT_USERNAME"], raw["ZUORA_CALLOUT_PASSWORD"]
     if bool(username) != bool(password):
@@ -257,6 +283,12 @@ def load_config(environ: Mapping[str, str]) -> Config:
         http_timeout=http_timeout,
         backoff_seconds=backoff_seconds,
         zuora_max_concurrency=zuora_max_concurrency,
+        alert_webhook_url=secret("INTEGRATION_ALERT_WEBHOOK_URL"),
+        alert_interval_seconds=alert_interval,
+        public_url=raw["PUBLIC_URL"].rstrip("/") or None,
+        secret_key=secret("INTEGRATION_SECRET_KEY"),
+        trust_proxy=raw["INTEGRATION_TRUST_PROXY"].lower() in ("1", "true"),
+        ui_links=tuple((name, raw[name]) for name in UI_LINK_VARIABLES if raw[name]),
     )
 
 

@@ -60,7 +60,8 @@ def test_the_document_lists_every_admin_operation():
     assert sorted(ADMIN_OPERATIONS) == sorted([
         ("GET", "/admin/mappings"), ("GET", "/admin/events/evt_0123"), ("GET", "/admin/failures"),
         ("DELETE", "/admin/failures"), ("POST", "/admin/failures/retry"), ("GET", "/admin/meters"),
-        ("PUT", "/admin/meters/meter-1"), ("POST", "/admin/sync")])
+        ("PUT", "/admin/meters/meter-1"), ("POST", "/admin/sync"), ("GET", "/admin/events"),
+        ("DELETE", "/admin/meters/meter-1"), ("POST", "/admin/links")])
 
 
 @pytest.mark.parametrize("method,path", ADMIN_OPERATIONS)
@@ -354,7 +355,7 @@ def test_failure_ids_must_be_printable(client, services):
     assert list(response.get_json()["detail"]) == ["ids"]
 
 
-@pytest.mark.parametrize("path", ["/admin/nothing-here", "/admin", "/admin/events", "/admin/meters/m1/extra"])
+@pytest.mark.parametrize("path", ["/admin/nothing-here", "/admin", "/admin/event", "/admin/meters/m1/extra"])
 def test_unknown_admin_paths_ask_for_the_token_before_404(client, path):
     response = client.get(path)
     assert response.status_code == 401

@@ -133,7 +133,7 @@ def three_failures(services):
 def test_retry_by_ids(client, services, three_failures):
     response = client.post("/admin/failures/retry", headers=AUTH,
                            json={"ids": [three_failures["account"], "evt_unknown"]})
-    assert (response.status_code, response.get_json()) == (200, {"retried": 1})
+    assert (response.status_code, response.get_json()) == (200, {"retried": 1, "not_found": ["evt_unknown"]})
     assert statuses(services) == {three_failures["account"]: "pending", three_failures["invoice"]: "failed",
                                   three_failures["other_account"]: "failed"}
 
@@ -169,7 +169,7 @@ def test_retry_makes_the_event_due_now_with_fresh_attempts_and_keeps_its_history
 
 def test_delete_by_each_selector_marks_deleted_and_keeps_the_row(client, services, three_failures):
     response = client.delete("/admin/failures", headers=AUTH, json={"ids": [three_failures["account"]]})
-    assert (response.status_code, response.get_json()) == (200, {"deleted": 1})
+    assert (response.status_code, response.get_json()) == (200, {"deleted": 1, "not_found": []})
     assert client.delete("/admin/failures", headers=AUTH, json={"object_type": "invoice"}).get_json() == {"deleted": 1}
     assert client.delete("/admin/failures", headers=AUTH, json={"all": True}).get_json() == {"deleted": 1}
     assert set(statuses(services).values()) == {"deleted"}
@@ -195,8 +195,8 @@ def test_only_failed_events_are_touched(client, services):
     assert {e.id for e in claimed} == {pending, running}
     services.inbox.release(pending, "test-worker")
     everything = {"ids": [failed, pending, running]}
-    assert client.post("/admin/failures/retry", headers=AUTH, json=everything).get_json() == {"retried": 1}
-    assert client.delete("/admin/failures", headers=AUTH, json=everything).get_json() == {"deleted": 0}
+    assert client.post("/admin/failures/retry", headers=AUTH, json=everything).get_json() == {"retried": 1, "not_found": []}
+    assert client.delete("/admin/failures", headers=AUTH, json=everything).get_json() == {"deleted": 0, "not_found": []}
     assert client.delete("/admin/failures", headers=AUTH, json={"all": True}).get_json() == {"deleted": 0}
     assert statuses(services) == {failed: "pending", pending: "pending", running: "running"}
 
@@ -233,7 +233,7 @@ def test_a_thousand_ids_are_accepted(client, services):
     event_id = fail(services, "account", "A1")
     ids = [event_id] + [f"evt_{i:032x}" for i in range(999)]
     response = client.post("/admin/failures/retry", headers=AUTH, json={"ids": ids})
-    assert (response.status_code, response.get_json()) == (200, {"retried": 1})
+    assert (response.status_code, response.get_json()) == (200, {"retried": 1, "not_found": ids[1:]})
 
 
 # -- invoices and their usage --------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def test_retrying_an_invoice_also_retries_its_usage(client, services):
     usage = fail(services, "usage", "I1", message="Zuora refused the usage")
     other_usage = fail(services, "usage", "I2")
     response = client.post("/admin/failures/retry", headers=AUTH, json={"ids": [invoice]})
-    assert response.get_json() == {"retried": 2}
+    assert response.get_json() == {"retried": 2, "not_found": []}
     assert statuses(services) == {invoice: "pending", usage: "pending", other_usage: "failed"}
 
 
@@ -259,12 +259,12 @@ def test_retrying_invoices_by_type_also_retries_their_usage_only(client, service
 def test_retrying_usage_alone_leaves_the_invoice(client, services):
     invoice = fail(services, "invoice", "I1")
     usage = fail(services, "usage", "I1")
-    assert client.post("/admin/failures/retry", headers=AUTH, json={"ids": [usage]}).get_json() == {"retried": 1}
+    assert client.post("/admin/failures/retry", headers=AUTH, json={"ids": [usage]}).get_json() == {"retried": 1, "not_found": []}
     assert statuses(services) == {invoice: "failed", usage: "pending"}
 
 
 def test_deleting_an_invoice_leaves_its_usage_on_the_list(client, services):
     invoice = fail(services, "invoice", "I1")
     usage = fail(services, "usage", "I1")
-    assert client.delete("/admin/failures", headers=AUTH, json={"ids": [invoice]}).get_json() == {"deleted": 1}
+    assert client.delete("/admin/failures", headers=AUTH, json={"ids": [invoice]}).get_json() == {"deleted": 1, "not_found": []}
     assert statuses(services) == {invoice: "deleted", usage: "failed"}

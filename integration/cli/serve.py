@@ -27,6 +27,7 @@ def worker_command(poll_interval: float) -> None:
     from integration.flows import build_handlers
     from integration.logs import configure_logging
     from integration.services import Services
+    from integration.worker.alerts import AlertJob
     from integration.worker.loop import Worker
     from integration.worker.scheduled_retry import scheduled_retry_job
 
@@ -36,7 +37,7 @@ def worker_command(poll_interval: float) -> None:
     services = Services.from_config(config)
     migrate_or_exit(services.db)
     runner = Worker(services.inbox, build_handlers(services), poll_interval=poll_interval,
-                    periodic=[scheduled_retry_job(services)])
+                    periodic=[scheduled_retry_job(services), AlertJob(services)])
     runner.install_signal_handlers()
     runner.run()
 

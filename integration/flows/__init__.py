@@ -10,6 +10,8 @@ import os
 
 from integration.flows.accounts import AccountFlows
 from integration.flows.invoices import InvoiceFlow
+from integration.flows.links import EVENT_TYPE as LINK_EVENT
+from integration.flows.links import LinkFlow
 from integration.flows.plugins import handler_plugins
 from integration.flows.usage import UsageFlow
 from integration.services import Services
@@ -20,7 +22,8 @@ def build_handlers(services: Services) -> dict:
     account_flows = AccountFlows(services)
     handlers: dict = {"account.callout": account_flows.from_zuora, "account.created": account_flows.from_billing,
                       "account.updated": account_flows.from_billing,
-                      "invoice.finalized": InvoiceFlow(services).handle, "invoice.usage": UsageFlow(services).handle}
+                      "invoice.finalized": InvoiceFlow(services).handle, "invoice.usage": UsageFlow(services).handle,
+                      LINK_EVENT: LinkFlow(services).handle}
     for plugin in handler_plugins(os.environ):
         handlers.update(plugin(services))
     return handlers

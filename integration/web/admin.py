@@ -24,6 +24,7 @@ from integration.store.inbox import Attempt, Event
 from integration.store.tx import StoreUnavailable
 from integration.web.errors import ApiError, error_response
 from integration.web.payloads import parse_json_object, read_capped_body
+from integration.web.queries import not_found_ids, unknown_parameters
 from integration.web.schemas import (
     FailureQuerySchema,
     FailureSelectorSchema,
@@ -31,6 +32,7 @@ from integration.web.schemas import (
     MeterSettingsInputSchema,
     SyncRequestSchema,
 )
+from integration.web.sync_queue import queue_syncs
 
 log = logging.getLogger("integration.admin")
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -70,7 +72,9 @@ def store_unavailable(exc: Exception) -> ResponseReturnValue:
 
 
 def load_query(schema: Schema) -> dict:
-    """The query's arguments, loaded by ``schema``; a 400 ``invalid_query`` naming each bad parameter."""
+    """The query's arguments, loaded by ``schema``; a 400 ``invalid_query`` naming each bad or unknown parameter."""
+    if unknown := unknown_parameters(schema):
+        raise ApiError(400, "invalid_query", unknown)
     try:
         return schema.load(request.args.to_dict())
     except ValidationError as exc:
@@ -155,20 +159,22 @@ def _selector() -> failures.Selector:
 def retry_failures() -> ResponseReturnValue:
     """Put the selected failed events back in the queue, due now (an invoice's usage with it)."""
     selector = _selector()
+    missing = not_found_ids(selector)  # before acting: a deleted event is "not found", a retried one is not
     retried = failures.retry(_services().db, selector)
     metrics.FAILURES_RETRIED.labels(trigger="admin").inc(retried)
     log.info("failures retried by an operator", extra={"retried": retried})
-    return jsonify({"retried": retried})
+    return jsonify({"retried": retried, **missing})
 
 
 @bp.delete("/failures")
 def delete_failures() -> ResponseReturnValue:
     """Mark the selected failed events deleted: off the list, never run, kept for audit."""
     selector = _selector()
+    missing = not_found_ids(selector)
     deleted = failures.delete(_services().db, selector)
     metrics.FAILURES_DELETED.inc(deleted)
     log.info("failures deleted by an operator", extra={"deleted": deleted})
-    return jsonify({"deleted": deleted})
+    return jsonify({"deleted": deleted, **missing})
 
 
 # -- meters ----------------------------------------------------------------------------------------------
@@ -193,32 +199,12 @@ def put_meter(meter_id: str) -> ResponseReturnValue:
 
 # -- on-demand sync ------------------------------------------------------------------------------------------
 
-SYNC_TARGETS = {
-    # request field -> (system, event type, object_key prefix)
-    "zuora_account_ids": ("zuora", "account.callout", "zuora-account"),
-    "billing_account_ids": ("billing", "account.updated", "billing-account"),
-}
-
-
 @bp.post("/sync")
 def sync_now() -> ResponseReturnValue:
     """Queue a sync of each named account, unless one of it is already pending or running."""
     data = load_body(SyncRequestSchema())
-    inbox = _services().inbox
-    results, queued_types = [], []
-    with inbox.db.transaction() as tx:
-        for field, (system, event_type, prefix) in SYNC_TARGETS.items():
-            for account_id in data[field]:
-                event_id, created = inbox.record_unless_active(
-                    tx, source="admin", type=event_type, object_type="account", object_id=account_id,
-                    object_key=f"{prefix}:{account_id}", payload={"requested_by": "admin"})
-                results.append({"system": system, "id": account_id,
-                                "status": "queued" if created else "already_in_progress", "event_id": event_id})
-                if created:
-                    queued_types.append(event_type)
-    for event_type in queued_types:  # counted only once committed
-        metrics.EVENTS_RECEIVED.labels(source="admin", type=event_type).inc()
-    log.info("on-demand sync requested", extra={"queued": len(queued_types),
-                                                "in_progress": len(results) - len(queued_types)})
+    results = queue_syncs(_services().inbox, data)
+    queued = sum(r["status"] == "queued" for r in results)
+    log.info("on-demand sync requested", extra={"queued": queued, "in_progress": len(results) - queued})
     return jsonify({"results": results})
 

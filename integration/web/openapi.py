@@ -34,6 +34,12 @@ from integration.web.schemas import (
     SyncResponseSchema,
     ZuoraCalloutSchema,
 )
+from integration.web.schemas_extra import (
+    EventPageSchema,
+    EventQuerySchema,
+    LinkRequestSchema,
+    LinkResultSchema,
+)
 
 TITLE = "Zuora ↔ billing-platform integration"
 VERSION = "0.1.0"
@@ -139,7 +145,22 @@ def _paths() -> dict[str, dict]:
         "/admin/meters": {"get": _admin("Usage-meter settings", _json(MeterListSchema, "every meter with settings"))},
         "/admin/meters/{meter_id}": {"put": _admin(
             "Create or replace a meter's settings", _json(MeterSchema, "replaced"), body=MeterSettingsInputSchema,
-            path_params=[meter_id], extra={"201": _json(MeterSchema, "created")})},
+            path_params=[meter_id], extra={"201": _json(MeterSchema, "created")}),
+            "delete": _admin("Remove a meter's settings", {"description": "removed; its usage is invoiced as"
+                                                                         " ordinary lines from now on"},
+                             status="204", path_params=[meter_id], extra={"404": _error("no settings for it")})},
+        "/admin/events": {"get": _admin(
+            "The event list, newest first", _json(EventPageSchema, "one page; `next` is the cursor of the next"),
+            query=EventQuerySchema)},
+        "/admin/links": {"post": _admin(
+            "Link two existing accounts", _json(LinkResultSchema, "linked on both sides and recorded"),
+            body=LinkRequestSchema,
+            description="Queues an `account.link` event; the worker writes the Zuora link field and the billing"
+                        " account's `zuora` settings and records the mapping with origin `linked`. The answer waits"
+                        " for it (up to 20 s).",
+            extra={"202": _json(LinkResultSchema, "queued; no worker finished it within the wait"),
+                   "409": _error("either account is already linked elsewhere; nothing was written"),
+                   "422": _error("refused: e.g. an account that does not exist")})},
         "/admin/sync": {"post": _admin(
             "On-demand sync of accounts", _json(SyncResponseSchema, "one result per ID"), body=SyncRequestSchema,
             description="At most 10 IDs in all. Each ID is `queued` (a new event, `event_id`) or "

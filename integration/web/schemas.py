@@ -158,10 +158,14 @@ class FailureSelectorSchema(Schema):
 
 class RetriedSchema(Schema):
     retried = fields.Integer(required=True, metadata={"description": "events put back in the queue"})
+    not_found = fields.List(fields.String(), metadata={
+        "description": "with `ids`: those that name no event, or a deleted one (absent for other selectors)"})
 
 
 class DeletedSchema(Schema):
     deleted = fields.Integer(required=True, metadata={"description": "events marked deleted (kept for audit)"})
+    not_found = fields.List(fields.String(), metadata={
+        "description": "with `ids`: those that name no event, or a deleted one (absent for other selectors)"})
 
 
 class AttemptSchema(Schema):

@@ -1,0 +1,42 @@
+"""``integration link --zuora-account Z --billing-account B`` (CONTRACT §1), as ``POST /admin/links``.
+
+The link is queued as an ``account.link`` event and written by a worker (``integration worker`` or
+the one ``integration serve`` runs), which sets the Zuora link field and the billing settings and
+records the mapping with origin ``linked``. The command waits for it: exit 0 linked, 1 refused (one
+line saying why), 3 still queued when ``--wait`` ran out (no worker running?).
+"""
+from __future__ import annotations
+
+import click
+
+from integration.cli.operator_common import (
+    EXIT_QUEUED,
+    fail,
+    guard_store,
+    services_or_exit,
+)
+from integration.domain.identifiers import identifier_problem
+from integration.store import links as store
+
+
+def _identifier(ctx, param, value: str) -> str:
+    if not value or len(value) > 64 or identifier_problem(value):
+        raise click.BadParameter("not an account ID (1–64 printable characters, no spaces)")
+    return value
+
+
+@click.command("link")
+@click.option("--zuora-account", required=True, callback=_identifier, help="Zuora account ID or number")
+@click.option("--billing-account", required=True, callback=_identifier, help="billing account ID")
+@click.option("--wait", default=30.0, show_default=True, type=click.FloatRange(0, 600),
+              help="seconds to wait for a worker to write the link")
+@guard_store
+def link(zuora_account: str, billing_account: str, wait: float) -> None:
+    """Link two accounts that already exist, on both sides. Refused if either is linked elsewhere."""
+    result = store.request(services_or_exit().inbox, zuora_account, billing_account, timeout=wait)
+    if result.status == "refused":
+        fail(f"not linked: {result.message}")
+    if result.status == "queued":
+        fail(f"queued as {result.event_id}, but no worker finished it within {wait:g} s"
+             " (is `integration worker` running?)", EXIT_QUEUED)
+    click.echo(f"{result.message} (event {result.event_id})")

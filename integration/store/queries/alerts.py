@@ -1,0 +1,16 @@
+"""The failure-alert digest's slots and the failures new since the last delivered digest."""
+from sqlalchemy import text
+
+CLAIM = text("INSERT INTO alert_digests (slot, worker_id, claimed_at, through) VALUES (:slot, :worker_id, :now, :now)"
+             " ON CONFLICT (slot) DO NOTHING RETURNING slot")
+THROUGH = text("SELECT through FROM alert_digests WHERE slot = :slot")
+LAST_DELIVERED = text("SELECT MAX(through) AS t FROM alert_digests WHERE delivered_at IS NOT NULL"
+                      " AND through < :through")
+_NEW = ("status = 'failed' AND last_failed_at <= :through"
+        " AND (CAST(:since AS TEXT) IS NULL OR last_failed_at > :since)")
+NEW_BY_CODE = text(f"SELECT COALESCE(error_code, 'UNKNOWN') AS code, COUNT(*) AS n FROM events WHERE {_NEW}"
+                   " GROUP BY COALESCE(error_code, 'UNKNOWN') ORDER BY n DESC, code")
+NEW_FIRST = text(f"SELECT id, object_type, object_id, error_code, last_error, last_failed_at FROM events WHERE {_NEW}"
+                 " ORDER BY last_failed_at, seq LIMIT :first")
+RECORD = text("UPDATE alert_digests SET failures = :failures, delivered_at = :delivered_at, error = :error"
+              " WHERE slot = :slot")

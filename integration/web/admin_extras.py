@@ -1,0 +1,60 @@
+"""Admin routes added for the console and the commands (CONTRACT §4), on the admin blueprint (so
+the bearer check and the error handlers of integration.web.admin apply): the event list, removing a
+meter's settings, and linking two existing accounts."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+from integration.store import events_list, links
+from integration.domain.kinds import METER_ID_MAX_LENGTH
+from integration.store.meters import delete_meter
+from integration.web.admin import bp, load_body, load_query, read_cursor
+from integration.web.errors import ApiError
+from integration.web.schemas_extra import EventQuerySchema, LinkRequestSchema
+
+log = logging.getLogger("integration.admin")
+LINK_WAIT_SECONDS = 20.0
+
+
+def _services():
+    return current_app.extensions["integration"]
+
+
+@bp.get("/events")
+def list_events() -> ResponseReturnValue:
+    """Every inbox event, newest first, filtered by status, source, type and object ID."""
+    query = load_query(EventQuerySchema())
+    after = read_cursor(query, events_list.decode_cursor)
+    items, next_cursor = events_list.page(_services().db, status=query.get("status"), source=query.get("source"),
+                                          type=query.get("type"), object_id=query.get("object_id"),
+                                          limit=query["limit"], after=after)
+    return jsonify({"data": items, "next": next_cursor})
+
+
+@bp.delete("/meters/<meter_id>")
+def remove_meter(meter_id: str) -> ResponseReturnValue:
+    """Remove a meter's settings (204); its usage is invoiced as ordinary lines from then on."""
+    if len(meter_id) > METER_ID_MAX_LENGTH or not delete_meter(_services().db, meter_id):
+        raise ApiError(404, "not_found", {"meter_id": ["No settings for this meter."]})
+    log.info("meter settings removed by an operator", extra={"meter_id": meter_id})
+    return "", 204
+
+
+@bp.post("/links")
+def link_accounts() -> ResponseReturnValue:
+    """Link two existing accounts: 200 once the worker wrote both sides, 409 when either is linked
+    elsewhere, 422 when the worker refused it otherwise (an account that does not exist), 202 when no
+    worker finished it within the wait."""
+    data = load_body(LinkRequestSchema())
+    result = links.request(_services().inbox, data["zuora_account_id"], data["billing_account_id"],
+                           timeout=LINK_WAIT_SECONDS)
+    log.info("account link requested", extra={"status": result.status, "event_id": result.event_id})
+    if result.status == "refused":
+        if result.linked_elsewhere:
+            raise ApiError(409, "conflict", result.message)
+        raise ApiError(422, "link_refused", result.message)
+    body = {"status": result.status, "event_id": result.event_id, "message": result.message}
+    return jsonify(body), 200 if result.status == "linked" else 202

@@ -1,0 +1,133 @@
+"""The console's forms (POST): retry or delete failures, link two accounts, save or remove a meter,
+sync accounts now. Every one is CSRF-checked (integration.web.console.guard) and ends in a redirect
+with a message saying what happened (post/redirect/get: a reload never repeats an action)."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, flash, redirect, request, url_for
+from marshmallow import ValidationError
+
+from integration import metrics
+from integration.store import failures, links, meters
+from integration.store.meters import delete_meter
+from integration.web.console import bp
+from integration.web.schemas import EVENT_ID, SyncRequestSchema
+from integration.web.schemas_extra import LinkRequestSchema
+from integration.web.sync_queue import queue_syncs
+
+log = logging.getLogger("integration.console")
+
+
+def _services():
+    return current_app.extensions["integration"]
+
+
+def _back(endpoint: str, **args):
+    """Back to the page the form came from, keeping its filters (only our own known ones)."""
+    kept = {k: v for k, v in args.items() if v}
+    return redirect(url_for(endpoint, **kept))
+
+
+def _valid_ids(values: list[str]) -> list[str]:
+    ids = []
+    for value in values[:failures.MAX_IDS]:
+        try:
+            for rule in EVENT_ID:
+                rule(value)
+        except ValidationError:
+            continue
+        ids.append(value)
+    return list(dict.fromkeys(ids))
+
+
+@bp.post("/failures")
+def failures_action():
+    action = request.form.get("action")
+    filters = {"object_type": request.form.get("object_type"), "code": request.form.get("code")}
+    ids = _valid_ids(request.form.getlist("shown" if action == "retry_shown" else "ids"))
+    if action not in ("retry", "delete", "retry_shown"):
+        flash("Choose Retry selected, Delete selected or Retry all shown.", "error")
+    elif not ids:
+        flash("Nothing selected: tick the failures to act on first.", "error")
+    elif action == "delete":
+        deleted = failures.delete(_services().db, failures.Selector(ids=tuple(ids)))
+        metrics.FAILURES_DELETED.inc(deleted)
+        log.info("failures deleted in the console", extra={"deleted": deleted})
+        flash(f"Deleted {deleted} failure(s). They are kept, marked deleted, for audit.", "ok")
+    else:
+        retried = failures.retry(_services().db, failures.Selector(ids=tuple(ids)))
+        metrics.FAILURES_RETRIED.labels(trigger="admin").inc(retried)
+        log.info("failures retried in the console", extra={"retried": retried})
+        flash(f"Retried {retried} failure(s): they are back in the queue.", "ok")
+    return _back("console.failures_page", **filters)
+
+
+@bp.post("/links")
+def link_action():
+    try:
+        data = LinkRequestSchema().load({"zuora_account_id": request.form.get("zuora_account_id", "").strip(),
+                                         "billing_account_id": request.form.get("billing_account_id", "").strip()})
+    except ValidationError as exc:
+        fields = ", ".join(sorted(exc.messages))
+        flash(f"Give both account IDs (no spaces): {fields}.", "error")
+        return _back("console.mappings_page")
+    result = links.request(_services().inbox, data["zuora_account_id"], data["billing_account_id"], timeout=20.0)
+    if result.status == "linked":
+        flash(f"Linked: {result.message}.", "ok")
+    elif result.status == "refused":
+        flash(f"Not linked: {result.message}", "error")
+    else:
+        flash(f"The link is queued ({result.event_id}) but no worker has finished it yet; check back soon.", "error")
+    return _back("console.mappings_page")
+
+
+@bp.post("/meters")
+def meter_save():
+    meter_id = request.form.get("meter_id", "").strip()
+    values = {name: request.form.get(name, "").strip()
+              for name in ("zuora_subscription_number", "zuora_charge_number", "uom", "mode")}
+    try:
+        _, created = meters.put_meter(_services().db, meter_id, **values)
+    except ValueError as exc:
+        flash(f"Meter not saved: {exc}.", "error")
+    else:
+        flash(f"Meter {meter_id} {'added' if created else 'saved'}.", "ok")
+    return _back("console.meters_page")
+
+
+@bp.post("/meters/delete")
+def meter_delete():
+    meter_id = request.form.get("meter_id", "")
+    if len(meter_id) <= 64 and delete_meter(_services().db, meter_id):
+        flash(f"Meter {meter_id} removed: its usage is invoiced as ordinary lines from now on.", "ok")
+    else:
+        flash("No settings for that meter.", "error")
+    return _back("console.meters_page")
+
+
+@bp.post("/sync")
+def sync_action():
+    def ids(name: str) -> list[str]:
+        return [part for part in request.form.get(name, "").replace(",", " ").split() if part]
+
+    try:
+        data = SyncRequestSchema().load({"zuora_account_ids": ids("zuora_account_ids"),
+                                         "billing_account_ids": ids("billing_account_ids")})
+    except ValidationError as exc:
+        problem = exc.messages.get("_schema", exc.messages) if isinstance(exc.messages, dict) else exc.messages
+        flash(f"Nothing queued: {_words(problem)}", "error")
+        return _back("console.sync_page")
+    results = queue_syncs(_services().inbox, data)
+    queued = sum(r["status"] == "queued" for r in results)
+    flash(f"Queued {queued} sync(s); {len(results) - queued} already in progress.", "ok")
+    return _back("console.sync_page")
+
+
+def _words(problem) -> str:
+    """A marshmallow message structure as one line of text."""
+    if isinstance(problem, dict):
+        return "; ".join(f"{k}: {_words(v)}" for k, v in problem.items())
+    if isinstance(problem, list):
+        return " ".join(_words(p) for p in problem)
+    return str(problem)

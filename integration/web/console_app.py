@@ -1,0 +1,25 @@
+"""Mounting the operator console on the Flask app (see integration.web.console for its rules)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from integration.config import Config
+from integration.web import console, console_actions, console_pages  # noqa: F401 - their routes join console.bp
+
+
+def init_app(app: Flask, config: Config) -> None:
+    """Mount the console: session and CSRF settings, the proxy rule, its blueprint and its filters."""
+    app.secret_key = console.secret_key(config)
+    app.session_interface = console.ConsoleSessionInterface()
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_NAME="console",
+                      SESSION_COOKIE_PATH="/console", PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+                      WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None)
+    if config.trust_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    app.extensions["console_login_limiter"] = console.LoginLimiter()
+    console.csrf.init_app(app)
+    app.register_blueprint(console.bp)
+    app.jinja_env.filters["utc"] = console.format_utc
