@@ -29,6 +29,7 @@ from integration.config import (
 )
 from integration.flows.plugins import PluginError, handler_plugins
 from integration.store.db import Database, StoreUnavailable
+from integration.store.engine import display_url
 
 
 def _config_or_exit() -> Config:
@@ -54,6 +55,10 @@ def _migrate_or_exit(db: Database) -> list[str]:
         return db.migrate()
     except (OSError, StoreUnavailable) as exc:
         path = database_path(db.url)
+        if path is None:  # PostgreSQL: the server's own words, the URL without its password
+            click.echo(f"error: cannot open the store {display_url(db.url)} (DATABASE_URL): "
+                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}", err=True)
+            sys.exit(1)
         click.echo(f"error: cannot open the store {path} (DATABASE_URL): {_path_problem(path, exc)}", err=True)
         sys.exit(1)
 
