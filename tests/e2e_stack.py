@@ -5,6 +5,7 @@ The sandboxes run in the test process on their own threads; everything the servi
 them over HTTP, and the tests assert on the sandboxes' own records.
 """
 from __future__ import annotations
+from tests.engines import store_sql
 
 import os
 import secrets
@@ -153,7 +154,7 @@ class ProcessStack:
             time.sleep(0.05)
 
     def statuses(self) -> dict[str, int]:
-        return {r["status"]: r["n"] for r in self.db.utils().execute("SELECT status, COUNT(*) AS n FROM events GROUP BY status").fetchall()}
+        return {r["status"]: r["n"] for r in store_sql(self.db).execute("SELECT status, COUNT(*) AS n FROM events GROUP BY status").fetchall()}
 
     def wait_settled(self, timeout: float, *, expect_events: int = 0) -> dict[str, int]:
         """Until both sandboxes have delivered everything and no event is pending or running."""

@@ -1,5 +1,6 @@
 """Helpers for tests that run the service against the sandboxes (integration_sandbox.local_stack)."""
 from __future__ import annotations
+from tests.engines import store_sql
 
 import requests
 
@@ -46,8 +47,8 @@ def zuora_requests(stack, method: str, path_prefix: str) -> list[dict]:
 
 
 def events(stack) -> list[dict]:
-    return [dict(r) for r in stack.services.db.utils().execute("SELECT * FROM events ORDER BY created_at").fetchall()]
+    return [dict(r) for r in store_sql(stack.services.db).execute("SELECT * FROM events ORDER BY created_at").fetchall()]
 
 
 def mappings(stack, type="account") -> list[dict]:
-    return [dict(r) for r in stack.services.db.utils().execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id", (type,)).fetchall()]
+    return [dict(r) for r in store_sql(stack.services.db).execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id", (type,)).fetchall()]

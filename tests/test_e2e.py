@@ -2,6 +2,7 @@
 injected and workers are told to stop — then every object must be synced exactly once, checked
 against the sandboxes' own records and the mapping table."""
 from __future__ import annotations
+from tests.engines import store_sql
 
 import random
 import signal
@@ -15,7 +16,7 @@ import requests
 
 from tests.e2e_stack import ProcessStack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_engines]
 
 METERS = {"api-calls": ("quantity", "C-00000001", "Each"), "storage-gb": ("revenue", "C-00000002", "USD")}
 
@@ -100,7 +101,7 @@ def assert_synced_exactly_once(stack: ProcessStack, zuora_ids: list[str], billin
     assert len(set(link_values)) == len(link_values)  # every Zuora account links to a different billing account
     # Invoices: exactly one Zuora invoice per billing invoice, to the cent.
     assert len(zuora["invoices"]) == len(invoices)
-    invoice_rows = stack.db.utils().execute("SELECT zuora_id, billing_id FROM id_mappings WHERE type = 'invoice'").fetchall()
+    invoice_rows = store_sql(stack.db).execute("SELECT zuora_id, billing_id FROM id_mappings WHERE type = 'invoice'").fetchall()
     assert sorted(r["billing_id"] for r in invoice_rows) == sorted(invoices)
     by_id = {i["id"]: i for i in zuora["invoices"]}
     for row in invoice_rows:
@@ -114,7 +115,7 @@ def assert_synced_exactly_once(stack: ProcessStack, zuora_ids: list[str], billin
     revenue = [Decimal(str(u["Quantity"])) for u in usage if u["ChargeNumber"] == "C-00000002"]
     assert set(revenue) == {Decimal("0.999999")}
     # The mapping table matches.
-    counts = {r["type"]: r["n"] for r in stack.db.utils().execute("SELECT type, COUNT(*) AS n FROM id_mappings GROUP BY type").fetchall()}
+    counts = {r["type"]: r["n"] for r in store_sql(stack.db).execute("SELECT type, COUNT(*) AS n FROM id_mappings GROUP BY type").fetchall()}
     assert counts == {"account": len(zuora_ids) + len(billing_ids), "invoice": len(invoices),
                       "usage": 2 * len(invoices)}
     failures = stack.admin("GET", "/admin/failures").json()["data"]
@@ -202,4 +203,4 @@ def test_sigterm_during_load_loses_nothing(tmp_path):
         stack.wait_settled(120, expect_events=60)
         customers = {c["id"] for c in stack.billing_state()["customers"]}
         assert customers == set(zuora_ids)
-        assert stack.statuses() == {"done": len(stack.db.utils().execute("SELECT id FROM events").fetchall())}
+        assert stack.statuses() == {"done": len(store_sql(stack.db).execute("SELECT id FROM events").fetchall())}
