@@ -33,6 +33,7 @@ _RUN_DATABASE = RunDatabase()
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "both_engines: the module's store tests run on SQLite and PostgreSQL")
     config.addinivalue_line("markers", "sqlite_only: this test is about SQLite itself")
+    config.addinivalue_line("markers", "postgresql_only: this test is about several hosts on PostgreSQL")
 
 
 def pytest_generate_tests(metafunc) -> None:
@@ -40,8 +41,12 @@ def pytest_generate_tests(metafunc) -> None:
         return
     if metafunc.definition.get_closest_marker("both_engines") is None:
         return  # the ``engine`` fixture says sqlite
-    only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-    engines = ("sqlite",) if only_sqlite else ENGINES
+    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        engines: tuple[str, ...] = ("sqlite",)
+    elif metafunc.definition.get_closest_marker("postgresql_only") is not None:
+        engines = ("postgresql",)
+    else:
+        engines = ENGINES
     metafunc.parametrize("engine", engines, indirect=True, ids=list(engines))
 
 
