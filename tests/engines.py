@@ -159,3 +159,10 @@ class _Result:
 def store_sql(db):
     """Raw SQL on the store behind ``db`` (a ``Database``), whichever engine it is."""
     return db.utils() if db.dialect == "sqlite" else PostgresUtils(db.url)
+
+
+if __name__ == "__main__":  # .ci/run: one clear line, and a failure, when PostgreSQL is not there
+    import sys
+
+    problem = postgres_problem()
+    sys.exit(f"error: {problem} (set TEST_POSTGRES_URL)" if problem else 0)
