@@ -182,9 +182,17 @@ def database_path(url: str) -> str | None:
 def load_database_url(environ: Mapping[str, str]) -> str:
     """Just the store's URL, for commands (``migrate``) that need nothing else; raises ConfigError."""
     url = environ.get("DATABASE_URL", "").strip() or "sqlite:///integration.db"
-    if database_path(url) is None:
-        raise ConfigError({"DATABASE_URL": "must be sqlite:///<path> (PostgreSQL is not supported yet)"})
+    if database_path(url) is None and not _is_postgresql(url):
+        raise ConfigError({"DATABASE_URL": "must be sqlite:///<path> or postgresql://user:pass@host:5432/db"})
     return url
+
+
+def _is_postgresql(url: str) -> bool:
+    """A ``postgresql://`` (or ``postgres://``) URL that names at least a host or a database."""
+    for scheme in ("postgresql://", "postgres://", "postgresql+psycopg://"):
+        if url.startswith(scheme):
+            return len(url) > len(scheme) and not any(ch.isspace() for ch in url)
+    return False
 
 
 def load_config(environ: Mapping[str, str]) -> Config:

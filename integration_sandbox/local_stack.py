@@ -130,10 +130,7 @@ class LocalStack:
                 raise TimeoutError(f"the stack did not settle within {timeout}s: {self.inbox_summary()}")
             delivered = self.zuora_sandbox.wait_for_callouts(timeout=0.5) and \
                 self.billing_sandbox.wait_for_deliveries(timeout=0.5)
-            busy = self.services.db.utils().execute(
-                "SELECT COUNT(*) FROM events WHERE status = 'running'"
-                " OR (status = 'pending' AND next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 second'))"
-            ).fetchall()[0][0]
+            busy = self.services.inbox.busy(within=1.0)
             quiet = quiet + 1 if delivered and not busy else 0
             time.sleep(0.05)
 

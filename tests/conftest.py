@@ -1,4 +1,11 @@
-"""Shared fixtures: a migrated store in a temporary folder, settings, the app and its client."""
+"""Shared fixtures: a migrated store (SQLite in a temporary folder, or PostgreSQL: ``engine``),
+settings, the app and its client.
+
+``engine``: a module that marks itself ``pytestmark = pytest.mark.both_engines`` runs each of its
+tests that uses a store once on SQLite and once on PostgreSQL (``[sqlite]``/``[postgresql]``); a
+test in it marked ``sqlite_only`` (a PRAGMA, a file mode) runs on SQLite alone. Every other test
+runs on SQLite. See tests/engines.py for the per-run PostgreSQL database.
+"""
 from __future__ import annotations
 
 import base64
@@ -17,11 +24,54 @@ os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 from integration import create_app  # noqa: E402
 from integration.config import Config, Secret  # noqa: E402
 from integration.services import Services  # noqa: E402
+from tests.engines import RunDatabase  # noqa: E402
 from tests.fakes import FakeClock  # noqa: E402
 
 TESTS_DIR = os.path.dirname(__file__)
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-0123456789ab").decode()
 ADMIN_TOKEN = "admin-token-for-tests-7f3a"
+
+
+ENGINES = ("sqlite", "postgresql")
+_RUN_DATABASE = RunDatabase()
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "both_engines: the module's store tests run on SQLite and PostgreSQL")
+    config.addinivalue_line("markers", "sqlite_only: this test is about SQLite itself")
+    config.addinivalue_line("markers", "postgresql_only: this test is about several hosts on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "engine" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("both_engines") is None:
+        return  # the ``engine`` fixture says sqlite
+    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        engines: tuple[str, ...] = ("sqlite",)
+    elif metafunc.definition.get_closest_marker("postgresql_only") is not None:
+        engines = ("postgresql",)
+    else:
+        engines = ENGINES
+    metafunc.parametrize("engine", engines, indirect=True, ids=list(engines))
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    _RUN_DATABASE.drop()
+
+
+@pytest.fixture
+def engine(request) -> str:
+    """The store's engine for this test: ``sqlite`` or ``postgresql``."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(engine, tmp_path) -> str:
+    """A new, empty store of the test's engine (a file, or a PostgreSQL schema of its own)."""
+    if engine == "postgresql":
+        return _RUN_DATABASE.new_schema_url()
+    return f"sqlite:///{tmp_path}/integration.db"
 
 
 def make_config(tmp_path, **overrides) -> Config:
@@ -43,8 +93,8 @@ def make_config(tmp_path, **overrides) -> Config:
 
 
 @pytest.fixture
-def config(tmp_path) -> Config:
-    return make_config(tmp_path)
+def config(tmp_path, database_url) -> Config:
+    return make_config(tmp_path, database_url=database_url)
 
 
 @pytest.fixture
@@ -87,9 +137,9 @@ def service_env(database_url: str) -> dict:
 
 
 @pytest.fixture
-def subprocess_env(tmp_path):
+def subprocess_env(database_url):
     """Environment for running the real commands as processes against a temporary store."""
-    return service_env(f"sqlite:///{tmp_path}/integration.db")
+    return service_env(database_url)
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from integration.store.db import Database
 from integration_sandbox.billing import create_billing_sandbox
 from integration_sandbox.server import ServerThread
 from integration_sandbox.zuora import create_zuora_sandbox
+from tests.balancer import Balancer
+from tests.engines import store_sql
 
 CALLOUT_USER = "zuora-callouts"
 
@@ -43,8 +45,13 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> str:
 
 class ProcessStack:
     def __init__(self, workdir: Path, *, web_workers: int = 2, lease_seconds: float = 2.0,
-                 http_timeout: float = 5.0, backoff_seconds: float = 0.5, zuora_options: dict | None = None):
+                 http_timeout: float = 5.0, backoff_seconds: float = 0.5, zuora_options: dict | None = None,
+                 database_url: str | None = None, web_processes: int = 1):
         self.workdir = Path(workdir)
+        self.database_url = database_url or f"sqlite:///{self.workdir / 'integration.db'}"
+        self.web_processes = web_processes
+        self.webs: list[subprocess.Popen] = []
+        self.balancer: Balancer | None = None
         self.web_workers = web_workers
         self.callout_password = secrets.token_urlsafe(12)
         self.admin_token = secrets.token_urlsafe(16)
@@ -69,7 +76,7 @@ class ProcessStack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ZUORA_", "BILLING_", "ADMIN_"))}
         self.env.update({
-            "DATABASE_URL": f"sqlite:///{self.workdir / 'integration.db'}",
+            "DATABASE_URL": self.database_url,
             "ZUORA_BASE_URL": self.zuora.url, "ZUORA_CLIENT_ID": self.zuora_sb.client_id,
             "ZUORA_CLIENT_SECRET": self.zuora_sb.client_secret,
             "BILLING_BASE_URL": self.billing.url, "BILLING_API_TOKEN": self.billing_sb.api_token,
@@ -79,13 +86,20 @@ class ProcessStack:
             "INTEGRATION_BACKOFF_SECONDS": str(self.backoff_seconds),
             "PYTHONUNBUFFERED": "1",
         })
-        self.web = self._spawn("web", "serve", "--no-worker", "--workers", str(self.web_workers),
-                               "--host", "127.0.0.1", "--port", str(self.port))
-        deadline = time.monotonic() + 60
-        while not self._ready():
-            if time.monotonic() > deadline or self.web.poll() is not None:
-                raise RuntimeError(f"service did not come up; see {self.logs[-1]}")
-            time.sleep(0.1)
+        ports = [self.port] + [free_port() for _ in range(self.web_processes - 1)]
+        for port in ports:  # several web processes start (and migrate) at once
+            self.webs.append(self._spawn("web", "serve", "--no-worker", "--workers", str(self.web_workers),
+                                         "--host", "127.0.0.1", "--port", str(port)))
+        self.web = self.webs[0]
+        for port, web in zip(ports, self.webs):
+            deadline = time.monotonic() + 60
+            while not self._ready(f"http://127.0.0.1:{port}"):
+                if time.monotonic() > deadline or web.poll() is not None:
+                    raise RuntimeError(f"service did not come up; see {self.logs}")
+                time.sleep(0.1)
+        if self.web_processes > 1:  # one URL in front of them all, as a platform's router
+            self.balancer = Balancer([f"http://127.0.0.1:{port}" for port in ports]).start()
+            self.url = self.balancer.url
         requests.post(f"{self.zuora.url}/_sandbox/config", timeout=10,
                       json={"callout_url": f"{self.url}/webhooks/zuora"}).raise_for_status()
         requests.post(f"{self.billing.url}/_sandbox/config", timeout=10,
@@ -97,12 +111,14 @@ class ProcessStack:
         log = self.workdir / f"{name}-{len(self.logs)}.log"
         self.logs.append(log)
         handle = open(log, "w")
+        # A session of its own: a web process is a supervisor plus gunicorn's master and workers,
+        # and a host that dies takes all of them (kill_web kills the group).
         return subprocess.Popen([sys.executable, "-m", "integration", *args], env=self.env,
-                                stdout=handle, stderr=subprocess.STDOUT)
+                                stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def _ready(self) -> bool:
+    def _ready(self, url: str | None = None) -> bool:
         try:
-            return requests.get(f"{self.url}/readyz", timeout=1).status_code == 200
+            return requests.get(f"{url or self.url}/readyz", timeout=1).status_code == 200
         except requests.RequestException:
             return False
 
@@ -121,11 +137,18 @@ class ProcessStack:
         worker.wait(timeout=10)
         self.kills += 1
 
+    def kill_web(self, index: int) -> None:
+        """SIGKILL one web process (its host died); the balancer sends its traffic to the others."""
+        os.killpg(self.webs[index].pid, signal.SIGKILL)
+        self.webs[index].wait(timeout=10)
+
     def stop(self) -> None:
-        for proc in [*self.workers, self.web]:
+        if self.balancer is not None:
+            self.balancer.stop()
+        for proc in [*self.workers, *self.webs]:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in [*self.workers, self.web]:
+        for proc in [*self.workers, *self.webs]:
             if proc is not None:
                 try:
                     proc.wait(timeout=30)
@@ -153,7 +176,7 @@ class ProcessStack:
             time.sleep(0.05)
 
     def statuses(self) -> dict[str, int]:
-        return {r["status"]: r["n"] for r in self.db.utils().execute("SELECT status, COUNT(*) AS n FROM events GROUP BY status").fetchall()}
+        return {r["status"]: r["n"] for r in store_sql(self.db).execute("SELECT status, COUNT(*) AS n FROM events GROUP BY status").fetchall()}
 
     def wait_settled(self, timeout: float, *, expect_events: int = 0) -> dict[str, int]:
         """Until both sandboxes have delivered everything and no event is pending or running."""

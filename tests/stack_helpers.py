@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import requests
 
+from tests.engines import store_sql
+
 
 def create_zuora_account(stack, name="Ada Lovelace", email="ada@example.com", country="United Kingdom",
                          currency="USD", **extra) -> dict:
@@ -46,8 +48,8 @@ def zuora_requests(stack, method: str, path_prefix: str) -> list[dict]:
 
 
 def events(stack) -> list[dict]:
-    return [dict(r) for r in stack.services.db.utils().execute("SELECT * FROM events ORDER BY created_at").fetchall()]
+    return [dict(r) for r in store_sql(stack.services.db).execute("SELECT * FROM events ORDER BY created_at").fetchall()]
 
 
 def mappings(stack, type="account") -> list[dict]:
-    return [dict(r) for r in stack.services.db.utils().execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id", (type,)).fetchall()]
+    return [dict(r) for r in store_sql(stack.services.db).execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id", (type,)).fetchall()]

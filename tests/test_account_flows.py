@@ -7,6 +7,7 @@ import requests
 from integration.domain.errors import INVALID_DATA
 from integration.flows.accounts import AccountFlows
 from integration_sandbox.local_stack import CALLOUT_USERNAME, LocalStack
+from tests.engines import store_sql
 from tests.stack_helpers import (
     billing_requests,
     create_billing_account,
@@ -17,10 +18,11 @@ from tests.stack_helpers import (
     zuora_requests,
 )
 
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
 @pytest.fixture
-def stack(tmp_path):
-    with LocalStack(tmp_path) as stack:
+def stack(tmp_path, database_url):
+    with LocalStack(tmp_path, config_overrides={"database_url": database_url}) as stack:
         yield stack
 
 
@@ -83,8 +85,8 @@ def test_billing_account_becomes_one_zuora_account_and_the_echo_callout_creates_
     assert len(post) == 1 and post[0]["idempotency_key"] == f"billing-account:acc-1:{created_event['series_key']}"
 
 
-def test_twenty_concurrent_duplicate_callouts_with_two_workers_make_one_customer(tmp_path):
-    with LocalStack(tmp_path, workers=2) as stack:
+def test_twenty_concurrent_duplicate_callouts_with_two_workers_make_one_customer(tmp_path, database_url):
+    with LocalStack(tmp_path, workers=2, config_overrides={"database_url": database_url}) as stack:
         requests.post(f"{stack.zuora_url}/_sandbox/config", json={"callout_url": None}, timeout=10)  # we send them
         created = create_zuora_account(stack)
         auth = (CALLOUT_USERNAME, stack.callout_password)
@@ -110,8 +112,8 @@ def test_twenty_concurrent_duplicate_callouts_with_two_workers_make_one_customer
         assert all(e["status"] == "done" for e in events(stack))
 
 
-def test_crash_between_billing_create_and_mapping_write_links_on_rerun(tmp_path):
-    with LocalStack(tmp_path, workers=0) as stack:
+def test_crash_between_billing_create_and_mapping_write_links_on_rerun(tmp_path, database_url):
+    with LocalStack(tmp_path, workers=0, config_overrides={"database_url": database_url}) as stack:
         requests.post(f"{stack.zuora_url}/_sandbox/config", json={"callout_url": None}, timeout=10)
         created = create_zuora_account(stack)
         event_id = stack.services.inbox.record(
@@ -122,7 +124,7 @@ def test_crash_between_billing_create_and_mapping_write_links_on_rerun(tmp_path)
         assert len(stack.billing_state()["customers"]) == 1 and mappings(stack) == []
 
         worker = stack.start_worker()
-        stack.services.db.utils().execute(  # the dead worker's lease runs out
+        store_sql(stack.services.db).execute(  # the dead worker's lease runs out
             "UPDATE events SET lease_expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", (event_id,))
         worker.wake()
         stack.wait_idle()
@@ -133,15 +135,15 @@ def test_crash_between_billing_create_and_mapping_write_links_on_rerun(tmp_path)
         assert stack.services.inbox.get(event_id).status == "done"
 
 
-def test_crash_between_zuora_create_and_mapping_write_links_on_rerun(tmp_path):
-    with LocalStack(tmp_path, workers=0) as stack:
+def test_crash_between_zuora_create_and_mapping_write_links_on_rerun(tmp_path, database_url):
+    with LocalStack(tmp_path, workers=0, config_overrides={"database_url": database_url}) as stack:
         requests.post(f"{stack.zuora_url}/_sandbox/config", json={"callout_url": None}, timeout=10)
         create_billing_account(stack)
         assert stack.billing_sandbox.wait_for_deliveries(10)
         [event] = stack.services.inbox.claim("doomed-worker")
         AccountFlows(stack.services).from_billing(event)
         assert len(zuora_accounts(stack)) == 1 and mappings(stack) == []
-        stack.services.db.utils().execute(
+        store_sql(stack.services.db).execute(
             "UPDATE events SET lease_expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", (event.id,))
         stack.start_worker()
         stack.wait_idle()
@@ -150,8 +152,8 @@ def test_crash_between_zuora_create_and_mapping_write_links_on_rerun(tmp_path):
         assert row["billing_id"] == "acc-1"
 
 
-def test_existing_twins_with_matching_link_data_are_linked_not_duplicated(tmp_path):
-    with LocalStack(tmp_path, workers=0) as stack:
+def test_existing_twins_with_matching_link_data_are_linked_not_duplicated(tmp_path, database_url):
+    with LocalStack(tmp_path, workers=0, config_overrides={"database_url": database_url}) as stack:
         requests.post(f"{stack.zuora_url}/_sandbox/config", json={"callout_url": None}, timeout=10)
         requests.post(f"{stack.billing_url}/_sandbox/config", json={"webhook_url": None}, timeout=10)
         # A billing account and a Zuora account that already point at each other by the link field.

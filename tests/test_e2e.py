@@ -14,8 +14,9 @@ import pytest
 import requests
 
 from tests.e2e_stack import ProcessStack
+from tests.engines import store_sql
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_engines]
 
 METERS = {"api-calls": ("quantity", "C-00000001", "Each"), "storage-gb": ("revenue", "C-00000002", "USD")}
 
@@ -100,7 +101,7 @@ def assert_synced_exactly_once(stack: ProcessStack, zuora_ids: list[str], billin
     assert len(set(link_values)) == len(link_values)  # every Zuora account links to a different billing account
     # Invoices: exactly one Zuora invoice per billing invoice, to the cent.
     assert len(zuora["invoices"]) == len(invoices)
-    invoice_rows = stack.db.utils().execute("SELECT zuora_id, billing_id FROM id_mappings WHERE type = 'invoice'").fetchall()
+    invoice_rows = store_sql(stack.db).execute("SELECT zuora_id, billing_id FROM id_mappings WHERE type = 'invoice'").fetchall()
     assert sorted(r["billing_id"] for r in invoice_rows) == sorted(invoices)
     by_id = {i["id"]: i for i in zuora["invoices"]}
     for row in invoice_rows:
@@ -114,16 +115,16 @@ def assert_synced_exactly_once(stack: ProcessStack, zuora_ids: list[str], billin
     revenue = [Decimal(str(u["Quantity"])) for u in usage if u["ChargeNumber"] == "C-00000002"]
     assert set(revenue) == {Decimal("0.999999")}
     # The mapping table matches.
-    counts = {r["type"]: r["n"] for r in stack.db.utils().execute("SELECT type, COUNT(*) AS n FROM id_mappings GROUP BY type").fetchall()}
+    counts = {r["type"]: r["n"] for r in store_sql(stack.db).execute("SELECT type, COUNT(*) AS n FROM id_mappings GROUP BY type").fetchall()}
     assert counts == {"account": len(zuora_ids) + len(billing_ids), "invoice": len(invoices),
                       "usage": 2 * len(invoices)}
     failures = stack.admin("GET", "/admin/failures").json()["data"]
     assert failures == []
 
 
-def test_load_with_workers_killed_at_random_syncs_everything_once(tmp_path):
+def test_load_with_workers_killed_at_random_syncs_everything_once(tmp_path, database_url):
     rng = random.Random(20261123)
-    with ProcessStack(tmp_path, web_workers=3) as stack:
+    with ProcessStack(tmp_path, web_workers=3, database_url=database_url) as stack:
         stack.start_worker()
         stack.start_worker()
         configure_meters(stack)
@@ -158,8 +159,49 @@ def test_load_with_workers_killed_at_random_syncs_everything_once(tmp_path):
             assert secret not in logs
 
 
-def test_sandbox_faults_do_not_change_the_end_state(tmp_path):
-    with ProcessStack(tmp_path, http_timeout=1.0) as stack:
+@pytest.mark.postgresql_only
+def test_several_hosts_on_postgresql_with_workers_and_a_web_process_killed(tmp_path, database_url):
+    """CONTRACT §10: 2 `serve --no-worker` behind a balancer and 3 `worker` processes share one
+    PostgreSQL; workers are SIGKILLed at random at least 15 times and one web process once. Every
+    object exists exactly once on each sandbox and in the mapping table, no event is lost, none is
+    left running, and the database never held two running events of one object (its index)."""
+    rng = random.Random(20261129)
+    with ProcessStack(tmp_path, web_workers=1, database_url=database_url, web_processes=2) as stack:
+        for _ in range(3):
+            stack.start_worker()
+        configure_meters(stack)
+        loading = threading.Event()
+        loading.set()
+
+        def killer():
+            while loading.is_set() or stack.kills < 15:
+                time.sleep(rng.uniform(0.2, 0.5))
+                live = stack.live_workers()
+                if live:
+                    stack.kill_worker(rng.choice(live))
+                while len(stack.live_workers()) < 3:
+                    stack.start_worker()
+                if stack.kills >= 40:
+                    break
+
+        thread = threading.Thread(target=killer, daemon=True)
+        thread.start()
+        zuora_ids = create_zuora_accounts(stack, 150)
+        stack.kill_web(1)  # a web host dies mid-load; the balancer routes around it
+        zuora_ids += create_zuora_accounts(stack, 150, prefix="Second Wave")
+        billing_ids = create_billing_accounts(stack, 150)
+        invoices = create_invoices(stack, billing_ids)
+        loading.clear()
+        thread.join(timeout=120)
+        stack.wait_settled(150, expect_events=300 + 150 + 150)
+        assert stack.kills >= 15
+        assert stack.webs[1].poll() is not None and stack.webs[0].poll() is None
+        assert_synced_exactly_once(stack, zuora_ids, billing_ids, invoices)
+        assert stack.statuses() == {"done": sum(stack.statuses().values())}
+
+
+def test_sandbox_faults_do_not_change_the_end_state(tmp_path, database_url):
+    with ProcessStack(tmp_path, http_timeout=1.0, database_url=database_url) as stack:
         for _ in range(4):  # retries inside the clients hold a worker; more of them keep the test short
             stack.start_worker()
         configure_meters(stack)
@@ -188,8 +230,8 @@ def test_sandbox_faults_do_not_change_the_end_state(tmp_path):
         assert_synced_exactly_once(stack, zuora_ids, billing_ids, invoices)
 
 
-def test_sigterm_during_load_loses_nothing(tmp_path):
-    with ProcessStack(tmp_path) as stack:
+def test_sigterm_during_load_loses_nothing(tmp_path, database_url):
+    with ProcessStack(tmp_path, database_url=database_url) as stack:
         worker = stack.start_worker()
         zuora_ids = create_zuora_accounts(stack, 60)
         # SIGTERM once the worker is at work (its handlers are installed by then), not after a guess.
@@ -202,4 +244,4 @@ def test_sigterm_during_load_loses_nothing(tmp_path):
         stack.wait_settled(120, expect_events=60)
         customers = {c["id"] for c in stack.billing_state()["customers"]}
         assert customers == set(zuora_ids)
-        assert stack.statuses() == {"done": len(stack.db.utils().execute("SELECT id FROM events").fetchall())}
+        assert stack.statuses() == {"done": len(store_sql(stack.db).execute("SELECT id FROM events").fetchall())}

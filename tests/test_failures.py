@@ -5,6 +5,9 @@ from integration.domain.errors import MISSING_MAPPING
 from integration.flows.outcome import Outcome
 from integration.worker.loop import Worker
 from tests.conftest import ADMIN_TOKEN
+from tests.engines import store_sql
+
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 KINDS = {
@@ -34,7 +37,7 @@ def fail(services, object_type="account", object_id="A1", code="ZUORA_REJECTED",
 
 
 def statuses(services):
-    return {row["id"]: row["status"] for row in services.db.utils().execute("SELECT id, status FROM events").fetchall()}
+    return {row["id"]: row["status"] for row in store_sql(services.db).execute("SELECT id, status FROM events").fetchall()}
 
 
 def listed(client, query=""):
@@ -96,7 +99,7 @@ def test_a_retried_failure_that_fails_again_keeps_its_page_position(client, serv
 
 
 def test_default_limit_is_100(client, services):
-    with services.db.utils().conn as conn:
+    with store_sql(services.db).conn as conn:
         conn.executemany(
             "INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key, status,"
             " error_code, last_error, attempts, next_attempt_at, first_failed_at, last_failed_at, created_at,"

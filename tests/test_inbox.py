@@ -14,7 +14,9 @@ from integration.domain.errors import (
 )
 from integration.store.db import Database
 from integration.store.inbox import Inbox, LeaseLost
+from tests.engines import store_sql
 
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
 class Clock:
     def __init__(self):
@@ -33,8 +35,8 @@ def clock():
 
 
 @pytest.fixture
-def inbox(tmp_path, clock):
-    db = Database(f"sqlite:///{tmp_path}/inbox.db")
+def inbox(database_url, clock):
+    db = Database(database_url)
     db.migrate()
     return Inbox(db, clock=clock, lease_seconds=30, max_attempts=3, rng=random.Random(7))
 
@@ -49,7 +51,7 @@ def test_repeated_dedupe_key_returns_the_existing_event(inbox):
     again = record(inbox, dedupe_key="zuora:n1")
     assert first.created and not again.created
     assert again.event_id == first.event_id
-    assert inbox.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 1
+    assert store_sql(inbox.db).execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 1
 
 
 def test_pending_event_for_same_object_is_coalesced(inbox):
@@ -173,8 +175,8 @@ def _claim_in_process(url, worker_id, queue, start):
     queue.put(got)
 
 
-def test_claims_are_exclusive_between_two_processes(tmp_path):
-    url = f"sqlite:///{tmp_path}/shared.db"
+def test_claims_are_exclusive_between_two_processes(database_url):
+    url = database_url
     db = Database(url)
     db.migrate()
     inbox = Inbox(db)
@@ -192,4 +194,4 @@ def test_claims_are_exclusive_between_two_processes(tmp_path):
     assert len(claimed) == len(set(claimed)) == 200
     assert set(claimed) == ids
     assert all(results), "both processes should have taken part"
-    assert db.utils().execute("SELECT COUNT(*) FROM events WHERE status = 'done'").fetchall()[0][0] == 200
+    assert store_sql(db).execute("SELECT COUNT(*) FROM events WHERE status = 'done'").fetchall()[0][0] == 200

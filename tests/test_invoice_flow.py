@@ -22,8 +22,11 @@ from integration_sandbox.billing import create_billing_sandbox
 from integration_sandbox.server import ServerThread
 from integration_sandbox.zuora import create_zuora_sandbox
 from tests.conftest import make_config
+from tests.engines import store_sql
 
 ZUORA_ID, ZUORA_SECRET = "zuora-flow-client", "zuora-flow-secret-31f9"
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
+
 BILLING_TOKEN = "billing-flow-token-8d2c"
 PERIOD = {"startDate": "2024-07-01T00:00:00Z", "endDate": "2024-08-01T00:00:00Z",
           "invoiceDate": "2024-08-01T00:00:00Z", "dueDate": "2024-08-31T00:00:00Z"}
@@ -52,12 +55,13 @@ class Sandboxes:
 class Stack:
     """Fresh sandbox state, the service's store and a worker with the real handlers."""
 
-    def __init__(self, sandboxes: "Sandboxes", tmp_path):
+    def __init__(self, sandboxes: "Sandboxes", tmp_path, database_url: str | None = None):
         self.zuora_app, self.billing_app = sandboxes.zuora_app, sandboxes.billing_app
         self.zuora_server, self.billing_server = sandboxes.zuora_server, sandboxes.billing_server
         for server in (self.zuora_server, self.billing_server):
             assert requests.post(f"{server.url}/_sandbox/reset", timeout=10).status_code == 200
-        config = make_config(tmp_path, zuora_base_url=self.zuora_server.url, zuora_client_id=ZUORA_ID,
+        config = make_config(tmp_path, database_url=database_url or f"sqlite:///{tmp_path}/integration.db",
+                             zuora_base_url=self.zuora_server.url, zuora_client_id=ZUORA_ID,
                              zuora_client_secret=Secret(ZUORA_SECRET), billing_base_url=self.billing_server.url,
                              billing_api_token=Secret(BILLING_TOKEN))
         self.services = Services.from_config(config)
@@ -125,11 +129,11 @@ class Stack:
         return self.services.inbox.get(event_id)
 
     def events(self, type: str) -> list[dict]:
-        return [dict(r) for r in self.services.db.utils().execute("SELECT * FROM events WHERE type = ? ORDER BY created_at",
+        return [dict(r) for r in store_sql(self.services.db).execute("SELECT * FROM events WHERE type = ? ORDER BY created_at",
                                                         (type,)).fetchall()]
 
     def mappings(self, type: str) -> list[dict]:
-        return [dict(r) for r in self.services.db.utils().execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id",
+        return [dict(r) for r in store_sql(self.services.db).execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id",
                                                         (type,)).fetchall()]
 
     def meter(self, meter_id: str, mode: str, *, uom: str = "Each", sub: str = "A-S00000001",
@@ -146,8 +150,8 @@ def sandboxes():
 
 
 @pytest.fixture
-def stack(sandboxes, tmp_path):
-    s = Stack(sandboxes, tmp_path)
+def stack(sandboxes, tmp_path, database_url):
+    s = Stack(sandboxes, tmp_path, database_url)
     yield s
     s.close()
 
@@ -407,7 +411,7 @@ def test_a_replay_keeps_the_first_split_whatever_the_settings_say_now(stack):
     stack.worker.drain()
     # Now the settings flip: m-fixed gets settings, m-usage loses them; the invoice event is replayed.
     stack.meter("m-fixed", "quantity")
-    with stack.services.db.utils().conn as conn:
+    with store_sql(stack.services.db).conn as conn:
         conn.execute("DELETE FROM meter_settings WHERE meter_id = 'm-usage'")
     replay = stack.finalized(invoice["id"])
     stack.worker.drain()
@@ -426,7 +430,7 @@ def test_a_replay_of_a_usage_only_invoice_never_invoices_a_meter_that_lost_its_s
                                     "valuePerQuantity": Decimal("1")}])
     stack.finalized(invoice["id"])
     stack.worker.drain()
-    with stack.services.db.utils().conn as conn:
+    with store_sql(stack.services.db).conn as conn:
         conn.execute("DELETE FROM meter_settings")
     stack.finalized(invoice["id"])
     stack.worker.drain()

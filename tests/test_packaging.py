@@ -17,6 +17,7 @@ import pytest
 from integration.store.db import bundled_migrations, migrations_folder
 
 REPO = Path(__file__).resolve().parent.parent
+ENGINES = ("sqlite", "postgresql")
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "integration", "integration_sandbox", "migrations")
 
 
@@ -42,14 +43,18 @@ def test_migrations_are_the_repositorys_top_level_folder():
     assert migrations_folder() == REPO / "migrations"
     assert not (REPO / "integration" / "migrations").exists() or \
         not list((REPO / "integration" / "migrations").glob("*.sql"))
-    # Every *.sql in the folder, in name order: a new migration needs no registration.
-    assert [name for name, _ in bundled_migrations()] == sorted(p.name for p in (REPO / "migrations").glob("*.sql"))
+    # Every *.sql in the engine's folder, in name order: a new migration needs no registration.
+    for engine in ENGINES:
+        assert [name for name, _ in bundled_migrations(engine)] == \
+            sorted(p.name for p in (REPO / "migrations" / engine).glob("*.sql"))
+    assert not list((REPO / "migrations").glob("*.sql")), "a migration belongs in its engine's folder"
 
 
-def test_build_carries_every_migration_inside_the_package(build_lib):
-    shipped = sorted(p.name for p in (build_lib / "integration" / "migrations").glob("*.sql"))
-    assert shipped == sorted(p.name for p in (REPO / "migrations").glob("*.sql"))
-    assert shipped, "no migration in the build"
+@pytest.mark.parametrize("engine", ENGINES)
+def test_build_carries_every_migration_inside_the_package(build_lib, engine):
+    shipped = sorted(p.name for p in (build_lib / "integration" / "migrations" / engine).glob("*.sql"))
+    assert shipped == sorted(p.name for p in (REPO / "migrations" / engine).glob("*.sql"))
+    assert shipped, f"no {engine} migration in the build"
     assert not (build_lib / "migrations").exists(), "migrations must not become a top-level package"
 
 
@@ -70,6 +75,6 @@ def test_installed_copy_migrates_a_new_store_away_from_the_repository(build_lib,
     assert where.stdout.strip() == str(build_lib / "integration" / "migrations"), where.stderr
     result = subprocess.run([sys.executable, "-m", "integration", "migrate"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
-    names = sorted(p.name for p in (REPO / "migrations").glob("*.sql"))
+    names = sorted(p.name for p in (REPO / "migrations" / "sqlite").glob("*.sql"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"applied {len(names)} migration(s): {', '.join(names)}\n"

@@ -29,6 +29,7 @@ from integration.store.events import idempotency_key
 from integration.worker.loop import Worker
 from integration.worker.scheduled_retry import latest_slot, scheduled_retry_job
 from tests.conftest import ADMIN_TOKEN
+from tests.engines import store_sql
 from tests.test_invoice_flow import (  # noqa: F401
     ZUORA_ID,
     ZUORA_SECRET,
@@ -37,13 +38,15 @@ from tests.test_invoice_flow import (  # noqa: F401
     sandboxes,
 )
 
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
+
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 EUR_NOT_ENABLED = "Currency EUR is not enabled"
 
 
 @pytest.fixture
-def stack(sandboxes, tmp_path):  # noqa: F811 - the module's own instance of the shared fixture
-    s = Stack(sandboxes, tmp_path)
+def stack(sandboxes, tmp_path, database_url):  # noqa: F811 - the module's own instance of the shared fixture
+    s = Stack(sandboxes, tmp_path, database_url)
     yield s
     requests.delete(f"{s.zuora_server.url}/_sandbox/faults", timeout=10)
     s.close()
@@ -259,7 +262,7 @@ def test_a_second_event_for_the_same_invoice_after_a_lost_success_finds_it(stack
     lose_next(stack, "/v1/invoices", mode="failure")
     stack.worker.drain()
     assert stack.event(first).status == "failed"
-    stack.services.db.utils().execute("UPDATE events SET status = 'deleted' WHERE id = ?", (first,))
+    store_sql(stack.services.db).execute("UPDATE events SET status = 'deleted' WHERE id = ?", (first,))
 
     second = stack.finalized(invoice["id"])  # a redelivery: its own event, its own series key
     stack.worker.drain()
@@ -302,7 +305,7 @@ def test_history_shows_every_series_and_attempt_including_a_crashed_one(stack):
     failures.retry(stack.services.db, failures.Selector(ids=(event_id,)))
     [claimed] = stack.services.inbox.claim("doomed-worker")  # series 2, attempt 1 ...
     stack.handlers["account.created"](claimed)             # ... creates the account, then is SIGKILLed
-    stack.services.db.utils().execute(
+    store_sql(stack.services.db).execute(
         "UPDATE events SET lease_expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", (event_id,))
     stack.worker.drain()                                   # series 2, attempt 2: finds it, links it
 
@@ -379,7 +382,7 @@ def test_idempotency_keys_stay_within_zuoras_limit_and_printable():
 def test_the_migration_gives_existing_events_a_series_and_a_key(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/old.db")
     migrations = db.migrations()
-    with db.utils().conn as conn:
+    with store_sql(db).conn as conn:
         conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         for name, sql in migrations[:2]:
             for statement in split_statements(sql):
@@ -391,7 +394,7 @@ def test_the_migration_gives_existing_events_a_series_and_a_key(tmp_path):
                          " 'invoice', ?, ?, ?, 't', 't', 't')", (f"evt_{n}", f"inv{n}", f"billing-invoice:inv{n}",
                                                                 f"d{n}"))
     assert db.migrate() == ["0003_attempt_series.sql", "0004_sequence_and_coalescing.sql", "0005_alert_digests.sql"]
-    rows = db.utils().execute("SELECT series, series_key FROM events ORDER BY id").fetchall()
+    rows = store_sql(db).execute("SELECT series, series_key FROM events ORDER BY id").fetchall()
     assert [r["series"] for r in rows] == [1, 1]
     assert all(len(r["series_key"]) == 16 for r in rows) and rows[0]["series_key"] != rows[1]["series_key"]
-    assert json.loads(json.dumps([dict(r) for r in db.utils().execute("SELECT * FROM attempts").fetchall()])) == []
+    assert json.loads(json.dumps([dict(r) for r in store_sql(db).execute("SELECT * FROM attempts").fetchall()])) == []

@@ -17,6 +17,9 @@ from integration.worker.scheduled_retry import (
     scheduled_retry_job,
 )
 from tests.conftest import make_config
+from tests.engines import store_sql
+
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
 UTC = timezone.utc
 SLOT = datetime(2026, 11, 23, 11, 30, tzinfo=UTC)
@@ -34,7 +37,7 @@ def failed(services, object_id, *, at, code="ZUORA_REJECTED", waiting_for=None):
     """An event on the failure list whose last failure was at ``at`` (the row as ``Inbox.fail`` leaves it)."""
     stamp = to_db_time(at)
     event_id = f"evt_{object_id}"
-    with services.db.utils().conn as conn:
+    with store_sql(services.db).conn as conn:
         conn.execute(
             "INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key, status, attempts,"
             " error_code, last_error, waiting_for, next_attempt_at, first_failed_at, last_failed_at, created_at,"
@@ -50,7 +53,7 @@ def status_of(services, event_id):
 
 
 def runs(services):
-    return [dict(r) for r in services.db.utils().execute("SELECT slot, worker_id, retried FROM scheduled_runs ORDER BY slot").fetchall()]
+    return [dict(r) for r in store_sql(services.db).execute("SELECT slot, worker_id, retried FROM scheduled_runs ORDER BY slot").fetchall()]
 
 
 # -- slots -------------------------------------------------------------------------------------------------
@@ -126,7 +129,7 @@ def test_the_cap_keeps_the_oldest_first(services):
 
 def test_the_default_cap_is_50000_per_run(services):
     stamp = "2026-11-23T10:00:00.000000Z"
-    with services.db.utils().conn as conn:
+    with store_sql(services.db).conn as conn:
         conn.executemany(
             "INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key, status,"
             " error_code, last_error, attempts, next_attempt_at, first_failed_at, last_failed_at, created_at,"
@@ -136,7 +139,7 @@ def test_the_default_cap_is_50000_per_run(services):
              for i in range(50_001)])
     scheduled_retry_job(services, clock=Clock(SLOT))()
     assert runs(services)[0]["retried"] == 50_000
-    counts = {r["status"]: r["n"] for r in services.db.utils().execute("SELECT status, COUNT(*) AS n FROM events GROUP BY 1").fetchall()}
+    counts = {r["status"]: r["n"] for r in store_sql(services.db).execute("SELECT status, COUNT(*) AS n FROM events GROUP BY 1").fetchall()}
     assert counts == {"pending": 50_000, "failed": 1}
 
 

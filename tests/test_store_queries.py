@@ -16,6 +16,9 @@ from integration.store.db import Database
 from integration.store.inbox import Inbox
 from integration.store.queries import inbox as inbox_q
 from integration.store.tx import StoreUnavailable
+from tests.engines import store_sql
+
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -29,8 +32,8 @@ class Clock:
 
 
 @pytest.fixture
-def db(tmp_path) -> Database:
-    store = Database(f"sqlite:///{tmp_path}/store.db", busy_timeout=2)
+def db(database_url) -> Database:
+    store = Database(database_url, busy_timeout=2)
     store.migrate()
     yield store
     store.close()
@@ -53,11 +56,12 @@ def record(inbox: Inbox, object_id: str = "A1", dedupe_key: str | None = None, t
 
 
 def pragma(db: Database, name: str):
-    return db.utils().execute(f"PRAGMA {name}").fetchone()[0]
+    return store_sql(db).execute(f"PRAGMA {name}").fetchone()[0]
 
 
 # -- the engine ----------------------------------------------------------------------------------------
 
+@pytest.mark.sqlite_only
 def test_sqlite_connections_are_wal_full_sync_with_foreign_keys(db):
     with db.read() as tx:  # a pooled connection, configured on connect
         assert tx.dialect == "sqlite"
@@ -77,6 +81,7 @@ def test_a_read_does_not_take_the_write_lock(db, inbox):
         assert record(inbox).created  # a write transaction elsewhere commits meanwhile
 
 
+@pytest.mark.sqlite_only
 def test_a_write_transaction_holds_the_write_lock_from_its_start(db, inbox):
     db.busy_timeout = 0.1
     with db.transaction():
@@ -139,8 +144,8 @@ def test_coalescing_is_one_pending_event_per_object_and_type(inbox):
 def test_coalescing_is_kept_by_the_index_not_by_a_check(db, inbox):
     """Two writers that both saw no pending event: the second insert meets the partial unique index."""
     record(inbox)
-    with pytest.raises(Exception, match="UNIQUE"):
-        db.utils().execute("INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key,"
+    with pytest.raises(Exception, match="(?i)unique"):
+        store_sql(db).execute("INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key,"
                            " next_attempt_at, created_at, updated_at, coalescing) VALUES ('evt_x', 'zuora',"
                            " 'account.callout', 'account', 'A1', 'zuora-account:A1', 'other', 't', 't', 't', 1)")
 

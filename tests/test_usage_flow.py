@@ -12,14 +12,17 @@ from integration.domain.times import to_db_time, utcnow
 from integration.flows.usage import UsageFlow
 from integration.store import mappings
 from integration_sandbox.billing_invoices import revenue_info, usage_info, usage_leaf
+from tests.engines import store_sql
 from tests.test_invoice_flow import Stack, only_invoice, sandboxes  # noqa: F401 - the fixture, reused
 
 SUB, CHARGE = "A-S00000042", "C-00000077"
 
 
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
+
 @pytest.fixture
-def stack(sandboxes, tmp_path):  # noqa: F811 - the module's own instance of the shared fixture
-    s = Stack(sandboxes, tmp_path)
+def stack(sandboxes, tmp_path, database_url):  # noqa: F811 - the module's own instance of the shared fixture
+    s = Stack(sandboxes, tmp_path, database_url)
     yield s
     s.close()
 
@@ -162,7 +165,7 @@ def test_five_thousand_usage_lines_take_a_handful_of_calls(stack):
     stack.linked_account()
     n = 5000
     now = to_db_time(utcnow())
-    with stack.services.db.utils().conn as conn:
+    with store_sql(stack.services.db).conn as conn:
         conn.executemany(
             "INSERT INTO meter_settings VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(f"m{i:05d}", SUB, f"C-{i:08d}", "Each", "quantity" if i % 2 else "revenue", now, now)
@@ -261,7 +264,7 @@ def test_a_meter_that_loses_its_settings_after_the_split_is_still_pushed_as_usag
                                     "valuePerQuantity": Decimal("0.25")}])
     stack.finalized(invoice["id"])
     stack.worker.run_once()  # the invoice flow decides the split
-    with stack.services.db.utils().conn as conn:
+    with store_sql(stack.services.db).conn as conn:
         conn.execute("DELETE FROM meter_settings")
     stack.worker.drain()
     [record] = usage_records(stack)
@@ -273,7 +276,7 @@ def test_a_meter_that_loses_its_settings_after_the_split_is_still_pushed_as_usag
 def test_a_retry_after_a_fix_uploads_the_corrected_file_instead_of_replaying_the_failure(stack):
     """Zuora replays a key's answer for 24 h, failures included: a corrected file must get a new key."""
     account = stack.linked_account()
-    with stack.services.db.utils().conn as conn:  # a wrong account number in the link
+    with store_sql(stack.services.db).conn as conn:  # a wrong account number in the link
         conn.execute("UPDATE id_mappings SET zuora_number = 'A-WRONG' WHERE type = 'account'")
     stack.meter("m-calls", "quantity", uom="Call")
     invoice = stack.invoice(usage=[{"meterId": "m-calls", "name": "API", "quantity": 4,
@@ -283,7 +286,7 @@ def test_a_retry_after_a_fix_uploads_the_corrected_file_instead_of_replaying_the
     [event] = stack.events("invoice.usage")
     assert (event["status"], event["error_code"]) == ("failed", ZUORA_REJECTED)
 
-    with stack.services.db.utils().conn as conn:  # the operator fixes the link and retries the failure
+    with store_sql(stack.services.db).conn as conn:  # the operator fixes the link and retries the failure
         conn.execute("UPDATE id_mappings SET zuora_number = ? WHERE type = 'account'", (account["accountNumber"],))
         conn.execute("UPDATE events SET status = 'pending', next_attempt_at = ? WHERE id = ?",
                      (to_db_time(utcnow()), event["id"]))

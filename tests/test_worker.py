@@ -19,6 +19,9 @@ from integration.domain.errors import (
 from integration.flows.outcome import Outcome
 from integration.store import mappings
 from integration.worker.loop import Worker
+from tests.engines import store_sql
+
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
 AUTH = ("zuora", "callout-password-2b8e")
 
@@ -39,7 +42,7 @@ def test_handler_outcome_writes_commit_with_the_event(services):
     event_id = record(services)
     assert worker.drain() == 1
     assert status(services, event_id).status == "done"
-    assert services.db.utils().execute("SELECT zuora_id FROM id_mappings").fetchall()[0][0] == "A1"
+    assert store_sql(services.db).execute("SELECT zuora_id FROM id_mappings").fetchall()[0][0] == "A1"
 
 
 def test_failing_write_leaves_neither_mapping_nor_done(services):
@@ -54,7 +57,7 @@ def test_failing_write_leaves_neither_mapping_nor_done(services):
     event = status(services, event_id)
     assert (event.status, event.error_code) == ("failed", UNKNOWN)
     assert "disk on fire" in event.last_error
-    assert services.db.utils().execute("SELECT COUNT(*) FROM id_mappings").fetchall()[0][0] == 0
+    assert store_sql(services.db).execute("SELECT COUNT(*) FROM id_mappings").fetchall()[0][0] == 0
 
 
 @pytest.mark.parametrize("error,expected_status,code", [
@@ -155,7 +158,7 @@ def plugin_env(subprocess_env, tmp_path):
 
 def event_row(env, event_id):
     from integration.store.db import Database
-    rows = Database(env["DATABASE_URL"]).utils().execute("SELECT status, attempts FROM events WHERE id = ?", (event_id,)).fetchall()
+    rows = store_sql(Database(env["DATABASE_URL"])).execute("SELECT status, attempts FROM events WHERE id = ?", (event_id,)).fetchall()
     return tuple(rows[0]) if rows else None
 
 

@@ -31,6 +31,7 @@ from integration.domain.errors import (
     TransientError,
 )
 from integration.store.db import Database, StoreUnavailable
+from integration.store.engine import display_url
 
 PROBE_CUSTOMER_ID = "integration-check"
 """A customer ID looked up to see the billing API answer; absent (404) is as good as present."""
@@ -76,7 +77,9 @@ def check_store(environ: Mapping[str, str]) -> Result:
     except ConfigError as exc:
         return Result("store", False, "; ".join(f"{n} {why}" for n, why in exc.problems.items()))
     path = database_path(url)
-    if not os.path.isfile(path):
+    if path is None:
+        path = display_url(url)  # PostgreSQL: shown without its password
+    elif not os.path.isfile(path):
         return Result("store", False, f"{path} does not exist (DATABASE_URL); run `integration migrate`")
     db = Database(url, busy_timeout=5)
     try:

@@ -15,6 +15,7 @@ import click
 from integration.config import Config, ConfigError, database_path, load_config
 from integration.flows.plugins import PluginError, handler_plugins
 from integration.store.db import Database, StoreUnavailable
+from integration.store.engine import display_url
 
 
 def config_or_exit() -> Config:
@@ -41,6 +42,10 @@ def migrate_or_exit(db: Database) -> list[str]:
         return db.migrate()
     except (OSError, StoreUnavailable) as exc:
         path = database_path(db.url)
+        if path is None:  # PostgreSQL: the server's own words, the URL without its password
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(f"error: cannot open the store {display_url(db.url)} (DATABASE_URL): {reason}", err=True)
+            sys.exit(1)
         click.echo(f"error: cannot open the store {path} (DATABASE_URL): {_path_problem(path, exc)}", err=True)
         sys.exit(1)
 

@@ -5,6 +5,8 @@ after a fork (gunicorn forks its workers; a pooled connection must never cross a
 ``engine.dispose(close=False)`` as SQLAlchemy documents for a child process. Every write goes through
 ``transaction()`` (on SQLite ``BEGIN IMMEDIATE``), every read through ``read()``; both hand out a
 ``Tx``, never a driver connection.
+
+Migrations are SQL files per engine: ``migrations/sqlite/`` and ``migrations/postgresql/``.
 """
 from __future__ import annotations
 
@@ -47,9 +49,9 @@ def migrations_folder() -> Path:
     raise FileNotFoundError(f"no migrations folder at {checkout / 'migrations'} or {installed}")
 
 
-def bundled_migrations() -> list[tuple[str, str]]:
-    """(name, SQL) of every ``*.sql`` file in the migrations folder, in name order."""
-    folder = migrations_folder()
+def bundled_migrations(dialect: str = "sqlite") -> list[tuple[str, str]]:
+    """(name, SQL) of every ``*.sql`` file in the migrations folder of ``dialect``, in name order."""
+    folder = migrations_folder() / dialect
     return [(path.name, path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.sql"))]
 
 
@@ -107,7 +109,12 @@ class Database:
     def changes_marker(self) -> int | None:
         """A number that changes when another connection commits to the store (the worker's cheap
         wake-up check between polls); None when it cannot be read. SQLite: ``PRAGMA data_version``
-        on a connection this thread keeps for the purpose (the value is per connection)."""
+        on a connection this thread keeps for the purpose (the value is per connection).
+        PostgreSQL: how many notifications a dedicated ``LISTEN`` connection has received (new
+        work is announced with ``NOTIFY`` in the transaction that records it), read without a
+        query: the check is a look at the socket, so idle workers never poll the events table."""
+        if self.dialect == "postgresql":
+            return self._notifications()
         try:
             conn = getattr(self._marker, "conn", None)
             if conn is None or self._marker.pid != os.getpid():
@@ -122,6 +129,17 @@ class Database:
         except Exception:  # noqa: BLE001 - a busy or vanished store: the caller polls again
             return None
 
+    def _notifications(self) -> int | None:
+        from integration.store.listen import (
+            Listener,  # psycopg is imported only for PostgreSQL
+        )
+
+        listener = getattr(self._marker, "listener", None)
+        if listener is None or self._marker.pid != os.getpid():
+            listener = self._marker.listener = Listener(engines.libpq_url(self.url), q.CHANNEL)
+            self._marker.pid = os.getpid()
+        return listener.count()
+
     def utils(self) -> sqlite_utils.Database:
         """sqlite-utils over a fresh autocommit connection to the SQLite file: introspection and
         inspection (tests, the shell), never the service's own reads and writes."""
@@ -135,7 +153,7 @@ class Database:
         """Close every pooled connection of this process (the engine is built again on next use)."""
         with self._lock:
             engine, self._engine = self._engine, None
-            marker = getattr(self._marker, "conn", None)
+            marker = getattr(self._marker, "conn", None) or getattr(self._marker, "listener", None)
             self._marker = threading.local()
         if marker is not None:
             try:
@@ -148,17 +166,22 @@ class Database:
     # -- migrations ---------------------------------------------------------------------------
 
     def migrations(self) -> list[tuple[str, str]]:
-        """(name, SQL) of every bundled migration, in order."""
-        return bundled_migrations()
+        """(name, SQL) of every bundled migration of this store's engine, in order."""
+        return bundled_migrations(self.dialect)
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations; return their names. Safe to run twice or from two processes.
+        """Apply pending migrations; return their names. Safe to run twice, or from several
+        processes or hosts at once.
 
-        The whole run holds the write lock (``BEGIN IMMEDIATE``), so a second process waits, then
-        finds everything applied. Each migration's statements run one by one inside that
-        transaction (``executescript`` would commit early).
+        The whole run is one transaction that first takes the store's migration lock: on SQLite the
+        write lock (``BEGIN IMMEDIATE``), on PostgreSQL a transaction-scoped advisory lock
+        (``pg_advisory_xact_lock``, released by the commit). A second runner waits, then finds
+        everything applied. Each migration's statements run one by one inside that transaction
+        (PostgreSQL's DDL is transactional too, so a failed migration leaves nothing half done).
         """
         with self.transaction() as tx:
+            if self.dialect in q.MIGRATION_LOCK:
+                tx.run(q.MIGRATION_LOCK[self.dialect])
             tx.run(q.CREATE_SCHEMA_MIGRATIONS)
             applied = {row["name"] for row in tx.rows(q.APPLIED)}
             done = []
@@ -181,8 +204,8 @@ class Database:
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split a migration into complete statements (triggers with inner ``;`` stay whole). The
-    migrations in ``migrations/`` are SQLite's; another engine brings its own folder and splitter."""
+    """Split a migration into complete statements (triggers with inner ``;`` stay whole). SQLite's
+    notion of a complete statement serves PostgreSQL's migrations too: they use no dollar quoting."""
     statements, current = [], ""
     for line in sql.splitlines(keepends=True):
         current += line

@@ -1,6 +1,10 @@
-"""Engines: the one place a store URL becomes a SQLAlchemy engine, and so the one place a second
-dialect plugs in (``ENGINE_BUILDERS``; PostgreSQL adds a builder here and nothing else changes for
-callers).
+"""Engines: the one place a store URL becomes a SQLAlchemy engine (``ENGINE_BUILDERS``, one per
+dialect: SQLite and PostgreSQL).
+
+PostgreSQL (``postgresql://`` or ``postgres://``) goes through psycopg 3 (SQLAlchemy's
+``postgresql+psycopg`` dialect) with a small pool per process and ``pool_pre_ping``: a connection
+the server dropped (a restart, a failover, ``pg_terminate_backend``) is noticed when it is checked
+out and replaced, so the service recovers by itself once the server is back.
 
 SQLite, following SQLAlchemy's documented pysqlite recipe: the driver's own transaction handling is
 switched off (``isolation_level = None`` on connect) and the ``begin`` event emits the BEGIN itself —
@@ -25,14 +29,32 @@ WRITE = {"integration_begin": "BEGIN IMMEDIATE"}
 
 
 def dialect_of(url: str) -> str:
-    """The backend name of a store URL (``sqlite``, later ``postgresql``); ValueError when unsupported."""
+    """The backend name of a store URL (``sqlite`` or ``postgresql``); ValueError when unsupported."""
     try:
-        name = make_url(url).get_backend_name()
+        name = make_url(_canonical(url)).get_backend_name()
     except Exception as exc:  # noqa: BLE001 - any unparsable URL is one error to the caller
         raise ValueError(f"not a database URL: {type(exc).__name__}") from exc
     if name not in ENGINE_BUILDERS:
-        raise ValueError("only sqlite:/// URLs are supported")
+        raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
     return name
+
+
+def _canonical(url: str) -> str:
+    """``postgres://`` (Heroku's and many platforms' spelling) as ``postgresql://``."""
+    return "postgresql://" + url[len("postgres://"):] if url.startswith("postgres://") else url
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be shown and logged: any password replaced by ``***``."""
+    try:
+        return make_url(_canonical(url)).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unparsable: show nothing of it
+        return "(unparsable URL)"
+
+
+def libpq_url(url: str) -> str:
+    """The URL as libpq (and so psycopg) reads it: no SQLAlchemy driver suffix, password kept."""
+    return make_url(_canonical(url)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def build_engine(url: str, *, busy_timeout: float) -> Engine:
@@ -106,4 +128,18 @@ def _ensure_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
             time.sleep(0.02)
 
 
-ENGINE_BUILDERS: dict[str, Callable[[str, float], Engine]] = {"sqlite": _sqlite_engine}
+def _postgresql_engine(url: str, busy_timeout: float) -> Engine:
+    """psycopg 3, a pool per process (``Database`` rebuilds it after a fork), pre-ping so a dropped
+    connection is replaced instead of failing a request; ``busy_timeout`` bounds connecting and
+    waiting for a pooled connection, and ``lock_timeout`` bounds waiting for a row lock."""
+    parsed = make_url(_canonical(url)).set(drivername="postgresql+psycopg")
+    timeout = max(int(busy_timeout), 1)
+    return create_engine(parsed, pool_size=5, max_overflow=10, pool_timeout=busy_timeout, pool_pre_ping=True,
+                         pool_recycle=1800,
+                         connect_args={"connect_timeout": timeout,
+                                       "options": f"-c lock_timeout={int(busy_timeout * 1000)}"
+                                                  + (f" {parsed.query['options']}" if "options" in parsed.query else "")})
+
+
+ENGINE_BUILDERS: dict[str, Callable[[str, float], Engine]] = {"sqlite": _sqlite_engine,
+                                                               "postgresql": _postgresql_engine}

@@ -128,5 +128,8 @@ def start_new_series(tx: Tx, event_ids: Iterable[str], now: datetime) -> int:
     ``error_code``, ``last_error`` and the failure times stay as history until the event succeeds.
     """
     stamp = to_db_time(now)
-    return tx.run_many(q.NEW_SERIES, [{"id": event_id, "now": stamp, "series_key": new_series_key()}
+    started = tx.run_many(q.NEW_SERIES, [{"id": event_id, "now": stamp, "series_key": new_series_key()}
                                       for event_id in dict.fromkeys(event_ids)])
+    if started:
+        tx.announce()
+    return started

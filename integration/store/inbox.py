@@ -36,7 +36,7 @@ from integration.store.events import (
 )
 from integration.store.queries import inbox as q
 from integration.store.queries import mappings as mq
-from integration.store.tx import Tx
+from integration.store.tx import IntegrityError, Tx
 
 __all__ = ["Attempt", "Backoff", "Event", "Inbox", "LeaseLost", "Recorded"]
 
@@ -75,6 +75,7 @@ class Inbox:
                                 payload=json.dumps(payload or {}), now=to_db_time(self.clock()),
                                 series_key=new_series_key(), coalescing=1 if coalesce else 0)
             if inserted is not None:
+                conn.announce()
                 return Recorded(event_id, created=True)
             existing = conn.one(q.BY_DEDUPE_KEY, dedupe_key=dedupe_key)
             if existing is not None:
@@ -108,28 +109,46 @@ class Inbox:
 
     def claim(self, worker_id: str, limit: int = 1) -> list[Event]:
         """Take up to ``limit`` due events under a lease: pending ones whose time has come, and
-        running ones whose lease has expired (their worker died). Never two of one object."""
+        running ones whose lease has expired (their worker died). Never two of one object.
+
+        On PostgreSQL the candidates are locked ``FOR UPDATE SKIP LOCKED`` (another claimer's rows
+        are passed over, not waited for), and the partial unique index ``events_one_running``
+        forbids a second running event of an object across every process: a take that meets it
+        (another host took a sibling event of that object a moment ago) rolls back to its
+        savepoint and the claim goes on to the next object instead of failing.
+        """
         now = self.clock()
         params = {"now": to_db_time(now), "lease_until": to_db_time(now + timedelta(seconds=self.lease_seconds)),
                   "worker_id": worker_id}
         with self.db.transaction() as tx:
-            rows = tx.rows(q.EXPIRED_LEASES, now=params["now"], scan=limit * 20)
-            rows += tx.rows(q.DUE, now=params["now"], scan=limit * 20)
+            rows = tx.rows(q.EXPIRED_LEASES[tx.dialect], now=params["now"], scan=limit * 20)
+            rows += tx.rows(q.DUE[tx.dialect], now=params["now"], scan=limit * 20)
             claimed, keys = [], set()
             for row in rows:
                 if row["object_key"] in keys:
                     continue
-                taken = tx.one(q.TAKE, id=row["id"], **params)
-                if taken is None:  # someone else took it first
-                    continue
                 keys.add(row["object_key"])
-                tx.run(q.LOSE_OPEN_ATTEMPTS, id=row["id"], now=params["now"])
-                tx.run(q.OPEN_ATTEMPT, id=row["id"], series=taken["series"], attempt=taken["attempts"],
-                       worker_id=worker_id, now=params["now"])
+                taken = self._take(tx, row["id"], params)
+                if taken is None:  # someone else took it first, or another event of the object runs
+                    continue
                 claimed.append(Event.from_row(taken))
                 if len(claimed) == limit:
                     break
             return claimed
+
+    @staticmethod
+    def _take(tx: Tx, event_id: str, params: dict[str, str]) -> dict[str, Any] | None:
+        try:
+            with tx.savepoint():
+                taken = tx.one(q.TAKE, id=event_id, **params)
+                if taken is None:
+                    return None
+                tx.run(q.LOSE_OPEN_ATTEMPTS, id=event_id, now=params["now"])
+                tx.run(q.OPEN_ATTEMPT, id=event_id, series=taken["series"], attempt=taken["attempts"],
+                       worker_id=params["worker_id"], now=params["now"])
+                return taken
+        except IntegrityError:
+            return None
 
     def next_due_in(self) -> float | None:
         """Seconds until the earliest pending event or expiring lease is due (None: nothing waits)."""
@@ -203,7 +222,8 @@ class Inbox:
         """Hand an unstarted or interrupted event back at once (shutdown), without counting the attempt."""
         with self.db.transaction() as tx:
             tx.run(q.DROP_OPEN_ATTEMPT, id=event_id, worker_id=worker_id)
-            tx.run(q.RELEASE, id=event_id, worker_id=worker_id, now=to_db_time(self.clock()))
+            if tx.run(q.RELEASE, id=event_id, worker_id=worker_id, now=to_db_time(self.clock())):
+                tx.announce()
 
     # -- MISSING_MAPPING --------------------------------------------------------------------------
 
@@ -242,6 +262,11 @@ class Inbox:
         """Every attempt of an event, oldest first, across all its series."""
         with self.db.read() as tx:
             return [Attempt.from_row(row) for row in tx.rows(q.HISTORY, id=event_id)]
+
+    def busy(self, within: float = 1.0) -> int:
+        """Events running, or pending and due within ``within`` seconds (the local stack's "settled")."""
+        with self.db.read() as tx:
+            return tx.scalar(q.BUSY, soon=to_db_time(self.clock() + timedelta(seconds=within)))
 
     def status_counts(self) -> dict[str, int]:
         """How many events are in each status (demo, benchmarks, tests)."""

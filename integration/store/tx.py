@@ -15,6 +15,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import TextClause
 
+IntegrityError = sa_exc.IntegrityError
+"""A unique key or check refused a write (the store's own code catches it where a conflict is expected)."""
+
 
 class StoreUnavailable(Exception):
     """The store could not read or commit (locked past the busy timeout, read-only, disk full, gone)."""
@@ -68,6 +71,29 @@ class Tx:
             return 0
         with store_errors():
             return self._conn.execute(query, list(params)).rowcount
+
+    def announce(self) -> None:
+        """Tell idle workers that work is due, delivered when this transaction commits: a
+        ``NOTIFY`` on PostgreSQL; nothing on SQLite, whose workers read ``PRAGMA data_version``."""
+        from integration.store.queries.inbox import NOTIFY
+
+        if self.dialect in NOTIFY:
+            self.run(NOTIFY[self.dialect])
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an integrity error inside it rolls back only its own statements,
+        so the caller can skip one row (a claim that meets the one-running-per-object index)."""
+        with store_errors():
+            nested = self._conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            with store_errors():
+                nested.rollback()
+            raise
+        with store_errors():
+            nested.commit()
 
     def ddl(self, statement: str) -> None:
         """One statement of a migration, as written (migrations are SQL files per engine)."""

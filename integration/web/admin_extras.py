@@ -8,8 +8,8 @@ import logging
 from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from integration.store import events_list, links
 from integration.domain.kinds import METER_ID_MAX_LENGTH
+from integration.store import events_list, links
 from integration.store.meters import delete_meter
 from integration.web.admin import bp, load_body, load_query, read_cursor
 from integration.web.errors import ApiError

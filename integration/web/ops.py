@@ -20,15 +20,17 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """The store is reachable and fully migrated; otherwise 503 so no traffic is routed here."""
+    """The store is reachable and fully migrated; otherwise 503 so no traffic is routed here.
+    Says which engine (``sqlite`` or ``postgresql``) and how many migrations are applied."""
     db = current_app.extensions["integration"].db
     try:
         pending = db.pending_migrations()
     except Exception as exc:  # noqa: BLE001 - any store trouble means not ready
-        raise ApiError(503, "not_ready", f"store unreachable: {type(exc).__name__}") from None
+        raise ApiError(503, "not_ready", f"store unreachable ({db.dialect}): {type(exc).__name__}") from None
     if pending:
-        raise ApiError(503, "not_ready", {"pending_migrations": pending})
-    return jsonify({"status": "ready"})
+        raise ApiError(503, "not_ready", {"engine": db.dialect, "pending_migrations": pending})
+    return jsonify({"status": "ready", "engine": db.dialect,
+                    "migrations": {"applied": len(db.migrations()), "pending": []}})
 
 
 @bp.get("/metrics")

@@ -5,12 +5,12 @@
 CREATE TABLE alert_digests (
     slot TEXT PRIMARY KEY,
     worker_id TEXT NOT NULL,
-    claimed_at TEXT NOT NULL,
-    through TEXT NOT NULL,
+    claimed_at TEXT COLLATE "C" NOT NULL,
+    through TEXT COLLATE "C" NOT NULL,
     failures INTEGER NOT NULL DEFAULT 0,
-    delivered_at TEXT,
+    delivered_at TEXT COLLATE "C",
     error TEXT
 );
 CREATE INDEX alert_digests_delivered ON alert_digests (delivered_at, through);
--- The console's event list: newest first, optionally by status.
-CREATE INDEX events_status_created ON events (status, created_at);
+-- The event list (admin API, console): newest first by seq, optionally by status.
+CREATE INDEX events_status_seq ON events (status, seq);
