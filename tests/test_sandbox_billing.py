@@ -16,7 +16,7 @@ import requests
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from integration_sandbox.billing import ApiError, create_billing_sandbox
-from integration_sandbox.billing_invoices import json_dumps, json_loads
+from integration_sandbox.billing.invoices import json_dumps, json_loads
 from integration_sandbox.server import ServerThread
 
 TOKEN = "test-token-123"
