@@ -17,11 +17,13 @@ from .common import (
     reason,
 )
 from .idempotency import _api, _json_body
-from .object_query import _query_accounts
+from .object_query import _query_account_by_key, _query_accounts
 from .validation import (
     ACCOUNT_BOOLS,
     ACCOUNT_OBJECTS,
     ACCOUNT_STRINGS,
+    CONTACT_ID_KEYS,
+    CREATE_ONLY_STRINGS,
     validate_account_create,
     validate_account_update,
 )
@@ -71,6 +73,9 @@ def _register_account_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
             account = sb.find_account(key)
             if account is None:
                 return common_error([reason(RES_ACCOUNT, CAT_NOT_FOUND, f"Cannot find entity by key: '{key}'.")]), 200
+            for field in CONTACT_ID_KEYS:
+                if field in clean and clean[field] not in account["contacts"]:
+                    problems.add(CAT_NOT_FOUND, f"'{field}' {clean[field]} is not a contact of this account")
             if problems:
                 return common_error(problems.reasons), 200
             _apply_account_update(sb, account, clean)
@@ -80,6 +85,11 @@ def _register_account_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
     @_api(sb)
     def query_accounts() -> tuple[Body, int]:
         return _query_accounts(sb)
+
+    @app.get("/object-query/accounts/<path:key>")
+    @_api(sb)
+    def query_account_by_key(key: str) -> tuple[Body, int]:
+        return _query_account_by_key(sb, key)
 
 
 def _new_contact(fields: dict) -> dict:
@@ -102,6 +112,7 @@ def _new_account(sb: ZuoraSandbox, clean: dict) -> dict:
     if clean.get("soldToContact"):
         sold_to = _new_contact(clean["soldToContact"])
         contacts[sold_to["id"]] = sold_to
+    ship_to = sold_to
     if clean.get("shipToContact"):
         ship_to = _new_contact(clean["shipToContact"])
         contacts[ship_to["id"]] = ship_to
@@ -112,10 +123,12 @@ def _new_account(sb: ZuoraSandbox, clean: dict) -> dict:
         "paymentTerm": clean.get("paymentTerm", "Due Upon Receipt"), "batch": clean.get("batch", "Batch1"),
         "invoiceDeliveryPrefsEmail": False, "invoiceDeliveryPrefsPrint": False,
         "customFields": {name: None for name in sb.custom_fields}, "contacts": contacts,
-        "billToContactId": bill_to["id"], "soldToContactId": sold_to["id"], "createdDate": now, "updatedDate": now,
+        "billToContactId": bill_to["id"], "soldToContactId": sold_to["id"], "shipToContactId": ship_to["id"],
+        "createdDate": now, "updatedDate": now,
     }
     for key, value in clean.items():
-        if key in ACCOUNT_STRINGS or key in ACCOUNT_BOOLS or key in ACCOUNT_OBJECTS or key == "additionalEmailAddresses":
+        if (key in ACCOUNT_STRINGS or key in CREATE_ONLY_STRINGS or key in ACCOUNT_BOOLS or key in ACCOUNT_OBJECTS
+                or key == "additionalEmailAddresses"):
             account[key] = value
     account["customFields"].update(clean.get("customFields", {}))
     return account
@@ -140,6 +153,7 @@ def _apply_account_update(sb: ZuoraSandbox, account: dict, clean: dict) -> None:
         elif key == "shipToContact":
             contact = _new_contact(value)
             account["contacts"][contact["id"]] = contact
+            account["shipToContactId"] = contact["id"]
         else:
             account[key] = value
     account["updatedDate"] = _utc_iso(sb.now())

@@ -19,6 +19,7 @@ from .common import (
     PAYMENT_TERMS,
     RES_GET,
     RES_INVOICE,
+    SANDBOX_USER_ID,
     Body,
     _new_id,
     _parse_date,
@@ -30,7 +31,7 @@ from .common import (
 from .idempotency import _api, _json_body
 from .object_query import _query_invoices
 from .validation import Problems
-from .views import invoice_view
+from .views import invoice_item_view, invoice_view
 
 if TYPE_CHECKING:
     from .state import ZuoraSandbox
@@ -40,20 +41,26 @@ if TYPE_CHECKING:
 # invoices and usage validation
 # ---------------------------------------------------------------------------------------------------
 
+INVOICE_NETSUITE_FIELDS = ("IntegrationId__NS", "IntegrationStatus__NS", "SyncDate__NS")  # stored strings
 INVOICE_KEYS = {"accountId", "accountNumber", "invoiceDate", "dueDate", "status", "autoPay", "comments",
                 "currency", "customRates", "invoiceNumber", "paymentTerm", "templateId", "sequenceSet",
                 "billToContactId", "soldToContactId", "shipToContactId", "transferredToAccounting",
-                "invoiceItems"}
+                "invoiceItems", "billToContact", "soldToContact", "shipToContact", "soldToSameAsBillTo",
+                "shipToSameAsBillTo", "communicationProfileId", *INVOICE_NETSUITE_FIELDS}
+INVOICE_CONTACT_IDS = ("billToContactId", "soldToContactId", "shipToContactId")
 ITEM_STRINGS = {"chargeName": 130, "description": 500, "uom": 100, "sku": 255, "bookingReference": 255,
                 "purchaseOrderNumber": 100, "itemType": 100, "taxCode": 64, "accountingCode": 100,
                 "deferredRevenueAccountingCode": 100, "recognizedRevenueAccountingCode": 100,
                 "adjustmentLiabilityAccountingCode": 100, "adjustmentRevenueAccountingCode": 100,
                 "contractAssetAccountingCode": 100, "contractLiabilityAccountingCode": 100,
                 "contractRecognizedRevenueAccountingCode": 100, "unbilledReceivablesAccountingCode": 100,
-                "revRecCode": 70, "revenueRecognitionRuleName": 100}
+                "revRecCode": 70, "revenueRecognitionRuleName": 100, "accountsReceivableAccountingCode": 100,
+                **{name: 255 for name in INVOICE_NETSUITE_FIELDS}}
+REV_REC_TRIGGERS = ("ContractEffectiveDate", "ServiceActivationDate", "CustomerAcceptanceDate")
 ITEM_KEYS = set(ITEM_STRINGS) | {"amount", "serviceStartDate", "serviceEndDate", "productRatePlanChargeId",
                                  "quantity", "unitPrice", "chargeDate", "taxMode", "taxItems", "discountItems",
-                                 "excludeItemBillingFromRevenueAccounting"}
+                                 "excludeItemBillingFromRevenueAccounting", "revRecStartDate",
+                                 "revRecTriggerCondition"}
 
 
 def validate_invoice_item(p: Problems, item: Any, n: int) -> dict | None:
@@ -108,6 +115,18 @@ def validate_invoice_item(p: Problems, item: Any, n: int) -> dict | None:
             clean["chargeDate"] = value
         except (TypeError, ValueError):
             p.add(CAT_INVALID, f"'{label}.chargeDate' must be in yyyy-mm-dd hh:mm:ss format")
+    if item.get("revRecStartDate") is not None:
+        rev_start = _parse_date(item["revRecStartDate"])
+        if rev_start is None:
+            p.add(CAT_INVALID, f"'{label}.revRecStartDate' must be a date in yyyy-mm-dd format")
+        else:
+            clean["revRecStartDate"] = rev_start
+    trigger = p.string(item, "revRecTriggerCondition", f"{label}.revRecTriggerCondition")
+    if trigger is not None:
+        if trigger in REV_REC_TRIGGERS:
+            clean["revRecTriggerCondition"] = trigger
+        else:
+            p.add(CAT_INVALID, f"'{label}.revRecTriggerCondition' value should be one of: {', '.join(REV_REC_TRIGGERS)}")
     if item.get("taxMode") is not None:
         if item["taxMode"] in ("TaxExclusive", "TaxInclusive"):
             clean["taxMode"] = item["taxMode"]
@@ -143,7 +162,7 @@ def _register_invoice_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
             inv = sb.find_invoice(key)
             if inv is None:
                 return common_error([reason(RES_GET, CAT_NOT_FOUND, f"Cannot find entity by key: '{key}'.")]), 200
-            return {"success": True, **invoice_view(inv, with_items=True)}, 200
+            return {"success": True, **invoice_view(inv)}, 200
 
     @app.get("/v1/invoices/<key>/items")
     @_api(sb)
@@ -152,7 +171,7 @@ def _register_invoice_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
             inv = sb.find_invoice(key)
             if inv is None:
                 return common_error([reason(RES_GET, CAT_NOT_FOUND, f"Cannot find entity by key: '{key}'.")]), 200
-            return {"success": True, "invoiceItems": [dict(i) for i in inv["items"]]}, 200
+            return {"success": True, "invoiceItems": [invoice_item_view(i) for i in inv["items"]]}, 200
 
 
 def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
@@ -205,9 +224,22 @@ def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
     if body.get("currency") is not None and account is not None and body["currency"] != account["currency"]:
         p.add(CAT_BUSINESS, f"'currency' {body['currency']!r} differs from the account currency "
                             f"{account['currency']} (Multi-currency is not enabled)")
-    for key in ("customRates", "templateId", "sequenceSet", "billToContactId", "soldToContactId", "shipToContactId"):
+    for key in ("customRates", "templateId", "sequenceSet"):
         if body.get(key) is not None:
             p.add(CAT_BUSINESS, f"'{key}' is not supported by the sandbox")
+    for key in ("billToContact", "soldToContact", "shipToContact"):
+        if body.get(key) is not None:
+            p.add(CAT_BUSINESS, f"'{key}' is not supported by the sandbox: it keeps no invoice-level contacts; "
+                                f"give '{key}Id', one of the account's contacts")
+    for key in ("soldToSameAsBillTo", "shipToSameAsBillTo"):
+        p.boolean(body, key, key)
+    extra = {key: p.string(body, key, key, max_len=255) for key in INVOICE_NETSUITE_FIELDS}
+    extra["communicationProfileId"] = p.string(body, "communicationProfileId", "communicationProfileId", max_len=32)
+    for key in INVOICE_CONTACT_IDS:
+        contact_id = p.string(body, key, key, min_len=1, max_len=32)
+        if contact_id is not None and account is not None and contact_id not in account["contacts"]:
+            p.add(CAT_NOT_FOUND, f"'{key}' {contact_id} is not a contact of account {account['accountNumber']}")
+        extra[key] = contact_id
     items = body.get("invoiceItems")
     clean_items: list[dict] = []
     if items is None:
@@ -249,11 +281,15 @@ def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
         "amount": total, "amountWithoutTax": total, "taxAmount": Decimal("0"), "balance": total,
         "currency": account["currency"], "sourceType": "Standalone", "source": "API",
         "comments": body.get("comments"), "paymentTerm": term or account["paymentTerm"],
-        "createdDate": now, "updatedDate": now, "postedOn": now if status == "Posted" else None,
-        **custom, "items": stored_items,
+        "createdDate": now, "updatedDate": now, "createdById": SANDBOX_USER_ID, "updatedById": SANDBOX_USER_ID,
+        "postedDate": now[:10] if status == "Posted" else None,
+        "postedBy": SANDBOX_USER_ID if status == "Posted" else None,
+        "billToContactId": extra.pop("billToContactId") or account["billToContactId"],
+        "soldToContactId": extra.pop("soldToContactId") or account["soldToContactId"],
+        **{k: v for k, v in extra.items() if v is not None}, **custom, "items": stored_items,
     }
     sb.invoices[inv_id] = invoice
-    return {"success": True, **invoice_view(invoice, with_items=False)}
+    return {"success": True, **invoice_view(invoice)}
 
 
 def _invoice_account(sb: ZuoraSandbox, p: Problems, body: dict) -> dict | None:

@@ -11,7 +11,7 @@ from .callouts import CalloutSettings, CalloutsMixin, _Notification
 from .common import REQUEST_LOG_SIZE, Clock
 from .idempotency import IdempotencyMixin
 from .oauth import TokensMixin
-from .views import account_view, import_view, invoice_view
+from .views import account_view, import_view, invoice_state_view
 
 
 class ZuoraSandbox(TokensMixin, IdempotencyMixin, CalloutsMixin):
@@ -90,7 +90,7 @@ class ZuoraSandbox(TokensMixin, IdempotencyMixin, CalloutsMixin):
         with self.lock:
             return {
                 "accounts": [account_view(a, self) for a in self.accounts.values()],
-                "invoices": [invoice_view(i, with_items=True) for i in self.invoices.values()],
+                "invoices": [invoice_state_view(i) for i in self.invoices.values()],
                 "usage": [dict(u) for u in self.usage],
                 "imports": [import_view(i) for i in self.imports.values()],
                 "callouts": [dict(c) for c in self.callouts],

@@ -33,6 +33,7 @@ from .common import (
 )
 from .idempotency import _api
 from .object_query import _query_usages
+from .views import proxy_import_view
 
 if TYPE_CHECKING:
     from .state import ZuoraSandbox
@@ -225,6 +226,7 @@ def _register_usage_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
         with sb.lock:
             sb.imports[import_id] = {"id": import_id, "fileName": name, "size": len(content), "status": "Pending",
                                      "message": None, "polls": 0, "recordCount": 0, "content": content,
+                                     "updatedDate": _utc_iso(sb.now()),
                                      "createdDate": _utc_iso(sb.now())}
             if flask.request.path in sb.lose_next:
                 # The client will not learn the import ID: process it now, as Zuora would in the
@@ -249,6 +251,17 @@ def _register_usage_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
             _advance_import(sb, imp)
             return {"success": True, "importStatus": imp["status"], "message": imp["message"]}, 200
 
+    @app.get("/v1/object/import/<import_id>")
+    @_api(sb, object_api=True)
+    def object_get_import(import_id: str) -> tuple[Body, int]:
+        """The documented import-status call (``ProxyGetImport``); polls advance the import as above."""
+        with sb.lock:
+            imp = sb.imports.get(import_id)
+            if imp is None:
+                return object_error("INVALID_ID", f"invalid id: {import_id}"), 404
+            _advance_import(sb, imp)
+            return proxy_import_view(imp), 200
+
 
 def _advance_import(sb: ZuoraSandbox, imp: dict) -> None:
     """One state per poll: Pending -> Processing -> Completed/Failed (caller holds the lock)."""
@@ -262,4 +275,5 @@ def _advance_import(sb: ZuoraSandbox, imp: dict) -> None:
         else:
             sb.usage.extend(records)
             imp.update(status="Completed", recordCount=len(records), message=None)
+        imp["updatedDate"] = _utc_iso(sb.now())
         imp["content"] = b""

@@ -103,22 +103,38 @@ CONTACT_EMAILS = ("workEmail", "personalEmail")
 CONTACT_KEYS = set(CONTACT_LIMITS) | set(CONTACT_EMAILS) | {"otherPhoneType"}
 OTHER_PHONE_TYPES = ("Work", "Mobile", "Home", "Other")
 
-ACCOUNT_STRINGS = {  # field -> max length (fields stored as given)
+NETSUITE_FIELDS = {name: 255 for name in (  # the NetSuite-connector fields of the schema: stored strings
+    "Class__NS", "CustomerType__NS", "Department__NS", "IntegrationId__NS", "IntegrationStatus__NS",
+    "Location__NS", "Subsidiary__NS", "SyncDate__NS", "SynctoNetSuite__NS")}
+ACCOUNT_STRINGS = {  # field -> max length (fields stored as given, on create and update)
     "crmId": 100, "notes": 65535, "salesRep": 50, "purchaseOrderNumber": 100, "parentId": 32,
     "invoiceTemplateId": 32, "communicationProfileId": 32, "profileNumber": 64, "sequenceSetId": 32,
     "paymentGateway": 40, "customerServiceRepName": 50, "creditMemoTemplateId": 32,
     "debitMemoTemplateId": 32, "organizationLabel": 100, "tagging": 255, "defaultPaymentMethodId": 64,
+    "summaryStatementTemplateId": 32, "paymentGatewayNumber": 64, **NETSUITE_FIELDS,
 }
-ACCOUNT_BOOLS = ("autoPay", "invoiceDeliveryPrefsEmail", "invoiceDeliveryPrefsPrint", "partnerAccount")
-ACCOUNT_OBJECTS = ("taxInfo", "einvoiceProfile")
+# Create-only references by name or number (Zuora resolves them; the sandbox stores them as given).
+CREATE_ONLY_STRINGS = {"parentAccountNumber": 70, "communicationProfileName": 100, "sequenceSetName": 100,
+                       "paymentGatewayName": 40, "gatewayId": 64}
+ACCOUNT_BOOLS = ("autoPay", "invoiceDeliveryPrefsEmail", "invoiceDeliveryPrefsPrint", "partnerAccount",
+                 "rollUpUsage", "gatewayRoutingEligible")
+ACCOUNT_OBJECTS = ("taxInfo", "einvoiceProfile", "eReportingProfile")
+CONTACT_ID_KEYS = ("billToContactId", "soldToContactId", "shipToContactId")  # update: one of the account's contacts
 CREATE_ONLY = {"name", "accountNumber", "currency", "billToContact", "soldToContact", "shipToContact",
                "billCycleDay", "bcdSettingOption", "paymentTerm", "batch", "additionalEmailAddresses",
                "soldToSameAsBillTo", "shipToSameAsBillTo"}
-UNSUPPORTED_CREATE = ("subscription", "paymentMethod", "creditCard", "hpmCreditCardPaymentMethodId")
-ACCOUNT_CREATE_KEYS = (CREATE_ONLY | set(ACCOUNT_STRINGS) | set(ACCOUNT_BOOLS) | set(ACCOUNT_OBJECTS)
-                       | set(UNSUPPORTED_CREATE)) - {"defaultPaymentMethodId"}
+# Schema fields for features the sandbox does not model (subscriptions, bill runs, payments, commitments):
+# accepted as fields, refused as a business rule (category 30) when they ask for the feature.
+UNSUPPORTED_CREATE = ("subscription", "paymentMethod", "creditCard", "hpmCreditCardPaymentMethodId",
+                      "paymentMethodId", "applicationOrder", "documentDate", "targetDate", "invoiceTargetDate",
+                      "creditMemoReasonCode", "associateCommitmentNumber")
+UNSUPPORTED_CREATE_FLAGS = ("invoice", "collect", "runBilling", "invoiceCollect", "applyCredit", "applyCreditBalance")
+UNMODELLED = "the sandbox models no subscriptions, bill runs, payments or commitments"
+ACCOUNT_CREATE_KEYS = (CREATE_ONLY | set(ACCOUNT_STRINGS) | set(CREATE_ONLY_STRINGS) | set(ACCOUNT_BOOLS)
+                       | set(ACCOUNT_OBJECTS) | set(UNSUPPORTED_CREATE) | set(UNSUPPORTED_CREATE_FLAGS)
+                       ) - {"defaultPaymentMethodId"}
 ACCOUNT_UPDATE_KEYS = ({"name", "billCycleDay", "paymentTerm", "batch", "additionalEmailAddresses",
-                        "billToContact", "soldToContact", "shipToContact"}
+                        "billToContact", "soldToContact", "shipToContact", *CONTACT_ID_KEYS}
                        | set(ACCOUNT_STRINGS) | set(ACCOUNT_BOOLS) | set(ACCOUNT_OBJECTS))
 
 
@@ -220,9 +236,16 @@ def validate_account_create(body: Any, custom_fields: set[str]) -> tuple[dict, P
         return {}, p
     p.unknown_keys({k: v for k, v in body.items() if not k.endswith("__c")}, ACCOUNT_CREATE_KEYS)
     clean = _validate_account_common(p, body, custom_fields, create=True)
+    for key, limit in CREATE_ONLY_STRINGS.items():
+        value = p.string(body, key, key, max_len=limit)
+        if value is not None:
+            clean[key] = value
     for key in UNSUPPORTED_CREATE:
         if body.get(key) is not None:
-            p.add(CAT_BUSINESS, f"'{key}' is not supported by the sandbox (no catalog or payment gateway)")
+            p.add(CAT_BUSINESS, f"'{key}' is not supported by the sandbox ({UNMODELLED})")
+    for key in UNSUPPORTED_CREATE_FLAGS:
+        if p.boolean(body, key, key):
+            p.add(CAT_BUSINESS, f"'{key}: true' is not supported by the sandbox ({UNMODELLED})")
     currency = p.string(body, "currency", "currency", required=True)
     if currency is not None:
         if _valid_currency(currency):
@@ -269,6 +292,10 @@ def validate_account_update(body: Any, custom_fields: set[str]) -> tuple[dict, P
     bcd = p.integer(body, "billCycleDay", "billCycleDay", 1, 31)
     if bcd is not None:
         clean["billCycleDay"] = bcd
+    for key in CONTACT_ID_KEYS:
+        value = p.string(body, key, key, min_len=1, max_len=32)
+        if value is not None:
+            clean[key] = value
     for key in ("billToContact", "soldToContact", "shipToContact"):
         if body.get(key) is not None:
             contact = validate_contact(p, body[key], key, partial=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .validation import CONTACT_EMAILS, CONTACT_LIMITS
+from .common import SANDBOX_USER_ID
+from .validation import CONTACT_EMAILS, CONTACT_LIMITS, NETSUITE_FIELDS
 
 if TYPE_CHECKING:
     from .state import ZuoraSandbox
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
 # views (response shapes)
 # ---------------------------------------------------------------------------------------------------
 
-def _contact_view(contact: dict) -> dict:
+def contact_view(contact: dict) -> dict:
+    """A contact as the account GET and Object Query's ``expand[]=billTo`` answer it."""
     out = {"id": contact["id"]}
     for key in list(CONTACT_LIMITS) + list(CONTACT_EMAILS) + ["otherPhoneType"]:
         out[key] = contact.get(key)
@@ -36,8 +38,12 @@ def account_view(a: dict, sb: ZuoraSandbox) -> dict:
              "profileNumber": a.get("profileNumber"), "invoiceTemplateId": a.get("invoiceTemplateId"),
              "sequenceSetId": a.get("sequenceSetId"), "partnerAccount": a.get("partnerAccount", False),
              "customerServiceRepName": a.get("customerServiceRepName"),
-             "purchaseOrderNumber": a.get("purchaseOrderNumber"), "tagging": a.get("tagging"),
-             "organizationLabel": a.get("organizationLabel")}
+             "purchaseOrderNumber": a.get("purchaseOrderNumber"), "tags": a.get("tagging"),
+             "organizationLabel": a.get("organizationLabel"),
+             "summaryStatementTemplateId": a.get("summaryStatementTemplateId"),
+             "creditMemoTemplateId": a.get("creditMemoTemplateId"), "debitMemoTemplateId": a.get("debitMemoTemplateId"),
+             "defaultPaymentMethodId": a.get("defaultPaymentMethodId"),
+             **{name: a.get(name) for name in NETSUITE_FIELDS}}  # request ``tagging`` answers as ``tags``
     for name in sorted(sb.custom_fields):
         basic[name] = a["customFields"].get(name)
     billing = {"billCycleDay": a["billCycleDay"], "currency": a["currency"], "autoPay": a["autoPay"],
@@ -46,11 +52,15 @@ def account_view(a: dict, sb: ZuoraSandbox) -> dict:
                "invoiceDeliveryPrefsEmail": a["invoiceDeliveryPrefsEmail"],
                "invoiceDeliveryPrefsPrint": a["invoiceDeliveryPrefsPrint"],
                "additionalEmailAddresses": list(a.get("additionalEmailAddresses", [])),
-               "paymentMethodCascadingConsent": False}
+               "paymentMethodCascadingConsent": False, "rollUpUsage": a.get("rollUpUsage", False),
+               "gatewayRoutingEligible": a.get("gatewayRoutingEligible", False),
+               "paymentGatewayNumber": a.get("paymentGatewayNumber")}
     metrics = account_metrics(a, sb)
+    ship_to = a["contacts"].get(a.get("shipToContactId") or a["soldToContactId"])
     return {"basicInfo": basic, "billingAndPayment": billing,
-            "billToContact": _contact_view(a["contacts"][a["billToContactId"]]),
-            "soldToContact": _contact_view(a["contacts"][a["soldToContactId"]]),
+            "billToContact": contact_view(a["contacts"][a["billToContactId"]]),
+            "soldToContact": contact_view(a["contacts"][a["soldToContactId"]]),
+            "shipToContact": contact_view(ship_to), "eReportingProfile": a.get("eReportingProfile"),
             "metrics": metrics, "metricsData": [dict(metrics, currency=a["currency"])],
             "taxInfo": a.get("taxInfo"), "einvoiceProfile": a.get("einvoiceProfile")}
 
@@ -61,7 +71,8 @@ def account_query_view(a: dict, sb: ZuoraSandbox) -> dict:
     out = {"id": a["id"], "accountNumber": a["accountNumber"], "name": a["name"], "status": a["status"],
            "currency": a["currency"], "billCycleDay": a["billCycleDay"], "autoPay": a["autoPay"],
            "paymentTerm": a["paymentTerm"], "batch": a["batch"], "crmId": a.get("crmId"),
-           "billToId": a["billToContactId"], "soldToId": a["soldToContactId"], "notes": a.get("notes"),
+           "billToId": a["billToContactId"], "soldToId": a["soldToContactId"],
+           "shipToId": a.get("shipToContactId") or a["soldToContactId"], "notes": a.get("notes"),
            "balance": metrics["balance"], "creditBalance": metrics["creditBalance"],
            "totalInvoiceBalance": metrics["totalInvoiceBalance"], "createdDate": a["createdDate"],
            "updatedDate": a["updatedDate"]}
@@ -70,10 +81,16 @@ def account_query_view(a: dict, sb: ZuoraSandbox) -> dict:
     return out
 
 
-def invoice_view(inv: dict, *, with_items: bool) -> dict:
+def invoice_view(inv: dict) -> dict:
+    """Zuora's ``InvoiceResponse`` (POST and GET ``/v1/invoices``), without ``success``: the items are
+    read from ``/v1/invoices/{key}/items``; the account number is not part of it."""
+    return {k: v for k, v in inv.items() if k not in ("items", "accountNumber")}
+
+
+def invoice_state_view(inv: dict) -> dict:
+    """An invoice in ``/_sandbox/state``: everything stored, the items as posted (request names)."""
     out = {k: v for k, v in inv.items() if k != "items"}
-    if with_items:
-        out["invoiceItems"] = [dict(item) for item in inv["items"]]
+    out["invoiceItems"] = [dict(item) for item in inv["items"]]
     return out
 
 
@@ -81,19 +98,37 @@ def import_view(imp: dict) -> dict:
     return {k: imp[k] for k in ("id", "fileName", "size", "status", "message", "polls", "recordCount",
                                 "createdDate")}
 
+
+def proxy_import_view(imp: dict) -> dict:
+    """``GET /v1/object/import/{id}`` (Zuora's ``ProxyGetImport``). ``TotalCount`` is known once processed."""
+    done = imp["status"] in ("Completed", "Failed")
+    return {"Id": imp["id"], "Name": imp["fileName"], "ImportType": "Usage", "Status": imp["status"],
+            "StatusReason": imp["message"], "ImportedCount": imp["recordCount"],
+            "TotalCount": imp["recordCount"] if done else 0, "CreatedById": SANDBOX_USER_ID,
+            "CreatedDate": imp["createdDate"], "UpdatedById": SANDBOX_USER_ID, "UpdatedDate": imp["updatedDate"]}
+
 def invoice_query_view(inv: dict, sb: ZuoraSandbox) -> dict:
-    """One invoice as Object Query returns it: flat fields plus the invoice custom fields."""
-    out = {k: inv[k] for k in ("id", "invoiceNumber", "accountId", "invoiceDate", "dueDate", "status", "amount",
-                               "balance", "currency", "comments", "createdDate", "updatedDate")}
-    for name in sorted(sb.invoice_custom_fields):
-        out[name] = inv.get(name)
+    """One invoice as Object Query returns it: the ``InvoiceResponse`` fields and the custom fields."""
+    return invoice_view(inv)
+
+
+# GET /v1/invoices/{key}/items names two request fields differently; the rest keep their names, and
+# accountsReceivableAccountingCode is not part of the documented InvoiceItem.
+ITEM_VIEW_NAMES = {"amount": "chargeAmount", "uom": "unitOfMeasure"}
+ITEM_VIEW_OMIT = {"accountsReceivableAccountingCode"}
+
+
+def invoice_item_view(item: dict) -> dict:
+    """One stored item as ``GET /v1/invoices/{key}/items`` answers it (Zuora's ``InvoiceItem``)."""
+    out = {ITEM_VIEW_NAMES.get(k, k): v for k, v in item.items() if k not in ITEM_VIEW_OMIT}
+    out["balance"] = item["amount"]
     return out
 
 
 def usage_query_view(u: dict) -> dict:
-    """One usage record as Object Query returns it (camelCase)."""
+    """One usage record as Object Query returns it (Zuora's ``ExpandedUsage``; ``uOM`` is its spelling)."""
     return {"id": u["Id"], "accountId": u["AccountId"], "accountNumber": u["AccountNumber"],
-            "quantity": u["Quantity"], "uom": u["UOM"], "startDateTime": u["StartDateTime"],
-            "endDateTime": u["EndDateTime"], "subscriptionNumber": u["SubscriptionNumber"],
-            "chargeNumber": u["ChargeNumber"], "description": u["Description"], "uniqueKey": u["UniqueKey"],
-            "importId": u["ImportId"], "source": u["Source"], "createdDate": u["CreatedDate"]}
+            "quantity": u["Quantity"], "uOM": u["UOM"], "startDateTime": u["StartDateTime"],
+            "endDateTime": u["EndDateTime"], "subscriptionId": u.get("SubscriptionId"),
+            "description": u["Description"], "uniqueKey": u["UniqueKey"], "importId": u["ImportId"],
+            "sourceType": u["Source"], "createdDate": u["CreatedDate"], "updatedDate": u["CreatedDate"]}
