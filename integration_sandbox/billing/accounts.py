@@ -4,7 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .common import BASE_CURRENCY, ApiError, _togai_id
+from .common import (
+    BASE_CURRENCY,
+    SETTINGS_PAGE_DEFAULT,
+    SETTINGS_PAGE_MAX,
+    ApiError,
+    _togai_id,
+    paginate,
+)
 from .schemas import CreateAccountSchema, UpdateAccountSchema, load
 
 
@@ -29,6 +36,12 @@ class AccountsMixin:
                 self._settings[setting["id"]] = setting
             self._emit("account.created", account["id"], via_api=via_api)
             return self.account_view(account)
+
+    def list_accounts(self, args: Any) -> dict:
+        """``GET /accounts`` (getAccounts): oldest first, paged by ``nextToken``."""
+        with self._lock:
+            accounts = [self.account_view(a) for a in self._accounts.values()]
+        return paginate(accounts, args, default=SETTINGS_PAGE_DEFAULT, maximum=SETTINGS_PAGE_MAX)
 
     def get_account(self, account_id: str) -> dict:
         with self._lock:

@@ -103,6 +103,18 @@ def _register_api(app: flask.Flask, sandbox: BillingSandbox) -> None:
     def update_setting(setting_id: str):
         return jsonify(sandbox.update_setting(setting_id, _json_body())), 201
 
+    @app.get("/customers")
+    def list_customers():
+        return jsonify(sandbox.list_customers(flask.request.args))
+
+    @app.get("/accounts")
+    def list_accounts():
+        return jsonify(sandbox.list_accounts(flask.request.args))
+
+    @app.get("/invoices")
+    def list_invoices():
+        return jsonify(sandbox.list_invoices(flask.request.args))
+
     @app.get("/invoices/<invoice_id>")
     def get_invoice(invoice_id: str):
         return jsonify(sandbox.get_invoice(invoice_id))

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 from datetime import datetime, timezone
+from typing import Any
 
 EVENT_TYPES = ("account.created", "account.updated", "invoice.finalized")
 SETTING_DATA_TYPES = ("STRING", "NUMERIC", "JSON", "JSON_LOGIC")
@@ -20,6 +21,7 @@ BASE_CURRENCY = "USD"  # "invoiceCurrency ... Defaults to Base currency"
 MAX_BODY_BYTES = 1024 * 1024
 REQUEST_LOG_SIZE = 1000
 SETTINGS_PAGE_DEFAULT, SETTINGS_PAGE_MAX = 10, 50
+INVOICES_PAGE_DEFAULT = INVOICES_PAGE_MAX = 50  # listInvoices: "Max page size cannot be more than 50 ... 50 is the default"
 DELIVERY_TIMEOUT = (3.05, 10.0)  # connect, read (seconds)
 _NUMERIC = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 
@@ -69,3 +71,25 @@ def _decode_token(token: str) -> int:
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise ApiError(400, "Invalid nextToken")
     return offset
+
+
+def page_size(raw: str | None, default: int, maximum: int) -> int:
+    """``pageSize`` from the query string: 1..maximum, ``default`` when absent; else 400."""
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= maximum:
+        raise ApiError(400, f"pageSize must be an integer from 1 to {maximum}")
+    return int(raw)
+
+
+def paginate(items: list, args: Any, *, default: int, maximum: int, context: bool = True) -> dict:
+    """One page of ``items`` in Togai's paged shape: ``data``, ``nextToken`` when more, and (where the
+    response schema has it) ``context``. The token is an opaque offset."""
+    size = page_size(args.get("pageSize"), default, maximum)
+    offset = _decode_token(args["nextToken"]) if args.get("nextToken") else 0
+    body: dict[str, Any] = {"data": items[offset:offset + size]}
+    if offset + size < len(items):
+        body["nextToken"] = _encode_token(offset + size)
+    if context:
+        body["context"] = {"pageSize": size, "sortOrder": "ASC"}
+    return body

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import ApiError, _togai_id, billing_address
+from .common import (
+    SETTINGS_PAGE_DEFAULT,
+    SETTINGS_PAGE_MAX,
+    ApiError,
+    _togai_id,
+    billing_address,
+    paginate,
+)
 from .schemas import CreateCustomerSchema, UpdateCustomerSchema, load
 
 
@@ -35,12 +42,20 @@ class CustomersMixin:
             account = self._store_account(account_data, customer, now)
             for setting in customer_settings + account_settings:
                 self._settings[setting["id"]] = setting
-            response = self.customer_view(customer)
+            # CreateCustomerResponse (additionalProperties: false) has no status or timestamps.
+            response = {k: v for k, v in self.customer_view(customer).items()
+                        if k not in ("status", "createdAt", "updatedAt")}
             if customer_settings:
                 response["settings"] = [self._entity_setting(s) for s in customer_settings]
             response["account"] = self.account_view(account)
             self._emit("account.created", account["id"], via_api=via_api)
             return response
+
+    def list_customers(self, args: Any) -> dict:
+        """``GET /customers`` (getCustomers): oldest first, paged by ``nextToken``."""
+        with self._lock:
+            customers = [self.customer_view(c) for c in self._customers.values()]
+        return paginate(customers, args, default=SETTINGS_PAGE_DEFAULT, maximum=SETTINGS_PAGE_MAX)
 
     def get_customer(self, customer_id: str) -> dict:
         with self._lock:

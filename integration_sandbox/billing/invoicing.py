@@ -1,13 +1,36 @@
-"""Invoices as resources: get, create (sandbox control) and finalize."""
+"""Invoices as resources: list, get, create (sandbox control) and finalize."""
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from .common import ApiError, _togai_id, billing_address
+from .common import (
+    INVOICE_STATUSES,
+    INVOICES_PAGE_DEFAULT,
+    INVOICES_PAGE_MAX,
+    ApiError,
+    _togai_id,
+    billing_address,
+    paginate,
+)
 from .invoices import inclusive_end, invoice_trees
 from .schemas import FinalizeSchema, InvoiceSpecSchema, load
+
+SUMMARY_FIELDS = ("id", "customerId", "ownerId", "pricePlanId", "status", "finalizingStatus", "invoiceClass",
+                  "invoiceType", "startDate", "endDate", "endDateInclusive", "invoiceDate", "dueDate",
+                  "generatedAt", "updatedAt", "sequenceId", "pdfUrl", "totalAmount", "paidAmount",
+                  "invoiceDetails", "netTermDays")  # Togai's InvoiceSummary
+
+
+def _epoch_millis(args: Any, name: str) -> datetime | None:
+    raw = args.get(name)
+    if raw is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,15}", raw):
+        raise ApiError(400, f"{name} must be epoch milliseconds")
+    return datetime.fromtimestamp(int(raw) / 1000, timezone.utc)
 
 
 class InvoicingMixin:
@@ -18,6 +41,23 @@ class InvoicingMixin:
     def get_invoice(self, invoice_id: str) -> dict:
         with self._lock:
             return self._invoice(invoice_id)
+
+    def list_invoices(self, args: Any) -> dict:
+        """``GET /invoices`` (listInvoices): filtered by ``status``, ``owner_id`` (account),
+        ``customer_id`` and ``start_time``/``end_time`` (epoch milliseconds; sandbox choice: the
+        invoice date lies in ``[start_time, end_time)``), oldest first, 50 a page at most; the rows
+        are Togai's ``InvoiceSummary`` (the invoice without its line-item trees)."""
+        status = args.get("status")
+        if status is not None and status not in INVOICE_STATUSES:
+            raise ApiError(400, f"status must be one of: {', '.join(INVOICE_STATUSES)}")
+        start, end = _epoch_millis(args, "start_time"), _epoch_millis(args, "end_time")
+        wanted = {"status": status, "ownerId": args.get("owner_id"), "customerId": args.get("customer_id")}
+        with self._lock:
+            rows = [{k: v for k, v in inv.items() if k in SUMMARY_FIELDS} for inv in self._invoices.values()
+                    if all(v is None or inv.get(k) == v for k, v in wanted.items())
+                    and (start is None or inv["invoiceDate"] >= start)
+                    and (end is None or inv["invoiceDate"] < end)]
+        return paginate(rows, args, default=INVOICES_PAGE_DEFAULT, maximum=INVOICES_PAGE_MAX, context=False)
 
     def _invoice(self, invoice_id: str) -> dict:
         invoice = self._invoices.get(invoice_id)

@@ -1,7 +1,6 @@
 """Settings: ``/settings`` (create, list with ``nextToken`` paging, get, update)."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from marshmallow import ValidationError
@@ -11,8 +10,7 @@ from .common import (
     SETTINGS_PAGE_DEFAULT,
     SETTINGS_PAGE_MAX,
     ApiError,
-    _decode_token,
-    _encode_token,
+    paginate,
 )
 from .schemas import (
     SettingSchema,
@@ -101,24 +99,9 @@ class SettingsMixin:
         entity_type = args.get("entity_type")
         if entity_type is not None and entity_type not in SETTING_ENTITY_TYPES:
             raise ApiError(400, f"entity_type must be one of: {', '.join(SETTING_ENTITY_TYPES)}")
-        page_size = self._page_size(args.get("pageSize"))
-        offset = _decode_token(args["nextToken"]) if args.get("nextToken") else 0
         filters = {"entityType": entity_type, "entityId": args.get("entity_id"),
                    "namespace": args.get("namespace"), "id": args.get("setting_id")}
         with self._lock:
             matching = [self._setting_view(s) for s in self._settings.values()
                         if all(v is None or s[k] == v for k, v in filters.items())]
-        page = matching[offset:offset + page_size]
-        body: dict[str, Any] = {"data": page}
-        if offset + page_size < len(matching):
-            body["nextToken"] = _encode_token(offset + page_size)
-        body["context"] = {"pageSize": page_size, "sortOrder": "ASC"}
-        return body
-
-    @staticmethod
-    def _page_size(raw: str | None) -> int:
-        if raw is None:
-            return SETTINGS_PAGE_DEFAULT
-        if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= SETTINGS_PAGE_MAX:
-            raise ApiError(400, f"pageSize must be an integer from 1 to {SETTINGS_PAGE_MAX}")
-        return int(raw)
+        return paginate(matching, args, default=SETTINGS_PAGE_DEFAULT, maximum=SETTINGS_PAGE_MAX)

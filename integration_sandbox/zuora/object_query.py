@@ -22,8 +22,8 @@ import flask
 from .common import CAT_BAD_QUERY, CAT_NOT_FOUND, RES_GET, Body
 from .views import (
     account_query_view,
-    contact_view,
-    invoice_item_view,
+    expanded_contact_view,
+    expanded_item_view,
     invoice_query_view,
     invoice_view,
     usage_query_view,
@@ -67,10 +67,12 @@ def _accounts(sb: ZuoraSandbox) -> tuple[Resource, list[Row]]:
 
     resource = Resource("accounts", ("id", "accountNumber", "name", "crmId", "status", "currency", *INSTANT_FIELDS,
                                      *sorted(sb.custom_fields)),
-                        {"billto": ("billTo", lambda a: contact_view(a["contacts"][a["billToContactId"]])),
-                         "soldto": ("soldTo", lambda a: contact_view(a["contacts"][a["soldToContactId"]])),
-                         "shipto": ("shipTo", lambda a: contact_view(
-                             a["contacts"][a.get("shipToContactId") or a["soldToContactId"]])),
+                        {"billto": ("billTo", lambda a: expanded_contact_view(a["contacts"][a["billToContactId"]],
+                                                                              a["id"])),
+                         "soldto": ("soldTo", lambda a: expanded_contact_view(a["contacts"][a["soldToContactId"]],
+                                                                              a["id"])),
+                         "shipto": ("shipTo", lambda a: expanded_contact_view(
+                             a["contacts"][a.get("shipToContactId") or a["soldToContactId"]], a["id"])),
                          "invoices": ("invoices", invoices), "usages": ("usages", usages)})
     return resource, [(account_query_view(a, sb), a) for a in sb.accounts.values()]
 
@@ -79,7 +81,7 @@ def _invoices(sb: ZuoraSandbox) -> tuple[Resource, list[Row]]:
     resource = Resource("invoices", ("id", "invoiceNumber", "accountId", "status", "invoiceDate", "dueDate",
                                      *INSTANT_FIELDS, *sorted(sb.invoice_custom_fields)),
                         {"account": ("account", lambda i: account_query_view(sb.accounts[i["accountId"]], sb)),
-                         "invoiceitems": ("invoiceItems", lambda i: [invoice_item_view(x) for x in i["items"]])})
+                         "invoiceitems": ("invoiceItems", lambda i: [expanded_item_view(x, i) for x in i["items"]])})
     return resource, [(invoice_query_view(i, sb), i) for i in sb.invoices.values()]
 
 

@@ -132,3 +132,29 @@ def usage_query_view(u: dict) -> dict:
             "endDateTime": u["EndDateTime"], "subscriptionId": u.get("SubscriptionId"),
             "description": u["Description"], "uniqueKey": u["UniqueKey"], "importId": u["ImportId"],
             "sourceType": u["Source"], "createdDate": u["CreatedDate"], "updatedDate": u["CreatedDate"]}
+
+
+# Object Query's expanded objects spell some fields differently from the v1 GETs (ExpandedContact,
+# ExpandedInvoiceItem): renamed here, and fields those objects lack are left out.
+EXPANDED_CONTACT_NAMES = {"zipCode": "postalCode", "nickname": "nickName", "contactDescription": "description"}
+EXPANDED_ITEM_NAMES = {
+    "id": "id", "amount": "chargeAmount", "uom": "uOM", "sku": "sKU", "chargeName": "chargeName",
+    "description": "description", "quantity": "quantity", "unitPrice": "unitPrice", "chargeDate": "chargeDate",
+    "serviceStartDate": "serviceStartDate", "serviceEndDate": "serviceEndDate", "taxMode": "taxMode",
+    "taxAmount": "taxAmount", "taxCode": "taxCode", "accountingCode": "accountingCode",
+    "bookingReference": "bookingReference", "itemType": "itemType", "purchaseOrderNumber": "purchaseOrderNumber",
+    "revRecCode": "revRecCode", "revRecStartDate": "revRecStartDate", "revRecTriggerCondition": "revRecTriggerCondition",
+    "revenueRecognitionRuleName": "revenueRecognitionRuleName",
+    "excludeItemBillingFromRevenueAccounting": "excludeItemBillingFromRevenueAccounting"}
+
+
+def expanded_contact_view(contact: dict, account_id: str) -> dict:
+    """A contact as Object Query's ``expand[]=billTo`` answers it (Zuora's ``ExpandedContact``)."""
+    return {"accountId": account_id,
+            **{EXPANDED_CONTACT_NAMES.get(k, k): v for k, v in contact_view(contact).items()}}
+
+
+def expanded_item_view(item: dict, invoice: dict) -> dict:
+    """An invoice item as Object Query's ``expand[]=invoiceItems`` answers it (``ExpandedInvoiceItem``)."""
+    out = {EXPANDED_ITEM_NAMES[k]: v for k, v in item.items() if k in EXPANDED_ITEM_NAMES}
+    return {**out, "invoiceId": invoice["id"], "accountId": invoice["accountId"], "balance": item["amount"]}
