@@ -83,7 +83,8 @@ def test_account_by_key_and_404(client, auth, three):
 
 
 @pytest.mark.parametrize("query, message", [
-    ("filter[]=createdDate.GT:2024-01-01", "'2024-01-01' is not a date-time with a time zone, e.g. 2024-07-01T00:00:00Z"),
+    ("filter[]=createdDate.GT:2024-01-01",
+     "'2024-01-01' is not a date-time with a time zone, e.g. 2024-07-01T00:00:00Z"),
     ("sort[]=notes.ASC", "field 'notes' is not sortable on accounts"),
     ("includeNullFields=maybe", "includeNullFields must be true or false"),
     ("cursor=-1", "cursor is not one this query answered"),

@@ -8,8 +8,11 @@ strict too, or our bugs ship. Field limits, ``additionalProperties: false``, sta
 
 API (Bearer token on every path outside ``/_sandbox``; missing or wrong → 401):
 
-- ``POST /customers`` (201), ``GET``/``PATCH /customers/{id}``
-- ``POST /accounts`` (201), ``GET``/``PATCH /accounts/{id}``; ``invoiceCurrency`` is immutable
+- ``POST /customers`` (201), ``GET /customers`` (paged), ``GET``/``PATCH /customers/{id}``
+- ``POST /accounts`` (201), ``GET /accounts`` (paged), ``GET``/``PATCH /accounts/{id}``; ``invoiceCurrency``
+  is immutable
+- ``GET /invoices`` (``status``, ``owner_id``, ``customer_id``, ``start_time``/``end_time``; ≤ 50 a page):
+  ``InvoiceSummary`` rows
 - ``POST /settings`` (201), ``GET /settings`` (``entity_type``, ``entity_id``, ``namespace``,
   ``setting_id``, ``pageSize`` ≤ 50 default 10, ``nextToken``) → ``{"data", "nextToken"?, "context"}``,
   ``GET /settings/{id}``, ``PATCH /settings/{id}`` (201, as the spec lists for update)

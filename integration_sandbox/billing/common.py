@@ -21,7 +21,8 @@ BASE_CURRENCY = "USD"  # "invoiceCurrency ... Defaults to Base currency"
 MAX_BODY_BYTES = 1024 * 1024
 REQUEST_LOG_SIZE = 1000
 SETTINGS_PAGE_DEFAULT, SETTINGS_PAGE_MAX = 10, 50
-INVOICES_PAGE_DEFAULT = INVOICES_PAGE_MAX = 50  # listInvoices: "Max page size cannot be more than 50 ... 50 is the default"
+# listInvoices: "Max page size cannot be more than 50. Also 50 is the default page size"
+INVOICES_PAGE_DEFAULT = INVOICES_PAGE_MAX = 50
 DELIVERY_TIMEOUT = (3.05, 10.0)  # connect, read (seconds)
 _NUMERIC = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 

@@ -18,8 +18,8 @@ Sandbox choices where Zuora's docs are silent (documented here so nobody mistake
   Every result of the endpoint is stored and replayed (success or business failure, as Zuora says);
   requests refused before the endpoint ran (401, injected faults, 429) store nothing.
 * ``/oauth/token`` is exempt from faults and limits ("create-token requests are unlimited").
-* No product catalog, subscriptions or payment methods: fields that need them are refused with a
-  category-30 reason, so nothing pretends to work that the sandbox cannot check.
+* No product catalog, subscriptions, bill runs, payments or commitments: fields that need them are
+  refused with a category-30 reason, so nothing pretends to work that the sandbox cannot check.
 * Money (``amount``, ``Quantity``, ``QTY``) is parsed as :class:`decimal.Decimal` and written back as
   JSON numbers digit for digit; numeric strings are accepted too (Zuora's JSON binder coerces them).
 * Usage-file ``STARTDATE``/``ENDDATE`` use the default en_US locale format ``MM/DD/YYYY``.
@@ -30,9 +30,12 @@ Extras for tests and the demo, none needing auth: ``GET /_sandbox/state``, ``POS
 takes effect and its answer is lost: 5xx, timeout or ``success: false``), ``GET|POST|DELETE /_sandbox/faults``.
 
 Custom fields: ``custom_fields`` on Account and ``invoice_custom_fields`` on Invoice (``*__c``, strings
-≤255), returned by the GETs and filterable in Object Query (``/object-query/accounts``, ``invoices``;
-``usages`` by ``accountId``, ``accountNumber``, ``importId`` and ``createdDate``; EQ, and GE/GT/LE/LT on
-``createdDate``/``updatedDate``).
+≤255), returned by the GETs and filterable in Object Query (:mod:`.object_query`: every documented
+operator, ``sort[]``, ``fields[]``, ``expand[]``, accounts by key).
+
+Shapes follow Zuora's schemas as the ``zuora-sdk`` models read them (``tests/conformance/``): every
+request field of the schema is known (those needing an unmodelled feature are refused as business
+rules), and no response carries a field the schema lacks.
 
 Layout (one module per resource): :mod:`.app` (factory, hooks, error handlers), :mod:`.oauth`,
 :mod:`.idempotency` (the wrapper every API view runs in), :mod:`.accounts`, :mod:`.invoices`,

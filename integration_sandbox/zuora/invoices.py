@@ -126,7 +126,8 @@ def validate_invoice_item(p: Problems, item: Any, n: int) -> dict | None:
         if trigger in REV_REC_TRIGGERS:
             clean["revRecTriggerCondition"] = trigger
         else:
-            p.add(CAT_INVALID, f"'{label}.revRecTriggerCondition' value should be one of: {', '.join(REV_REC_TRIGGERS)}")
+            p.add(CAT_INVALID, f"'{label}.revRecTriggerCondition' value should be one of: "
+                               f"{', '.join(REV_REC_TRIGGERS)}")
     if item.get("taxMode") is not None:
         if item["taxMode"] in ("TaxExclusive", "TaxInclusive"):
             clean["taxMode"] = item["taxMode"]

@@ -143,7 +143,8 @@ EXPANDED_ITEM_NAMES = {
     "serviceStartDate": "serviceStartDate", "serviceEndDate": "serviceEndDate", "taxMode": "taxMode",
     "taxAmount": "taxAmount", "taxCode": "taxCode", "accountingCode": "accountingCode",
     "bookingReference": "bookingReference", "itemType": "itemType", "purchaseOrderNumber": "purchaseOrderNumber",
-    "revRecCode": "revRecCode", "revRecStartDate": "revRecStartDate", "revRecTriggerCondition": "revRecTriggerCondition",
+    "revRecCode": "revRecCode", "revRecStartDate": "revRecStartDate",
+    "revRecTriggerCondition": "revRecTriggerCondition",
     "revenueRecognitionRuleName": "revenueRecognitionRuleName",
     "excludeItemBillingFromRevenueAccounting": "excludeItemBillingFromRevenueAccounting"}
 

@@ -118,7 +118,8 @@ def _sample(annotation: Any) -> Any:
 
 
 def _aliases(model: type) -> dict[str, Any]:
-    return {(f.alias or name): f.annotation for name, f in model.model_fields.items() if name != "additional_properties"}
+    return {(f.alias or name): f.annotation for name, f in model.model_fields.items()
+            if name != "additional_properties"}
 
 
 def _unknown_field_reasons(body: dict) -> list[str]:
