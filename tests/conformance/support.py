@@ -34,7 +34,8 @@ def sdk(name: str) -> ModuleType:
     except ImportError as exc:
         if os.environ.get("CI") == "true":
             raise
-        pytest.skip(f"{name} is not installed ({exc}); install the test extra: pip install -e '.[test]'")
+        pytest.skip(f"{name} is not installed ({exc}); install the test extra: pip install -e '.[test]'",
+                    allow_module_level=True)
 
 
 def _model_in(annotation: Any) -> type | None:
