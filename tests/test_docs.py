@@ -22,7 +22,7 @@ from integration.cli import main
 from integration.config import _VARIABLES
 from integration.domain.errors import FAILURE_CODES
 from integration_sandbox.billing import create_billing_sandbox
-from integration_sandbox.billing_invoices import SHAPES
+from integration_sandbox.billing.invoices import SHAPES
 from integration_sandbox.zuora import create_zuora_sandbox
 from tests.doc_parsing import (
     cells,

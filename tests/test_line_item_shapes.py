@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from integration.domain.errors import INVALID_DATA
-from integration_sandbox.billing_invoices import SHAPES
+from integration_sandbox.billing.invoices import SHAPES
 from tests.test_invoice_flow import Stack, only_invoice, sandboxes  # noqa: F401 - the fixture, reused
 from tests.test_line_items import documented_example, with_meters
 from tests.test_usage_flow import put_invoice

@@ -16,7 +16,7 @@ import requests
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from integration_sandbox.billing import ApiError, create_billing_sandbox
-from integration_sandbox.billing_invoices import json_dumps, json_loads
+from integration_sandbox.billing.invoices import json_dumps, json_loads
 from integration_sandbox.server import ServerThread
 
 TOKEN = "test-token-123"
@@ -196,8 +196,8 @@ def test_create_customer_answers_customer_with_auto_created_account(client):
     assert body["togaiCustomerId"].startswith("cus.")
     assert {k: v for k, v in body.items() if k not in ("togaiCustomerId", "account")} == {
         "id": "C1", "name": "Acme Corp", "primaryEmail": "billing@acme.example",
-        "billingAddress": "1 Main St, Springfield, IL, 62701, US", "address": CUSTOMER["address"],
-        "status": "ACTIVE", "createdAt": "2024-05-01T12:00:00.000Z", "updatedAt": "2024-05-01T12:00:00.000Z"}
+        "billingAddress": "1 Main St, Springfield, IL, 62701, US", "address": CUSTOMER["address"]}
+    # CreateCustomerResponse (additionalProperties: false) has no status or timestamps; GET has them.
     account = body["account"]
     assert account["togaiAccountId"].startswith("acc.")
     assert {k: v for k, v in account.items() if k != "togaiAccountId"} == {
@@ -206,7 +206,8 @@ def test_create_customer_answers_customer_with_auto_created_account(client):
         "status": "ACTIVE"}
     assert client.get("/accounts/C1", headers=AUTH).get_json() == account
     fetched = client.get("/customers/C1", headers=AUTH).get_json()
-    assert fetched == {k: v for k, v in body.items() if k != "account"}
+    assert fetched == {**{k: v for k, v in body.items() if k != "account"},
+                       "status": "ACTIVE", "createdAt": "2024-05-01T12:00:00.000Z", "updatedAt": "2024-05-01T12:00:00.000Z"}
 
 
 def test_create_customer_with_explicit_account_and_inline_settings(client):
@@ -688,3 +689,49 @@ def test_fractional_fault_switches_are_accepted_over_http():
     assert resp.status_code == 200
     body = json.loads(resp.get_data())
     assert (body["error_rate"], body["hang_seconds"]) == (0.1, 2.0)
+
+
+# -- the list calls: getCustomers, getAccounts, listInvoices ---------------------------------------------
+
+def test_customers_and_accounts_are_listed_oldest_first_and_paged_by_next_token(client):
+    for n in (1, 2, 3):
+        client.post("/customers", json=customer(id=f"C{n}"), headers=AUTH)
+    first = client.get("/customers?pageSize=2", headers=AUTH).get_json()
+    assert [c["id"] for c in first["data"]] == ["C1", "C2"]
+    assert first["context"] == {"pageSize": 2, "sortOrder": "ASC"}
+    rest = client.get(f"/customers?pageSize=2&nextToken={first['nextToken']}", headers=AUTH).get_json()
+    assert [c["id"] for c in rest["data"]] == ["C3"] and "nextToken" not in rest
+    accounts = client.get("/accounts", headers=AUTH).get_json()
+    assert [a["id"] for a in accounts["data"]] == ["C1", "C2", "C3"]
+    assert accounts["data"][0] == client.get("/accounts/C1", headers=AUTH).get_json()
+    bad = client.get("/accounts?pageSize=51", headers=AUTH)
+    assert (bad.status_code, bad.get_json()) == (400, {"message": "pageSize must be an integer from 1 to 50"})
+
+
+def test_invoices_are_listed_as_summaries_filtered_by_status_owner_customer_and_time(client):
+    client.post("/customers", json=customer(), headers=AUTH)
+    client.post("/customers", json=customer(id="C2"), headers=AUTH)
+    for invoice_id, account, end, finalize in (("I1", "C1", "2024-02-01", True), ("I2", "C2", "2024-03-01", True),
+                                               ("I3", "C1", "2024-03-01", False)):
+        client.post("/_sandbox/invoices", json={"id": invoice_id, "accountId": account, "startDate": "2024-01-01",
+                                                "endDate": end, "finalize": finalize,
+                                                "fixed": [{"description": "Fee", "amount": 1}]})
+
+    def ids(query: str = "") -> list[str]:
+        response = client.get(f"/invoices?{query}", headers=AUTH)
+        assert response.status_code == 200, response.get_json()
+        return [i["id"] for i in response.get_json()["data"]]
+
+    listed = client.get("/invoices", headers=AUTH).get_json()
+    assert set(listed) == {"data"}  # ListInvoicesResponse has no context
+    assert "usageInfo" not in listed["data"][0] and "revenueInfo" not in listed["data"][0]  # InvoiceSummary
+    assert ids() == ["I1", "I2", "I3"]
+    assert ids("status=DRAFT") == ["I3"]
+    assert ids("owner_id=C2") == ["I2"]
+    assert ids("customer_id=C1") == ["I1", "I3"]
+    march = 1709251200000  # 2024-03-01T00:00:00Z
+    assert ids(f"start_time={march}") == ["I2", "I3"] and ids(f"end_time={march}") == ["I1"]
+    assert ids("pageSize=1") == ["I1"]
+    assert client.get("/invoices?status=LOST", headers=AUTH).status_code == 400
+    assert client.get("/invoices?start_time=yesterday", headers=AUTH).get_json() == {
+        "message": "start_time must be epoch milliseconds"}

@@ -11,7 +11,7 @@ from integration.domain.errors import INVALID_DATA, ZUORA_REJECTED, ZuoraRejecte
 from integration.domain.times import to_db_time, utcnow
 from integration.flows.usage import UsageFlow
 from integration.store import mappings
-from integration_sandbox.billing_invoices import revenue_info, usage_info, usage_leaf
+from integration_sandbox.billing.invoices import revenue_info, usage_info, usage_leaf
 from tests.engines import store_sql
 from tests.test_invoice_flow import Stack, only_invoice, sandboxes  # noqa: F401 - the fixture, reused
 

@@ -29,8 +29,7 @@ Every meter entry keeps ``id`` = the meter ID (CONTRACT §6.4), though Togai's e
 Rounding: none. Togai computes revenue at full precision and its docs only say sub-cent amounts are
 rounded (down) when they are synced to a payment processor; the Invoice API returns the unrounded numbers.
 So a usage line's ``value`` is exactly ``quantity × valuePerQuantity`` and ``totalAmount`` is exactly the
-sum of the leaves. A consumer that needs currency precision (Zuora) must round itself, deliberately.
-"""
+sum of the leaves. A consumer that needs currency precision (Zuora) must round itself, deliberately."""
 from __future__ import annotations
 
 import json

@@ -1,0 +1,129 @@
+"""The ``/_sandbox/*`` control routes (no auth): state, reset, tokens, callout config, faults."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import flask
+
+from .common import CAT_INVALID, LOSE_MODES, RES_ACCOUNT, _is_int, _json_response
+
+if TYPE_CHECKING:
+    from .state import ZuoraSandbox
+
+
+# ---------------------------------------------------------------------------------------------------
+# /_sandbox
+# ---------------------------------------------------------------------------------------------------
+
+_CONFIG_KEYS = {"callout_url": "url", "callout_username": "username", "callout_password": "password",
+                "callout_preemptive": "preemptive", "callout_hmac_secret": "hmac_secret",
+                "callout_hmac_header": "hmac_header", "callout_hmac_algorithm": "hmac_algorithm",
+                "callout_hmac_format": "hmac_format", "callout_retry_interval": "retry_interval",
+                "callout_attempts": "attempts"}
+
+
+def _sandbox_error(code: str, detail: str, status: int = 400) -> flask.Response:
+    return _json_response({"error": code, "detail": detail}, status)
+
+
+def _register_sandbox_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
+    @app.get("/_sandbox/state")
+    def sandbox_state() -> flask.Response:
+        return _json_response(sb.state())
+
+    @app.post("/_sandbox/reset")
+    def sandbox_reset() -> flask.Response:
+        sb.reset()
+        return _json_response({"reset": True})
+
+    @app.post("/_sandbox/revoke-tokens")
+    def sandbox_revoke() -> flask.Response:
+        return _json_response({"revoked": sb.revoke_tokens()})
+
+    @app.get("/_sandbox/config")
+    def sandbox_config_get() -> flask.Response:
+        with sb.lock:
+            return _json_response(sb.callout.public())
+
+    @app.post("/_sandbox/config")
+    def sandbox_config_set() -> flask.Response:
+        payload = flask.request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            return _sandbox_error("invalid_config", "body must be a JSON object")
+        unknown = sorted(set(payload) - set(_CONFIG_KEYS))
+        if unknown:
+            return _sandbox_error("invalid_config", f"unknown setting(s): {', '.join(unknown)}")
+        with sb.lock:
+            try:
+                sb.callout = replace(sb.callout, **{_CONFIG_KEYS[k]: v for k, v in payload.items()}).validate()
+            except (ValueError, TypeError) as exc:
+                return _sandbox_error("invalid_config", str(exc))
+            return _json_response(sb.callout.public())
+
+    @app.post("/_sandbox/callouts")
+    def sandbox_resend() -> flask.Response:
+        payload = flask.request.get_json(silent=True)
+        account_id = payload.get("AccountId") if isinstance(payload, dict) else None
+        if not isinstance(account_id, str) or not account_id:
+            return _sandbox_error("invalid_request", "body must be {\"AccountId\": \"<id or number>\"}")
+        account = sb.find_account(account_id)
+        if account is None:
+            return _sandbox_error("not_found", f"no account {account_id}", 404)
+        notification_id = sb.queue_callout(account["id"], manual=True)
+        if notification_id is None:
+            return _sandbox_error("no_callout_url", "set callout_url with POST /_sandbox/config first", 409)
+        return _json_response({"queued": True, "notification_id": notification_id})
+
+    @app.post("/_sandbox/fail-next")
+    def sandbox_fail_next() -> flask.Response:
+        payload = flask.request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            return _sandbox_error("invalid_request", "body must be a JSON object")
+        count = payload.get("count", 1)
+        code = payload.get("code", RES_ACCOUNT * 100 + CAT_INVALID)
+        message = payload.get("message", "Injected failure")
+        if not _is_int(count) or not 0 <= count <= 10_000:
+            return _sandbox_error("invalid_request", "count must be an integer 0..10000")
+        if not (_is_int(code) and 10_000_000 <= code <= 99_999_999) and not (isinstance(code, str) and code):
+            return _sandbox_error("invalid_request", "code must be an 8-digit integer or a non-empty string")
+        if not isinstance(message, str) or not message:
+            return _sandbox_error("invalid_request", "message must be a non-empty string")
+        with sb.lock:
+            sb.fail_next = {"count": count, "code": code, "message": message} if count else None
+        return _json_response({"fail_next": sb.fail_next})
+
+    @app.post("/_sandbox/lose-next")
+    def sandbox_lose_next() -> flask.Response:
+        """Arm the lost-response fault: the next ``count`` writes to ``path`` take effect (and their
+        result is stored under their Idempotency-Key, as Zuora stores it), then the client gets
+        ``mode``: ``error`` (HTTP ``status``, 500/502/503/504), ``timeout`` (held ``hold_seconds``,
+        then 504) or ``failure`` (HTTP 200 ``success: false`` with a business-rule reason)."""
+        payload = flask.request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            return _sandbox_error("invalid_request", "body must be a JSON object")
+        unknown = sorted(set(payload) - {"path", "count", "mode", "status", "hold_seconds", "message"})
+        if unknown:
+            return _sandbox_error("invalid_request", f"unknown setting(s): {', '.join(unknown)}")
+        path, count = payload.get("path"), payload.get("count", 1)
+        mode, status = payload.get("mode", "error"), payload.get("status", 500)
+        hold, message = payload.get("hold_seconds", 5.0), payload.get("message", "Injected failure after the write")
+        if not isinstance(path, str) or not path.startswith("/v1/"):
+            return _sandbox_error("invalid_request", "path must be a /v1/ path such as /v1/invoices")
+        if not _is_int(count) or not 0 <= count <= 10_000:
+            return _sandbox_error("invalid_request", "count must be an integer 0..10000")
+        if mode not in LOSE_MODES:
+            return _sandbox_error("invalid_request", f"mode must be one of {', '.join(LOSE_MODES)}")
+        if not _is_int(status) or status not in (500, 502, 503, 504):
+            return _sandbox_error("invalid_request", "status must be 500, 502, 503 or 504")
+        if isinstance(hold, bool) or not isinstance(hold, (int, float)) or not 0 <= hold <= 600:
+            return _sandbox_error("invalid_request", "hold_seconds must be a number 0..600")
+        if not isinstance(message, str) or not message:
+            return _sandbox_error("invalid_request", "message must be a non-empty string")
+        with sb.lock:
+            if count:
+                sb.lose_next[path] = {"count": count, "mode": mode, "status": status,
+                                      "hold_seconds": float(hold), "message": message}
+            else:
+                sb.lose_next.pop(path, None)
+            return _json_response({"lose_next": {p: dict(v) for p, v in sb.lose_next.items()}})
