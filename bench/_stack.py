@@ -62,7 +62,7 @@ class Logs:
         self.billing.get(f"{self.stack.billing_url}/accounts/{marker}", timeout=10)
         return marker
 
-    def window(self, start: str, end: str, *, billing: bool = True) -> "Window":
+    def window(self, start: str, end: str, *, billing: bool = True) -> Window:
         """The calls between two markers (``billing=False``: Zuora's only, the billing log left unread)."""
         return Window(zuora=_between(self.stack.zuora_state()["requests"], start, end, "Zuora"),
                       billing=_between(self.stack.billing_state()["requests"], start, end, "billing")

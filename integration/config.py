@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 from urllib.parse import urlparse
 
 from croniter import croniter

@@ -15,7 +15,7 @@ timeout = 30
 accesslog = None
 
 
-def child_exit(server, worker):  # noqa: D103 - gunicorn hook
+def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
         multiprocess.mark_process_dead(worker.pid)

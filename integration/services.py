@@ -17,7 +17,7 @@ class Services:
     inbox: Inbox
 
     @classmethod
-    def from_config(cls, config: Config, **inbox_options) -> "Services":
+    def from_config(cls, config: Config, **inbox_options) -> Services:
         db = Database(config.database_url)
         inbox = Inbox(db, lease_seconds=config.lease_seconds, max_attempts=config.max_attempts,
                       backoff=Backoff(base_seconds=config.backoff_seconds), **inbox_options)

@@ -12,10 +12,11 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 import requests
 

@@ -46,7 +46,7 @@ class LocalStack:
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         self.zuora_app = create_zuora_sandbox(callout_username=CALLOUT_USERNAME,
                                               callout_password=self.callout_password, **self.zuora_options)
         self.billing_app = create_billing_sandbox(**self.billing_options)
@@ -109,7 +109,7 @@ class LocalStack:
             if sandbox is not None and hasattr(sandbox, "close"):
                 sandbox.close()
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -53,7 +53,7 @@ class Balancer:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def start(self) -> "Balancer":
+    def start(self) -> Balancer:
         self._thread.start()
         return self
 

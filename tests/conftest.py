@@ -21,11 +21,11 @@ import requests_mock
 # prometheus_client reads the variable on import, so it goes before anything imports it.
 os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
-from integration import create_app  # noqa: E402
-from integration.config import Config, Secret  # noqa: E402
-from integration.services import Services  # noqa: E402
-from tests.engines import RunDatabase  # noqa: E402
-from tests.fakes import FakeClock  # noqa: E402
+from integration import create_app
+from integration.config import Config, Secret
+from integration.services import Services
+from tests.engines import RunDatabase
+from tests.fakes import FakeClock
 
 TESTS_DIR = os.path.dirname(__file__)
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-0123456789ab").decode()

@@ -69,7 +69,7 @@ class ProcessStack:
         self.kills = 0
         self.logs: list[Path] = []
 
-    def start(self) -> "ProcessStack":
+    def start(self) -> ProcessStack:
         self.zuora = ServerThread(self.zuora_app).start()
         self.billing = ServerThread(self.billing_app).start()
         self.port = free_port()
@@ -159,7 +159,7 @@ class ProcessStack:
         self.zuora.stop()
         self.billing.stop()
 
-    def __enter__(self) -> "ProcessStack":
+    def __enter__(self) -> ProcessStack:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -75,7 +75,6 @@ def test_conflicting_link_is_refused(services):
     with services.db.transaction() as conn:
         mappings.link("account", zuora_id="Z1", billing_id="acc-1", origin="zuora")(conn)
         mappings.link("account", zuora_id="Z1", billing_id="acc-1", origin="linked")(conn)  # same pair: no-op
-    with pytest.raises(mappings.MappingConflict):
-        with services.db.transaction() as conn:
-            mappings.link("account", zuora_id="Z1", billing_id="acc-2", origin="zuora")(conn)
+    with pytest.raises(mappings.MappingConflict), services.db.transaction() as conn:
+        mappings.link("account", zuora_id="Z1", billing_id="acc-2", origin="zuora")(conn)
     assert services.db.utils().execute("SELECT COUNT(*) FROM id_mappings").fetchall()[0][0] == 1

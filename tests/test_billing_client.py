@@ -333,7 +333,7 @@ def test_token_never_in_logs_or_exceptions(mock, clock, caplog):
     texts = [caplog.text, repr(client)] + [str(e) for e in errors] + [repr(e) for e in errors]
     texts += [str(v) for r in caplog.records for v in vars(r).values()]
     assert all(TOKEN not in t for t in texts)
-    assert "echo Bearer ***" == str(errors[1])
+    assert str(errors[1]) == "echo Bearer ***"
 
 
 def test_constructor_refuses_bad_configuration():

@@ -41,9 +41,8 @@ def test_id_mappings_are_unique_on_each_side(tmp_path):
         conn.execute(insert, ("account", "Z1", "B1"))
         conn.execute(insert, ("invoice", "Z1", "B1"))  # another type may reuse the IDs
     for pair in (("account", "Z1", "B2"), ("account", "Z2", "B1")):
-        with pytest.raises(sqlite3.IntegrityError):
-            with db.utils().conn as conn:
-                conn.execute(insert, pair)
+        with pytest.raises(sqlite3.IntegrityError), db.utils().conn as conn:
+            conn.execute(insert, pair)
 
 
 def test_split_statements_keeps_triggers_whole():

@@ -55,7 +55,7 @@ class Sandboxes:
 class Stack:
     """Fresh sandbox state, the service's store and a worker with the real handlers."""
 
-    def __init__(self, sandboxes: "Sandboxes", tmp_path, database_url: str | None = None):
+    def __init__(self, sandboxes: Sandboxes, tmp_path, database_url: str | None = None):
         self.zuora_app, self.billing_app = sandboxes.zuora_app, sandboxes.billing_app
         self.zuora_server, self.billing_server = sandboxes.zuora_server, sandboxes.billing_server
         for server in (self.zuora_server, self.billing_server):

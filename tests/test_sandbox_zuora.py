@@ -937,7 +937,7 @@ class Receiver:
 
         self.server = ServerThread(app)
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self.server.start()
         self.url = f"{self.server.url}/callout"
         return self

@@ -210,9 +210,8 @@ def test_link_is_a_no_op_for_the_same_pair_and_fills_in_what_was_missing(db):
 def test_link_conflicts_on_either_unique_key(db, pair):
     with db.transaction() as tx:
         mappings.link("account", zuora_id="Z1", billing_id="B1", origin="zuora")(tx)
-    with pytest.raises(mappings.MappingConflict):
-        with db.transaction() as tx:
-            mappings.link("account", zuora_id=pair[0], billing_id=pair[1], origin="zuora")(tx)
+    with pytest.raises(mappings.MappingConflict), db.transaction() as tx:
+        mappings.link("account", zuora_id=pair[0], billing_id=pair[1], origin="zuora")(tx)
     with db.transaction() as tx:  # another type may reuse both IDs
         mappings.link("invoice", zuora_id=pair[0], billing_id=pair[1], origin="billing")(tx)
     assert mappings.counts(db) == {"account": 1, "invoice": 1}

@@ -10,7 +10,8 @@ import json
 import os
 import sys
 import unicodedata
-from typing import Any, Iterable, NoReturn, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
 
 import click
 

@@ -27,9 +27,10 @@ Reading rules:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from integration.domain import money
 from integration.domain.errors import InvalidData
@@ -98,7 +99,7 @@ class _Node:
     path: str
     type: str                         # current spelling
     raw: dict
-    children: tuple["_Node", ...]
+    children: tuple[_Node, ...]
 
 
 def current_type(kind: str) -> str:

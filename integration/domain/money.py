@@ -9,6 +9,7 @@ to it exactly (largest remainder), which is what an accountant means by "to the 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from decimal import (
     ROUND_DOWN,
     ROUND_FLOOR,
@@ -18,7 +19,7 @@ from decimal import (
     InvalidOperation,
     localcontext,
 )
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 # ISO 4217 minor units that differ from 2 (the rest, and unknown codes, use 2).
 _MINOR_UNITS = {

@@ -40,9 +40,10 @@ Choices where the contract is silent:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from integration.domain import money
 from integration.domain.errors import BillingRejected, InvalidData, MissingMapping

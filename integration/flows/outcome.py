@@ -1,8 +1,9 @@
 """What a flow hands back to the worker when it has done its remote work."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Write = Callable[[Any], None]
 """A store write to run in the transaction that marks the event done (it takes that transaction)."""

@@ -8,7 +8,8 @@ with a traceback and is restarted forever.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 VARIABLE = "INTEGRATION_HANDLER_PLUGINS"
 

@@ -39,10 +39,11 @@ import hashlib
 import io
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from integration.clients.zuora import USAGE_FILE_MAX_BYTES
 from integration.domain import money

@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
 
 import sqlite_utils
 from sqlalchemy import Engine, inspect
@@ -93,18 +93,15 @@ class Database:
     def transaction(self) -> Iterator[Tx]:
         """A write transaction; StoreUnavailable when it cannot start or commit. Commits on success,
         rolls back on any exception."""
-        with store_errors():
-            with self._engine_here().execution_options(**engines.WRITE).connect() as conn:
-                with conn.begin():
-                    yield Tx(conn)
+        with store_errors(), self._engine_here().execution_options(**engines.WRITE).connect() as conn:
+            with conn.begin():
+                yield Tx(conn)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A read: one consistent snapshot, never the write lock."""
-        with store_errors():
-            with self._engine_here().connect() as conn:
-                with conn.begin():
-                    yield Tx(conn)
+        with store_errors(), self._engine_here().connect() as conn, conn.begin():
+            yield Tx(conn)
 
     def changes_marker(self) -> int | None:
         """A number that changes when another connection commits to the store (the worker's cheap

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -32,7 +32,7 @@ def dialect_of(url: str) -> str:
     """The backend name of a store URL (``sqlite`` or ``postgresql``); ValueError when unsupported."""
     try:
         name = make_url(_canonical(url)).get_backend_name()
-    except Exception as exc:  # noqa: BLE001 - any unparsable URL is one error to the caller
+    except Exception as exc:
         raise ValueError(f"not a database URL: {type(exc).__name__}") from exc
     if name not in ENGINE_BUILDERS:
         raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
@@ -77,11 +77,11 @@ def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
                            connect_args={"timeout": busy_timeout, "check_same_thread": False})
 
     @event.listens_for(engine, "do_connect")
-    def create_owner_only(dialect, conn_rec, cargs, cparams) -> None:  # noqa: ARG001
+    def create_owner_only(dialect, conn_rec, cargs, cparams) -> None:
         _create_owner_only(path)
 
     @event.listens_for(engine, "connect")
-    def configure(dbapi_connection: sqlite3.Connection, connection_record) -> None:  # noqa: ARG001
+    def configure(dbapi_connection: sqlite3.Connection, connection_record) -> None:
         dbapi_connection.isolation_level = None
         dbapi_connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         _ensure_wal(dbapi_connection, busy_timeout)

@@ -12,9 +12,10 @@ import hashlib
 import json
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from integration.domain.times import from_db_time, to_db_time
 from integration.store.queries import inbox as q
@@ -52,7 +53,7 @@ class Event:
         return idempotency_key(*parts, self.series_key)
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Event":
+    def from_row(cls, row: dict[str, Any]) -> Event:
         """From a stored ``events`` row (columns the dataclass does not carry are left out)."""
         data = {name: row[name] for name in _FIELDS}
         for name in _TIMES:
@@ -87,7 +88,7 @@ class Attempt:
     message: str | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Attempt":
+    def from_row(cls, row: dict[str, Any]) -> Attempt:
         return cls(**{**row, "started_at": from_db_time(row["started_at"]), "ended_at": from_db_time(row["ended_at"])})
 
 

@@ -18,9 +18,9 @@ operator handled in between is left alone, on any engine.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from integration.domain.errors import MISSING_MAPPING
 from integration.domain.kinds import ObjectType, values

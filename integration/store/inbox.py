@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from integration.domain.backoff import Backoff
 from integration.domain.errors import RETRIES_EXHAUSTED

@@ -3,7 +3,8 @@ then one row per mapping in creation order, read page by page so a large table n
 from __future__ import annotations
 
 import csv
-from typing import Iterator, TextIO
+from collections.abc import Iterator
+from typing import TextIO
 
 from integration.store import mappings
 from integration.store.db import Database

@@ -8,8 +8,9 @@ transaction.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from integration.domain.errors import SyncError
 from integration.domain.kinds import MappingOrigin, ObjectType, values

@@ -8,8 +8,9 @@ which is a bug in the store and must not pass for "try again later".
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection

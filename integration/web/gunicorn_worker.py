@@ -109,9 +109,9 @@ class HeadFirstWorker(ThreadWorker):
         try:
             client_sock, client_addr = listener.accept()
         except BlockingIOError:
-            return
+            return None
         except ConnectionAbortedError:
-            return
+            return None
         self.nr_conns += 1
         self._await_head(HeadConn(self.cfg, client_sock, client_addr, listener.getsockname()))
 

@@ -14,9 +14,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
 
 import requests
 
@@ -83,7 +83,7 @@ class AlertJob:
     def _send_logged(self, slot: str) -> None:
         try:
             self.send(slot)
-        except Exception:  # noqa: BLE001 - a busy store: the watermark stays, the next slot sends
+        except Exception:
             log.exception("failure digest could not be prepared", extra={"slot": slot})
 
     def send(self, slot: str) -> bool:

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import uuid
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from integration import metrics
 from integration.context import current_event_id
@@ -116,7 +116,7 @@ class Worker:
         for job in self.periodic:
             try:
                 job()
-            except Exception:  # noqa: BLE001 - a periodic job must never stop the worker
+            except Exception:
                 log.exception("periodic job failed")
 
     def run_once(self) -> bool:
@@ -171,7 +171,7 @@ class Worker:
         except StoreUnavailable as exc:
             # Leave the lease to expire: the event runs again, and its flow is idempotent.
             log.error("store unavailable while finishing event", extra={**self._extra(event), "error": str(exc)})
-        except Exception as exc:  # noqa: BLE001 - anything unexpected is a failure, never a crash
+        except Exception as exc:
             log.exception("unexpected error in flow", extra=self._extra(event))
             self._guard(self._failed, event, UNKNOWN, f"{type(exc).__name__}: {exc}", labels)
         else:

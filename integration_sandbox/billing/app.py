@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable, Sequence
 
 import flask
 from marshmallow import ValidationError
@@ -43,13 +43,13 @@ def _register_auth_and_log(app: flask.Flask, sandbox: BillingSandbox) -> None:
     @app.before_request
     def _bearer_auth():
         if flask.request.path.startswith("/_sandbox"):
-            return None
+            return
         scheme, _, token = flask.request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "Missing bearer token")
         if not sandbox.token_matches(token.strip()):
             raise ApiError(401, "Invalid bearer token")
-        return None
+        return
 
     @app.after_request
     def _log(response: flask.Response) -> flask.Response:

@@ -33,9 +33,10 @@ sum of the leaves. A consumer that needs currency precision (Zuora) must round i
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from flask.json.provider import JSONProvider
 

@@ -5,9 +5,10 @@ import hmac
 import itertools
 import threading
 from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from integration_sandbox import faults as faults_module
 

@@ -5,7 +5,8 @@ import logging
 import secrets
 import time
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import flask
 from werkzeug.exceptions import HTTPException

@@ -46,7 +46,7 @@ class CalloutSettings:
     retry_interval: float = 1.0
     attempts: int = 3
 
-    def validate(self) -> "CalloutSettings":
+    def validate(self) -> CalloutSettings:
         if self.url is not None and (not isinstance(self.url, str) or not re.match(r"^https?://", self.url)
                                      or len(self.url) > 1000):
             raise ValueError("callout_url must be an http(s) URL of at most 1000 characters")

@@ -8,8 +8,9 @@ import logging
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import flask
 import pycountry

@@ -3,7 +3,8 @@
 WHY: Zuora refuses a request naming all its problems at once; :class:`Problems` collects them."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .common import (
     BATCHES,
