@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from integration.config import Config, load_config
 from integration.services import Services
@@ -26,8 +27,8 @@ def create_app(config: Config | None = None, services: Services | None = None) -
         services = Services.from_config(config)
         configure_logging(config.secrets())
     app = Flask(__name__)
+    app.json = _InOrderJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = STREAM_LIMIT  # bodies are capped at MAX_BODY by read_capped_body
-    app.json.sort_keys = False
     app.extensions["integration"] = services
     register_error_handlers(app)
     app.register_blueprint(webhooks.bp)
@@ -35,3 +36,9 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     app.register_blueprint(admin.bp)
     console_app.init_app(app, services.config)
     return app
+
+
+class _InOrderJSON(DefaultJSONProvider):
+    """Responses keep the key order the code builds (the order CONTRACT.md shows), not sorted keys."""
+
+    sort_keys = False

@@ -145,7 +145,7 @@ _VARIABLES = {
     "PUBLIC_URL": (False, False),
     "INTEGRATION_SECRET_KEY": (False, True),
     "INTEGRATION_TRUST_PROXY": (False, False),
-    **{name: (False, False) for name in UI_LINK_VARIABLES},
+    **dict.fromkeys(UI_LINK_VARIABLES, (False, False)),
 }
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")

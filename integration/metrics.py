@@ -27,6 +27,7 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 log = logging.getLogger("integration.metrics")
 
@@ -100,7 +101,7 @@ class _Collected:
         return self._source.collect()
 
 
-def render(extra: Iterable[object] = ()) -> tuple[bytes, str]:
+def render(extra: Iterable[Collector] = ()) -> tuple[bytes, str]:
     """The metrics text for ``/metrics`` and its content type.
 
     Per-process metrics come from the multiprocess directory when ``PROMETHEUS_MULTIPROC_DIR`` is

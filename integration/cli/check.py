@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 import click
 
@@ -37,7 +38,13 @@ PROBE_CUSTOMER_ID = "integration-check"
 """A customer ID looked up to see the billing API answer; absent (404) is as good as present."""
 
 # One quick retry, not the flows' minute of patience: an operator is waiting for the answer.
-_CLIENT_BUDGET = dict(timeout=(5, 10), max_attempts=2, max_retry_seconds=5.0)
+class _Budget(TypedDict):
+    timeout: tuple[float, float]
+    max_attempts: int
+    max_retry_seconds: float
+
+
+_CLIENT_BUDGET: _Budget = {"timeout": (5, 10), "max_attempts": 2, "max_retry_seconds": 5.0}
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,9 @@ def echo_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, max_wid
     cells = [[printable(c) for c in row] for row in rows]
     cells = [[c if len(c) <= max_width else c[:max_width - 1] + "…" for c in row] for row in cells]
     widths = [max([len(col)] + [len(row[i]) for row in cells]) for i, col in enumerate(columns)]
-    click.echo("  ".join(col.upper().ljust(w) for col, w in zip(columns, widths)).rstrip())
+    click.echo("  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
     return len(cells)
 
 

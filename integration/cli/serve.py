@@ -47,7 +47,7 @@ def worker_command(poll_interval: float) -> None:
               help="gunicorn worker processes.")
 @click.option("--port", default=lambda: os.environ.get("PORT", "8000"), show_default="$PORT or 8000",
               type=click.IntRange(1, 65535))
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", default="0.0.0.0", show_default=True)  # noqa: S104 - a server: all interfaces is the point
 @click.option("--no-worker", is_flag=True, help="Web only; run `integration worker` elsewhere.")
 def serve_command(workers: int, port: int, host: str, no_worker: bool) -> None:
     """Web server (gunicorn) plus an embedded worker, in one command.

@@ -119,7 +119,7 @@ class RemoteClient:
         self._session = session or requests.Session()
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._backoff = Backoff(base_seconds=0.5, cap_seconds=30.0)
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not a secret
         self._pacer = Pacer(clock=clock, sleep=sleep, max_wait=max_retry_seconds, threshold=pace_threshold)
 
     def __repr__(self) -> str:

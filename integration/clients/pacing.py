@@ -152,10 +152,11 @@ class Pacer:
                     self._concurrency_resume_at = None
 
     def _track_window(self, now: float, end: float, remaining: float | None) -> None:
-        new_window = (self._window_end is None or now >= self._window_end
+        current = self._window_end
+        new_window = (current is None or now >= current
                       or (remaining is not None and self._last_remaining is not None
                           and remaining > self._last_remaining))
-        self._window_end = end if new_window else min(self._window_end, end)
+        self._window_end = end if new_window or current is None else min(current, end)
 
     def wait_turn(self) -> None:
         """Sleep until the window reopens, or raise ``TransientError`` when that is too far off."""

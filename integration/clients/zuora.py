@@ -139,7 +139,7 @@ class ZuoraClient(RemoteClient):
         """``GET /object-query/{resource}`` with ``filter[]=field.OP:value`` per filter (ANDed), every
         page up to ``max_pages``. ``(resource, field, value)`` is the one-``EQ`` shorthand."""
         if isinstance(filters, str):
-            filters = [(filters, "EQ", value)]
+            filters = [(filters, "EQ", value or "")]  # an empty value is refused as InvalidData below
         params = []
         for field, op, wanted in filters:
             if not isinstance(field, str) or not _FIELD_NAME.match(field):

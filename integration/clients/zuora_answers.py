@@ -158,8 +158,8 @@ def rejection(where: str, status: int, body: Any, headers: Mapping[str, str], cl
         message = "; ".join(m for _, m in found if m) or f"HTTP {status}"
     else:
         code = None
-        message = body.get("message") if isinstance(body, Mapping) else None
-        message = message if isinstance(message, str) and message else f"HTTP {status}"
+        said = body.get("message") if isinstance(body, Mapping) else None
+        message = said if isinstance(said, str) and said else f"HTTP {status}"
     return ZuoraRejected(clean(message), remote_code=code, process_id=process_id, http_status=status)
 
 

@@ -187,9 +187,9 @@ def zuora_update(zuora_account: dict, wanted: dict) -> dict:
     if (wanted.get("primaryEmail") and wanted["primaryEmail"] != current["primaryEmail"]) or \
             (wanted.get("address") and wanted["address"] != current["address"]):
         contact = zuora_account.get("billToContact") or {}
-        names = (contact.get("firstName"), contact.get("lastName"))
-        if not all(names):
-            names = split_name(wanted.get("name") or current["name"])
+        first, last = contact.get("firstName"), contact.get("lastName")
+        names = ((first, last) if isinstance(first, str) and first and isinstance(last, str) and last
+                 else split_name(wanted.get("name") or current["name"]))
         update["billToContact"] = zuora_contact(
             {"primaryEmail": wanted.get("primaryEmail") or current["primaryEmail"],
              "address": wanted.get("address") or current["address"]}, names)

@@ -173,32 +173,42 @@ def _lines(node: _Node) -> list[Line]:
 
 def _line(node: _Node) -> Line:
     raw, path = node.raw, node.path
-    metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    metadata = raw.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
     meter_id = metadata.get("usageMeterId")
     if meter_id is not None and (not isinstance(meter_id, str) or not meter_id.strip()):
         raise InvalidData(f"{path}.metadata.usageMeterId", "must be a non-empty string")
-    slabs = tuple(Slab(path=n.path, value=amount(n.raw, "value", n.path, required=True),
+    slabs = tuple(Slab(path=n.path, value=required_amount(n.raw, "value", n.path),
                        quantity=amount(n.raw, "quantity", n.path),
                        value_per_quantity=amount(n.raw, "valuePerQuantity", n.path))
                   for n in _preorder(node.children) if n.type.endswith(SLAB_SUFFIX))
     return Line(path=path, type=node.type, description=_text(raw.get("description")),
-                value=amount(raw, "value", path, required=True),
+                value=required_amount(raw, "value", path),
                 quantity=amount(raw, "quantity", path),
                 value_per_quantity=amount(raw, "valuePerQuantity", path),
                 meter_id=meter_id, units=_text(raw.get("units")) or None, slabs=slabs)
 
 
-def amount(node: dict, key: str, path: str, *, required: bool = False) -> Decimal | None:
-    """An exact, bounded number from the billing payload; INVALID_DATA naming the field otherwise."""
+def amount(node: dict, key: str, path: str) -> Decimal | None:
+    """An exact, bounded number from the billing payload, None when absent; INVALID_DATA naming the field otherwise."""
     raw = node.get(key)
     if raw is None:
-        if required:
-            raise InvalidData(f"{path}.{key}", "is missing")
         return None
+    return _exact(raw, f"{path}.{key}")
+
+
+def required_amount(node: dict, key: str, path: str) -> Decimal:
+    """As ``amount``, but a missing field is INVALID_DATA too: the caller gets a Decimal, never None."""
+    raw = node.get(key)
+    if raw is None:
+        raise InvalidData(f"{path}.{key}", "is missing")
+    return _exact(raw, f"{path}.{key}")
+
+
+def _exact(raw: Any, field: str) -> Decimal:
     value = money.to_decimal(raw)
     if value is None or not money.in_bounds(value):
-        raise InvalidData(f"{path}.{key}", "must be an exact number below 10^15 with at most "
-                                           f"{money.MAX_PLACES} decimal places")
+        raise InvalidData(field, f"must be an exact number below 10^15 with at most {money.MAX_PLACES} decimal places")
     return value
 
 

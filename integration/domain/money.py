@@ -48,7 +48,7 @@ def to_decimal(value: Any) -> Decimal | None:
 
     Floats are refused: a float has already lost the digits this service promises to keep.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         return None
     if isinstance(value, (Decimal, int)):
         number = Decimal(value)

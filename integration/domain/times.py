@@ -6,6 +6,7 @@ string order is time order in SQL comparisons on any engine; ``iso`` is how the 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import overload
 
 STORED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -21,17 +22,30 @@ def to_db_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime(STORED_FORMAT)
 
 
+@overload
+def from_db_time(text: str) -> datetime: ...
+@overload
+def from_db_time(text: None) -> None: ...
 def from_db_time(text: str | None) -> datetime | None:
+    """The aware time of a stored text (None stays None: a column that may be empty)."""
     if text is None:
         return None
     return datetime.strptime(text, STORED_FORMAT).replace(tzinfo=timezone.utc)
 
 
+@overload
+def iso_moment(moment: datetime) -> str: ...
+@overload
+def iso_moment(moment: None) -> None: ...
 def iso_moment(moment: datetime | None) -> str | None:
     """An aware time as the API shows it: ISO-8601 with a ``Z``."""
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
 
 
+@overload
+def iso(text: str) -> str: ...
+@overload
+def iso(text: None) -> None: ...
 def iso(text: str | None) -> str | None:
     """A stored time as the API shows it: ISO-8601 with a ``Z``, sub-second precision kept exact."""
     return iso_moment(from_db_time(text))

@@ -8,6 +8,7 @@ and a write that would change nothing is skipped: that ends every echo.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from integration.domain.account_fields import (
@@ -77,10 +78,9 @@ class AccountFlows:
         """The customer ID is taken: by our own earlier try, or by someone who used the Zuora ID on
         purpose. Either way it is this account's twin; make sure its account exists too."""
         if self.billing.get_account(payload["account"]["id"]) is None:
-            try:
+            # BillingConflict: created meanwhile by a concurrent run: fine, it is the same account
+            with contextlib.suppress(BillingConflict):
                 self.billing.create_account({**payload["account"], "customerId": payload["id"]})
-            except BillingConflict:
-                pass  # created meanwhile by a concurrent run: fine, it is the same account
 
     def _push_to_billing(self, zuora_account: dict, billing_id: str) -> list[str]:
         account = self.billing.get_account(billing_id)

@@ -47,7 +47,7 @@ from typing import Any
 
 from integration.domain import money
 from integration.domain.errors import BillingRejected, InvalidData, MissingMapping
-from integration.domain.line_items import Line, amount, invoice_lines
+from integration.domain.line_items import Line, invoice_lines, required_amount
 from integration.flows.outcome import Outcome
 from integration.services import Services
 from integration.store import mappings, meters
@@ -139,8 +139,7 @@ def invoice_currency(invoice: dict) -> str | None:
 
 def check_adds_up(invoice: dict, lines: list[Line]) -> Decimal:
     """``totalAmount``, after checking that the lines sum to it exactly."""
-    total = amount(invoice, "totalAmount", "invoice", required=True)
-    assert total is not None
+    total = required_amount(invoice, "totalAmount", "invoice")
     lines_sum = money.exact_sum(line.value for line in lines)
     if lines_sum != total:
         raise InvalidData("totalAmount", f"the invoice's {len(lines)} rate-card lines sum to "
@@ -257,7 +256,7 @@ class InvoiceFlow:
         writes: list[Callable] = []
         summary = self._push_invoice(event, invoice, on_invoice, account, writes)
         if as_usage:
-            used = {line.meter_id for line in as_usage}
+            used = {line.meter_id for line in as_usage if line.meter_id is not None}  # all of them: split_lines
             writes.append(self._usage_follow_up(invoice_id, {m: synced[m] for m in sorted(used)}))
             summary += f"; usage of {len(used)} meter(s) queued"
         return Outcome(writes=writes, summary=summary)

@@ -27,7 +27,7 @@ def handler_plugins(environ: Mapping[str, str]) -> list[Callable[[Any], dict]]:
             raise PluginError(f"{VARIABLE}: {spec!r} must be module:function")
         try:
             module = importlib.import_module(module_name)
-        except Exception as exc:  # a plug-in's own import error is as much "cannot import" as a missing one
+        except Exception as exc:  # noqa: BLE001 - a plug-in's own import error is as much "cannot import" as a missing one
             raise PluginError(f"{VARIABLE}: cannot import module {module_name!r} "
                               f"({type(exc).__name__}: {exc})") from None
         function = getattr(module, function_name, None)

@@ -114,7 +114,8 @@ def meters_to_push(db, snapshot: dict[str, dict] | None, metered: set[str]) -> d
             meters.validate(meter_id, **fields)
         except ValueError as exc:
             raise InvalidData(f"payload.meters.{meter_id}", str(exc)) from None
-        chosen[meter_id] = MeterSettings(meter_id=meter_id, created_at="", updated_at="", **fields)
+        checked = {k: str(v) for k, v in fields.items()}  # strings: validate() raised otherwise
+        chosen[meter_id] = MeterSettings(meter_id=meter_id, created_at="", updated_at="", **checked)
     return chosen
 
 
@@ -187,7 +188,8 @@ def csv_files(lines: list[UsageLine], *, account_number: str, start: date, end: 
     """Usage CSVs of at most ``max_bytes`` each, with the lines in each, in order (deterministic)."""
     header = _row(HEADINGS)
     files: list[tuple[bytes, list[UsageLine]]] = []
-    body, members = [header], []
+    body: list[bytes] = [header]
+    members: list[UsageLine] = []
     size = len(header)
     for line in lines:
         s = line.settings

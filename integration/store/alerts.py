@@ -40,6 +40,8 @@ def digest(db: Database, slot: str) -> Digest:
     """What the claimed ``slot`` should say: failures after the last delivered digest, up to its claim."""
     with db.read() as tx:
         through = tx.scalar(q.THROUGH, slot=slot)
+        if through is None:
+            raise LookupError(f"alert slot {slot!r} is not claimed: claim() it before asking for its digest")
         since = tx.scalar(q.LAST_DELIVERED, through=through)
         by_code = {r["code"]: r["n"] for r in tx.rows(q.NEW_BY_CODE, through=through, since=since)}
         rows = tx.rows(q.NEW_FIRST, through=through, since=since, first=FIRST_N)

@@ -10,6 +10,7 @@ Migrations are SQL files per engine: ``migrations/sqlite/`` and ``migrations/pos
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -93,9 +94,8 @@ class Database:
     def transaction(self) -> Iterator[Tx]:
         """A write transaction; StoreUnavailable when it cannot start or commit. Commits on success,
         rolls back on any exception."""
-        with store_errors(), self._engine_here().execution_options(**engines.WRITE).connect() as conn:
-            with conn.begin():
-                yield Tx(conn)
+        with store_errors(), self._engine_here().execution_options(**engines.WRITE).connect() as conn, conn.begin():
+            yield Tx(conn)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -120,7 +120,8 @@ class Database:
             cursor = conn.cursor()
             try:
                 cursor.execute(q.CHANGES_MARKER[self.dialect])
-                return cursor.fetchone()[0]
+                row = cursor.fetchone()
+                return row[0] if row else None
             finally:
                 cursor.close()
         except Exception:  # noqa: BLE001 - a busy or vanished store: the caller polls again
@@ -153,10 +154,8 @@ class Database:
             marker = getattr(self._marker, "conn", None) or getattr(self._marker, "listener", None)
             self._marker = threading.local()
         if marker is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken marker connection: nothing left to do
                 marker.close()
-            except Exception:  # noqa: BLE001
-                pass
         if engine is not None:
             engine.dispose(close=self._pid == os.getpid())
 
@@ -210,6 +209,6 @@ def split_statements(sql: str) -> list[str]:
             if current.strip():
                 statements.append(current.strip())
             current = ""
-    if current.strip() and not all(l.strip().startswith("--") or not l.strip() for l in current.splitlines()):
+    if current.strip() and not all(line.strip().startswith("--") or not line.strip() for line in current.splitlines()):
         raise ValueError(f"incomplete SQL statement at the end of a migration: {current.strip()[:80]}")
     return statements

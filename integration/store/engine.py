@@ -134,11 +134,11 @@ def _postgresql_engine(url: str, busy_timeout: float) -> Engine:
     waiting for a pooled connection, and ``lock_timeout`` bounds waiting for a row lock."""
     parsed = make_url(_canonical(url)).set(drivername="postgresql+psycopg")
     timeout = max(int(busy_timeout), 1)
+    extra_options = f" {parsed.query['options']}" if "options" in parsed.query else ""
     return create_engine(parsed, pool_size=5, max_overflow=10, pool_timeout=busy_timeout, pool_pre_ping=True,
                          pool_recycle=1800,
                          connect_args={"connect_timeout": timeout,
-                                       "options": f"-c lock_timeout={int(busy_timeout * 1000)}"
-                                                  + (f" {parsed.query['options']}" if "options" in parsed.query else "")})
+                                       "options": f"-c lock_timeout={int(busy_timeout * 1000)}" + extra_options})
 
 
 ENGINE_BUILDERS: dict[str, Callable[[str, float], Engine]] = {"sqlite": _sqlite_engine,

@@ -55,7 +55,7 @@ class Inbox:
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.backoff = backoff
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random()  # noqa: S311 - retry jitter, not a secret
 
     # -- intake --------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ reads ``None`` and the worker falls back to its poll of the due time.
 """
 from __future__ import annotations
 
+import contextlib
+
 import psycopg
 from psycopg import sql
 
@@ -37,7 +39,5 @@ class Listener:
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):  # already broken: closed enough
                 conn.close()
-            except psycopg.Error:
-                pass

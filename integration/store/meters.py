@@ -103,7 +103,7 @@ def validate(meter_id: object, *, zuora_subscription_number: object, zuora_charg
         if not _SAFE.match(value):
             raise ValueError(f"{name}: no control characters or surrounding whitespace")
     for name in ("meter_id", "zuora_subscription_number", "zuora_charge_number"):
-        if not _ID.match(values[name]):
+        if not _ID.match(str(values[name])):  # a str: checked by the loop above
             raise ValueError(f"{name}: only letters, digits and . _ : - are allowed")
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode: must be one of {', '.join(MODES)}")
@@ -128,7 +128,8 @@ def put_meter(db: Database, meter_id: str, *, zuora_subscription_number: str, zu
         if not created:
             tx.run(q.UPDATE_CHANGED, **values_, now=now)
         saved = _from_row(tx.one(q.GET, meter_id=meter_id))
-    assert saved is not None
+    if saved is None:  # written just now in this transaction: cannot happen, but never return None as a meter
+        raise RuntimeError(f"meter {meter_id!r} vanished inside the transaction that wrote it")
     return saved, created
 
 

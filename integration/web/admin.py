@@ -116,13 +116,14 @@ def list_mappings() -> ResponseReturnValue:
 def attempt_as_json(attempt: Attempt) -> dict:
     """One entry of an event's ``history``."""
     return {"series": attempt.series, "attempt": attempt.attempt, "worker_id": attempt.worker_id,
-            "started_at": iso_moment(attempt.started_at), "ended_at": iso_moment(attempt.ended_at), "outcome": attempt.outcome,
-            "code": attempt.code, "message": attempt.message}
+            "started_at": iso_moment(attempt.started_at), "ended_at": iso_moment(attempt.ended_at),
+            "outcome": attempt.outcome, "code": attempt.code, "message": attempt.message}
 
 
 def event_as_json(event: Event, history: list[Attempt] | None = None) -> dict:
     """One event as ``GET /admin/events/<id>`` shows it, with its attempt history."""
-    return {"series": event.series, "history": [attempt_as_json(a) for a in history or []],"id": event.id, "source": event.source, "type": event.type, "object_type": event.object_type,
+    return {"series": event.series, "history": [attempt_as_json(a) for a in history or []],
+            "id": event.id, "source": event.source, "type": event.type, "object_type": event.object_type,
             "object_id": event.object_id, "status": event.status, "attempts": event.attempts,
             "next_attempt_at": iso_moment(event.next_attempt_at) if event.status == "pending" else None,
             "code": event.error_code, "last_error": event.last_error, "waiting_for": event.waiting_for,

@@ -34,6 +34,7 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from integration.config import Config
@@ -62,7 +63,8 @@ def secret_key(config: Config) -> bytes:
 
 
 def token_fingerprint(config: Config) -> str:
-    return hmac.new(config.admin_token.reveal().encode(), b"integration-console-session", hashlib.sha256).hexdigest()[:32]
+    digest = hmac.new(config.admin_token.reveal().encode(), b"integration-console-session", hashlib.sha256)
+    return digest.hexdigest()[:32]
 
 
 class ConsoleSessionInterface(SecureCookieSessionInterface):
@@ -118,7 +120,7 @@ def signed_in() -> bool:
 
 
 @bp.before_request
-def guard() -> object:
+def guard() -> ResponseReturnValue | None:
     """Every page but the login needs a session; every POST (the login too) a valid CSRF token."""
     if request.method == "POST":
         csrf.protect()
@@ -148,8 +150,8 @@ def csrf_failed(exc: CSRFError):
 
 @bp.errorhandler(404)
 def not_found(exc):
-    return render_template("console/error.html", title="Not found",
-                           message="There is nothing at this address (an event that was pruned, or a mistyped link)."), 404
+    message = "There is nothing at this address (an event that was pruned, or a mistyped link)."
+    return render_template("console/error.html", title="Not found", message=message), 404
 
 
 @bp.route("/login", methods=["GET", "POST"])

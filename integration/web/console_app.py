@@ -18,7 +18,8 @@ def init_app(app: Flask, config: Config) -> None:
                       SESSION_COOKIE_PATH="/console", PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
                       WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None)
     if config.trust_proxy:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        # Flask's documented way to add WSGI middleware is to replace wsgi_app; mypy sees a method.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.extensions["console_login_limiter"] = console.LoginLimiter()
     console.csrf.init_app(app)
     app.register_blueprint(console.bp)

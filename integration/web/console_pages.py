@@ -85,7 +85,8 @@ def event_page(event_id: str):
         abort(404)
     mapping = None
     if event.object_type == "account":
-        key = {"zuora_key": event.object_id} if event.object_key.startswith("zuora-") else {"billing_id": event.object_id}
+        key = ({"zuora_key": event.object_id} if event.object_key.startswith("zuora-")
+               else {"billing_id": event.object_id})
         mapping = mappings.find(_services().db, "account", **key)
     elif event.object_type in ("invoice", "usage"):
         mapping = mappings.find(_services().db, "invoice", billing_id=event.object_id)

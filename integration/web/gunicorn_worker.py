@@ -24,6 +24,7 @@ gunicorn's own TLS or HTTP/2 cleartext configured it reads heads the way gthread
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -105,20 +106,22 @@ class HeadFirstWorker(ThreadWorker):
 
     def accept(self, listener) -> None:
         if not self._heads_in_loop():
-            return super().accept(listener)
+            super().accept(listener)
+            return
         try:
             client_sock, client_addr = listener.accept()
         except BlockingIOError:
-            return None
+            return
         except ConnectionAbortedError:
-            return None
+            return
         self.nr_conns += 1
         self._await_head(HeadConn(self.cfg, client_sock, client_addr, listener.getsockname()))
 
     def on_client_socket_readable(self, conn, client) -> None:
         """A kept-alive connection is sending its next request: read that head in the loop too."""
         if not self._heads_in_loop():
-            return super().on_client_socket_readable(conn, client)
+            super().on_client_socket_readable(conn, client)
+            return
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
         self._await_head(conn)
@@ -151,17 +154,13 @@ class HeadFirstWorker(ThreadWorker):
                                                    f"the request line and headers may be at most {MAX_HEAD} bytes"))
 
     def _drop_head(self, conn: HeadConn, answer: bytes | None = None) -> None:
-        try:
+        with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
-        except (KeyError, ValueError, OSError):
-            pass
         self.reading_heads.remove(conn)
         self.nr_conns -= 1
         if answer:
-            try:
+            with contextlib.suppress(OSError):
                 conn.sock.send(answer)  # best effort, never blocks the loop
-            except OSError:
-                pass
         conn.close()
 
     def murder_pending(self) -> None:

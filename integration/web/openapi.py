@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
+from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -43,7 +44,7 @@ from integration.web.schemas_extra import (
 
 TITLE = "Zuora ↔ billing-platform integration"
 VERSION = "0.1.0"
-ADMIN = [{"adminToken": []}]
+ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
 
 
 def _json(schema, description: str) -> dict:
@@ -64,7 +65,7 @@ def _body(schema, description: str = "") -> dict:
 def _admin(summary: str, ok: dict, *, status: str = "200", body=None, query=None, path_params=(),
            extra: dict | None = None, description: str = "") -> dict:
     """An admin operation: bearer auth, JSON errors for bad input and a busy store."""
-    operation = {"summary": summary, "tags": ["admin"], "security": ADMIN,
+    operation: dict[str, Any] = {"summary": summary, "tags": ["admin"], "security": ADMIN,
                  "responses": {status: ok, "401": {"$ref": "#/components/responses/Unauthorized"},
                                "503": _error("the store is busy or unavailable; retry")}}
     if description:

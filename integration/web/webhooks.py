@@ -140,7 +140,8 @@ def zuora_callout():
     notification_id = _header_id("Zuora-Notification-Id")
     account_id = data["AccountId"]
     # "success" lets Zuora's "confirm success by parsing response content" option read the answer.
-    return _record({"success": True}, source="zuora", type="account.callout", object_type="account", object_id=account_id,
+    return _record({"success": True}, source="zuora", type="account.callout", object_type="account",
+                   object_id=account_id,
                    object_key=f"zuora-account:{account_id}",
                    dedupe_key=f"zuora:{notification_id}" if notification_id else None,
                    payload={"notification_id": notification_id or None})

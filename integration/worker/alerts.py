@@ -89,12 +89,15 @@ class AlertJob:
     def send(self, slot: str) -> bool:
         """Build and POST the slot's digest, and record the outcome; True when delivered (or empty)."""
         config = self.services.config
+        url = config.alert_webhook_url
+        if url is None:  # __call__ only runs configured; a direct call has nowhere to deliver
+            raise RuntimeError("INTEGRATION_ALERT_WEBHOOK_URL is not set: no alert webhook to deliver to")
         digest = alerts.digest(self.services.db, slot)
         if digest.total == 0:
             alerts.record(self.services.db, slot, failures=0, delivered_at=self.clock())
             return True
         try:
-            response = self.post(config.alert_webhook_url.reveal(), json={"text": render(digest, config.public_url)},
+            response = self.post(url.reveal(), json={"text": render(digest, config.public_url)},
                                  timeout=TIMEOUT)
             ok, problem = 200 <= response.status_code < 300, f"HTTP {response.status_code}"
         except requests.RequestException as exc:

@@ -5,7 +5,8 @@ event's completion (mapping rows, meter links) it returns as ``Outcome.writes``:
 the same transaction that marks the event done, so a crash can never leave a pushed object
 without its mapping *and* a finished event. Errors decide the rest (integration.domain.errors):
 ``TransientError`` → backoff in the same attempt series (RETRIES_EXHAUSTED once attempts run out);
-``MissingMapping`` → failed, waiting for the account; any other ``SyncError`` → failed with its code; anything unexpected → failed as UNKNOWN, logged in full.
+``MissingMapping`` → failed, waiting for the account; any other ``SyncError`` → failed with its code;
+anything unexpected → failed as UNKNOWN, logged in full.
 
 Waking up: within a process, ``Worker.wake()``; across processes (web and worker apart), the store's
 ``changes_marker()`` moves whenever another connection commits (on SQLite a cheap read of shared
