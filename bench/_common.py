@@ -99,7 +99,7 @@ class Process:
     def __init__(self, args: Sequence[str], *, env: dict, log_path: Path, cwd: Path | None = None):
         self.args = list(args)
         self.log_path = log_path
-        self._log = open(log_path, "ab")
+        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child; closed by stop()
         self.popen = subprocess.Popen(self.args, env=env, cwd=str(cwd) if cwd else None,
                                       stdout=self._log, stderr=subprocess.STDOUT)
 
@@ -168,7 +168,8 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for n, row in enumerate(cells):
-        lines.append("  ".join(c.rjust(w) if n and _numeric(c) else c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        padded = (c.rjust(w) if n and _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=False))
+        lines.append("  ".join(padded).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -35,7 +35,7 @@ METERS = {  # meter id: (mode, charge number, uom) — as in ``integration demo`
 def start_stack(folder: Path, *, workers: int, log_name: str = "service.log") -> tuple[LocalStack, object]:
     """A started LocalStack whose logs go to a file in ``folder`` (not the terminal)."""
     stack = LocalStack(folder, workers=workers).start()
-    log_file = open(folder / log_name, "a", encoding="utf-8")
+    log_file = open(folder / log_name, "a", encoding="utf-8")  # noqa: SIM115 - the caller closes it with the stack
     configure_logging(stack.config.secrets(), stream=log_file)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     return stack, log_file
@@ -216,7 +216,8 @@ def failed_events(stack: LocalStack) -> list[dict]:
 
 
 def mapping_count(stack: LocalStack, type: str) -> int:
-    return stack.services.db.utils().execute("SELECT COUNT(*) FROM id_mappings WHERE type = ?", (type,)).fetchall()[0][0]
+    rows = stack.services.db.utils().execute("SELECT COUNT(*) FROM id_mappings WHERE type = ?", (type,)).fetchall()
+    return rows[0][0]
 
 
 __all__ = ["CALLOUT_USERNAME", "LocalStack", "Logs", "Window", "configure_meters", "create_billing_accounts",

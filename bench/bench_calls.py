@@ -89,14 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         set_zuora_callouts(stack, False)
         zuora_ids = create_zuora_accounts(stack, logs.zuora, n, "f1")
         set_zuora_callouts(stack, True)
-        window, seconds = measure(stack, logs, lambda: send_callouts(stack, zuora_ids), timeout)
+        window, _seconds = measure(stack, logs, lambda: send_callouts(stack, zuora_ids), timeout)
         rows.append(("1. Zuora account -> billing", window, n))
         if mapping_count(stack, "account") != n:
             problems.append(f"flow 1: {mapping_count(stack, 'account')} account mappings, expected {n}")
 
         # Flow 2: billing customers and accounts; Zuora's callout echo is part of the flow's cost.
         billing_ids: list[str] = []
-        window, seconds = measure(stack, logs, lambda: billing_ids.extend(create_billing_accounts(stack, n, "f2")),
+        window, _seconds = measure(stack, logs, lambda: billing_ids.extend(create_billing_accounts(stack, n, "f2")),
                                   timeout)
         rows.append(("2. billing account -> Zuora", window, n))
         if mapping_count(stack, "account") != 2 * n:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             problems.append(f"flows 3-5 not available: no handler for {', '.join(missing)}")
         else:
             configure_meters(stack)
-            window, seconds = measure(stack, logs, lambda: create_invoices(stack, billing_ids, "f3"), timeout)
+            window, _seconds = measure(stack, logs, lambda: create_invoices(stack, billing_ids, "f3"), timeout)
             rows.append(("3+4+5. invoice with usage", window, n))
             if mapping_count(stack, "invoice") != n:
                 problems.append(f"flows 3-5: {mapping_count(stack, 'invoice')} invoice mappings, expected {n}")

@@ -58,9 +58,8 @@ def run_demo(out: TextIO, *, keep_running: bool = False, workdir: str | None = N
     folder = Path(workdir or tempfile.mkdtemp(prefix="integration-demo-"))
     log_path = folder / "service.log"
     folder.mkdir(parents=True, exist_ok=True)
-    log_file = open(log_path, "a", encoding="utf-8")
     started = time.monotonic()
-    with LocalStack(folder) as stack:
+    with open(log_path, "a", encoding="utf-8") as log_file, LocalStack(folder) as stack:
         configure_logging(stack.config.secrets(), stream=log_file)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         out.write("integration demo: both sandboxes and the service on localhost\n"
@@ -80,7 +79,6 @@ def run_demo(out: TextIO, *, keep_running: bool = False, workdir: str | None = N
             out.write(credentials(stack) + "\nPress Ctrl+C to stop.\n")
             out.flush()
             wait_for_signal()
-    log_file.close()
     return 0 if ok else 1
 
 
@@ -201,8 +199,9 @@ def _field(record: dict, *names: str):
 
 def _rows(stack: LocalStack, type: str, **where) -> list[dict]:
     clause = " AND ".join(f"{k} = ?" for k in where)
+    # S608: the column names are this module's own keyword arguments; every value is a bound parameter.
     return [dict(r) for r in stack.services.db.utils().execute(
-        f"SELECT * FROM id_mappings WHERE type = ? AND {clause}", (type, *where.values())).fetchall()]
+        f"SELECT * FROM id_mappings WHERE type = ? AND {clause}", (type, *where.values())).fetchall()]  # noqa: S608
 
 
 # -- printing -------------------------------------------------------------------------------------------
@@ -212,7 +211,7 @@ def mapping_table(stack: LocalStack) -> str:
     header = ("type", "zuora_id", "zuora_number", "billing_id", "origin")
     cells = [header] + [tuple(_short(str(r.get(k) or "")) for k in header) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = [f"ID mappings ({len(rows)})"] + ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
+    lines = [f"ID mappings ({len(rows)})"] + ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
                                              for row in cells]
     return "\n".join(lines)
 

@@ -152,7 +152,7 @@ class Faults:
         with self._lock:
             self._settings.update(normalised)
             if "seed" in normalised:
-                self._rng = random.Random(normalised["seed"])
+                self._rng = random.Random(normalised["seed"])  # noqa: S311 - seeded, reproducible faults
             if {"rate_limit", "rate_window_seconds"} & normalised.keys():
                 self._window_start, self._window_count = None, 0
         return self.snapshot()
@@ -170,7 +170,7 @@ class Faults:
 
     def _reset_locked(self) -> None:
         self._settings = dict(self._initial)
-        self._rng = random.Random(self._settings["seed"])
+        self._rng = random.Random(self._settings["seed"])  # noqa: S311 - seeded, reproducible faults
         self._window_start: float | None = None
         self._window_count = 0
         self._in_flight = getattr(self, "_in_flight", 0)  # requests in progress keep their slots
@@ -265,9 +265,9 @@ def install(app: flask.Flask, faults: Faults, *, api_name: str,
     """Wire ``faults`` into ``app``: hooks on every non-exempt request, plus ``/_sandbox/faults``.
 
     Order per request: rate limit, concurrency limit (both 429 with ``Retry-After``), added latency,
-    the next of ``inject_statuses``, hang (sleep ``hang_seconds`` then 504), injected ``error_status``. The hooks are registered with
-    ``before_request``, so install faults before the app's own hooks if those should see only admitted
-    requests (Flask runs before_request functions in registration order).
+    the next of ``inject_statuses``, hang (sleep ``hang_seconds`` then 504), injected ``error_status``.
+    The hooks are registered with ``before_request``, so install faults before the app's own hooks if
+    those should see only admitted requests (Flask runs before_request functions in registration order).
     """
     exempt = tuple(exempt_prefixes)
     app.extensions[f"{api_name}_faults"] = faults

@@ -56,9 +56,8 @@ class AccountsMixin:
             if currency is not None and currency != account["invoiceCurrency"]:
                 raise ApiError(400, "invoiceCurrency of an account cannot be changed")
             before = self.account_view(account)
-            for key, value in data.items():
-                if key == "tags":
-                    value = list(dict.fromkeys(t.lower() for t in value))
+            for key, given in data.items():
+                value = list(dict.fromkeys(t.lower() for t in given)) if key == "tags" else given
                 account[key] = dict(value) if isinstance(value, dict) else value
             view = self.account_view(account)
             if view != before:

@@ -35,7 +35,7 @@ def _register_errors(app: flask.Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        log.exception("billing sandbox: unexpected error")
+        log.error("billing sandbox: unexpected error", exc_info=exc)
         return flask.jsonify({"message": "Internal server error"}), 500
 
 

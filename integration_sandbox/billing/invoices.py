@@ -79,7 +79,8 @@ def decimal_text(value: Decimal) -> str:
     if not value.is_finite():
         raise ValueError("NaN and Infinity cannot be written as JSON numbers")
     exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)
+    if not isinstance(exponent, int):  # "n"/"N"/"F" only for NaN and Infinity, refused above
+        raise ValueError(f"not a finite number: {value}")
     if abs(exponent) > _PLAIN_NOTATION_LIMIT or abs(value.adjusted()) > _PLAIN_NOTATION_LIMIT:
         return str(value)  # e.g. "1E+999999": exponent form is valid JSON
     return format(value, "f")
@@ -270,7 +271,7 @@ def documented_revenue_info(leaves: list[dict], currency: str) -> tuple[dict, De
 def legacy_spelling(node: dict) -> dict:
     """A copy of a revenue tree with the older docs' type names (NET_REVENUE, …_RATE_CARD_REVENUE)."""
     kind = node["type"]
-    if kind in _LEGACY_TYPES or kind.endswith("_RATE_CARD_AMOUNT") or kind.endswith("_SLAB_AMOUNT"):
+    if kind in _LEGACY_TYPES or kind.endswith(("_RATE_CARD_AMOUNT", "_SLAB_AMOUNT")):
         kind = kind[:-len("_AMOUNT")] + "_REVENUE"
     copy = {**node, "type": kind}
     if "lineItems" in node:

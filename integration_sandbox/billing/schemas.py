@@ -6,7 +6,7 @@ import base64
 import binascii
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import pycountry
@@ -163,7 +163,7 @@ class UpdateCustomerSchema(Schema):
 class _Number(fields.Field):
     """A JSON number (parsed as Decimal), never a string or bool; bounded so money stays sane."""
 
-    default_error_messages = {"invalid": "Not a valid number.",
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid number.",
                               "range": "Must have at most 15 integer and 12 fractional digits."}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
@@ -179,7 +179,7 @@ class _Number(fields.Field):
 class _Bool(fields.Field):
     """A JSON ``true``/``false`` only (marshmallow's Boolean also takes "yes", 1, ...)."""
 
-    default_error_messages = {"invalid": "Not a valid boolean."}
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid boolean."}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
@@ -190,7 +190,7 @@ class _Bool(fields.Field):
 class _Instant(fields.Field):
     """``YYYY-MM-DD`` (midnight UTC) or an ISO-8601 date-time; a naive time is taken as UTC."""
 
-    default_error_messages = {"invalid": "Not a valid ISO-8601 date or date-time."}
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid ISO-8601 date or date-time."}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         if not isinstance(value, str) or len(value) > 40:

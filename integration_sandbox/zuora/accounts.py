@@ -122,7 +122,7 @@ def _new_account(sb: ZuoraSandbox, clean: dict) -> dict:
         "currency": clean["currency"], "billCycleDay": clean["billCycleDay"], "autoPay": False,
         "paymentTerm": clean.get("paymentTerm", "Due Upon Receipt"), "batch": clean.get("batch", "Batch1"),
         "invoiceDeliveryPrefsEmail": False, "invoiceDeliveryPrefsPrint": False,
-        "customFields": {name: None for name in sb.custom_fields}, "contacts": contacts,
+        "customFields": dict.fromkeys(sb.custom_fields), "contacts": contacts,
         "billToContactId": bill_to["id"], "soldToContactId": sold_to["id"], "shipToContactId": ship_to["id"],
         "createdDate": now, "updatedDate": now,
     }

@@ -143,5 +143,5 @@ def _register_hooks(app: flask.Flask, sb: ZuoraSandbox) -> None:
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception) -> flask.Response:
-        log.exception("zuora sandbox: unhandled error")
+        log.error("zuora sandbox: unhandled error", exc_info=exc)
         return _json_response({"reasons": [{"code": "SystemError", "message": "internal server error"}]}, 500)

@@ -82,7 +82,8 @@ class CalloutSettings:
 
 def sign_callout(settings: CalloutSettings, body: bytes) -> str:
     """The HMAC of the raw body in the configured algorithm and output format."""
-    assert settings.hmac_secret is not None
+    if settings.hmac_secret is None:
+        raise ValueError("callout HMAC signing is on but no hmac_secret is set")
     digest = hmac.new(settings.hmac_secret.encode(), body, HMAC_ALGORITHMS[settings.hmac_algorithm]).digest()
     return base64.b64encode(digest).decode() if settings.hmac_format == "BASE64" else digest.hex()
 

@@ -55,7 +55,7 @@ ITEM_STRINGS = {"chargeName": 130, "description": 500, "uom": 100, "sku": 255, "
                 "contractAssetAccountingCode": 100, "contractLiabilityAccountingCode": 100,
                 "contractRecognizedRevenueAccountingCode": 100, "unbilledReceivablesAccountingCode": 100,
                 "revRecCode": 70, "revenueRecognitionRuleName": 100, "accountsReceivableAccountingCode": 100,
-                **{name: 255 for name in INVOICE_NETSUITE_FIELDS}}
+                **dict.fromkeys(INVOICE_NETSUITE_FIELDS, 255)}
 REV_REC_TRIGGERS = ("ContractEffectiveDate", "ServiceActivationDate", "CustomerAcceptanceDate")
 ITEM_KEYS = set(ITEM_STRINGS) | {"amount", "serviceStartDate", "serviceEndDate", "productRatePlanChargeId",
                                  "quantity", "unitPrice", "chargeDate", "taxMode", "taxItems", "discountItems",
@@ -69,7 +69,7 @@ def validate_invoice_item(p: Problems, item: Any, n: int) -> dict | None:
         p.add(CAT_INVALID, f"'{label}' must be an object")
         return None
     before = len(p.reasons)
-    p.unknown_keys({k: v for k, v in item.items()}, ITEM_KEYS, prefix=f"{label}.")
+    p.unknown_keys(dict(item), ITEM_KEYS, prefix=f"{label}.")
     clean: dict[str, Any] = {}
     if item.get("amount") is None:
         p.add(CAT_MISSING, f"'{label}.amount' may not be null")
@@ -111,7 +111,7 @@ def validate_invoice_item(p: Problems, item: Any, n: int) -> dict | None:
     if item.get("chargeDate") is not None:
         value = item["chargeDate"]
         try:
-            dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+            dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.timezone.utc)  # a format check
             clean["chargeDate"] = value
         except (TypeError, ValueError):
             p.add(CAT_INVALID, f"'{label}.chargeDate' must be in yyyy-mm-dd hh:mm:ss format")
@@ -182,7 +182,7 @@ def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
         p.add(CAT_MALFORMED, "The request body must be a JSON object")
         return common_error(p.reasons)
     p.unknown_keys({k: v for k, v in body.items() if not k.endswith("__c")}, INVOICE_KEYS)
-    custom: dict[str, Any] = {name: None for name in sorted(sb.invoice_custom_fields)}
+    custom: dict[str, Any] = dict.fromkeys(sorted(sb.invoice_custom_fields))
     for key, value in body.items():
         if not key.endswith("__c"):
             continue
@@ -256,7 +256,8 @@ def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
                 clean_items.append(clean)
     if p:
         return common_error(p.reasons)
-    assert account is not None and invoice_date is not None
+    if account is None or invoice_date is None:  # both were checked into p above
+        raise RuntimeError("invoice validation passed without an account or an invoice date")
     if due_date is None:
         days = PAYMENT_TERMS[term or account["paymentTerm"]]
         due_date = invoice_date + dt.timedelta(days=days)

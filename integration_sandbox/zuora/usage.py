@@ -83,10 +83,12 @@ def _create_usage_object(sb: ZuoraSandbox, body: Any, reject_unknown: bool) -> t
     if quantity is None or quantity < 0:
         return object_error("INVALID_VALUE", "Quantity must be a number greater than or equal to 0."), 400
     if not _valid_date_time(body["StartDateTime"]):
-        return object_error("INVALID_VALUE", "StartDateTime must be a date-time, e.g. 2024-06-01T02:00:00.000+01:00."), 400
+        return object_error("INVALID_VALUE",
+                            "StartDateTime must be a date-time, e.g. 2024-06-01T02:00:00.000+01:00."), 400
     if body.get("EndDateTime") is not None and not _valid_date_time(body["EndDateTime"]):
         return object_error("INVALID_VALUE", "EndDateTime must be a date-time."), 400
-    assert account is not None
+    if account is None:  # one of the two was given and found, checked above
+        return object_error("MISSING_REQUIRED_VALUE", "Missing required value: AccountId or AccountNumber"), 400
     record = _usage_record(sb, account, quantity=quantity, uom=body["UOM"], start=body["StartDateTime"],
                            end=body.get("EndDateTime"), subscription=body.get("SubscriptionNumber"),
                            charge=body.get("ChargeNumber"), description=body.get("Description"),
@@ -111,7 +113,7 @@ def _parse_us_date(value: str) -> dt.date | None:
     if not re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", value):
         return None
     try:
-        return dt.datetime.strptime(value, "%m/%d/%Y").date()
+        return dt.datetime.strptime(value, "%m/%d/%Y").replace(tzinfo=dt.timezone.utc).date()
     except ValueError:
         return None
 
@@ -142,7 +144,7 @@ def process_usage_file(sb: ZuoraSandbox, content: bytes, import_id: str) -> tupl
     for line, row in data:
         if len(row) != len(header):
             return [], f"Line {line}: expected {len(header)} columns, found {len(row)}."
-        cells = {h: cell.strip() for h, cell in zip(header, row)}
+        cells = {h: cell.strip() for h, cell in zip(header, row, strict=True)}
         record, problem = _usage_row(sb, cells, import_id)
         if problem:
             return [], f"Line {line}: {problem}"

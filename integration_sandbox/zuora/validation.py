@@ -104,9 +104,9 @@ CONTACT_EMAILS = ("workEmail", "personalEmail")
 CONTACT_KEYS = set(CONTACT_LIMITS) | set(CONTACT_EMAILS) | {"otherPhoneType"}
 OTHER_PHONE_TYPES = ("Work", "Mobile", "Home", "Other")
 
-NETSUITE_FIELDS = {name: 255 for name in (  # the NetSuite-connector fields of the schema: stored strings
+NETSUITE_FIELDS = dict.fromkeys((  # the NetSuite-connector fields of the schema: stored strings
     "Class__NS", "CustomerType__NS", "Department__NS", "IntegrationId__NS", "IntegrationStatus__NS",
-    "Location__NS", "Subsidiary__NS", "SyncDate__NS", "SynctoNetSuite__NS")}
+    "Location__NS", "Subsidiary__NS", "SyncDate__NS", "SynctoNetSuite__NS"), 255)
 ACCOUNT_STRINGS = {  # field -> max length (fields stored as given, on create and update)
     "crmId": 100, "notes": 65535, "salesRep": 50, "purchaseOrderNumber": 100, "parentId": 32,
     "invoiceTemplateId": 32, "communicationProfileId": 32, "profileNumber": 64, "sequenceSetId": 32,
@@ -168,11 +168,13 @@ def validate_contact(p: Problems, data: Any, label: str, *, partial: bool) -> di
     if clean.get("country") is not None:
         name = _normalise_country(clean["country"])
         if name is None:
-            p.add(CAT_INVALID, f"'{label}.country' value '{clean['country']}' is not a valid country name or abbreviation")
+            p.add(CAT_INVALID,
+                  f"'{label}.country' value '{clean['country']}' is not a valid country name or abbreviation")
         else:
             clean["country"] = name
             if clean.get("state") and not _valid_state(name, clean["state"]):
-                p.add(CAT_INVALID, f"'{label}.state' value '{clean['state']}' is not a valid state or province of {name}")
+                p.add(CAT_INVALID,
+                      f"'{label}.state' value '{clean['state']}' is not a valid state or province of {name}")
     return clean if len(p.reasons) == before else None
 
 
@@ -252,7 +254,8 @@ def validate_account_create(body: Any, custom_fields: set[str]) -> tuple[dict, P
         if _valid_currency(currency):
             clean["currency"] = currency
         else:
-            p.add(CAT_INVALID, f"'currency' value '{currency}' is not a 3-letter currency code defined in Billing Settings")
+            p.add(CAT_INVALID,
+                  f"'currency' value '{currency}' is not a 3-letter currency code defined in Billing Settings")
     number = p.string(body, "accountNumber", "accountNumber", max_len=50)
     if number is not None:
         if not number.strip():
