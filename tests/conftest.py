@@ -75,19 +75,19 @@ def database_url(engine, tmp_path) -> str:
 
 
 def make_config(tmp_path, **overrides) -> Config:
-    values = dict(
-        database_url=f"sqlite:///{tmp_path}/integration.db",
-        zuora_base_url="http://zuora.invalid",
-        zuora_client_id="zuora-client",
-        zuora_client_secret=Secret("zuora-client-secret-9c1d"),
-        billing_base_url="http://billing.invalid",
-        billing_api_token=Secret("billing-token-5e7b"),
-        billing_webhook_secret=Secret(WEBHOOK_SECRET),
-        admin_token=Secret(ADMIN_TOKEN),
-        zuora_callout_username="zuora",
-        zuora_callout_password=Secret("callout-password-2b8e"),
-        lease_seconds=30.0,
-    )
+    values = {
+        "database_url": f"sqlite:///{tmp_path}/integration.db",
+        "zuora_base_url": "http://zuora.invalid",
+        "zuora_client_id": "zuora-client",
+        "zuora_client_secret": Secret("zuora-client-secret-9c1d"),
+        "billing_base_url": "http://billing.invalid",
+        "billing_api_token": Secret("billing-token-5e7b"),
+        "billing_webhook_secret": Secret(WEBHOOK_SECRET),
+        "admin_token": Secret(ADMIN_TOKEN),
+        "zuora_callout_username": "zuora",
+        "zuora_callout_password": Secret("callout-password-2b8e"),
+        "lease_seconds": 30.0,
+    }
     values.update(overrides)
     return Config(**values)
 

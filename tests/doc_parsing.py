@@ -137,10 +137,10 @@ def environment_reads(source: str) -> set[str]:
         key = None
         if isinstance(node, ast.Subscript) and _is_environ(node.value):
             key = name_of(node.slice)
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):
-            if (node.func.attr in ("get", "setdefault", "pop") and _is_environ(node.func.value)) or \
-                    node.func.attr == "getenv":
-                key = name_of(node.args[0])
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute)
+              and ((node.func.attr in ("get", "setdefault", "pop") and _is_environ(node.func.value))
+                   or node.func.attr == "getenv")):
+            key = name_of(node.args[0])
         if key and VARIABLE.match(key):
             found.add(key)
     return found

@@ -91,7 +91,7 @@ class ProcessStack:
             self.webs.append(self._spawn("web", "serve", "--no-worker", "--workers", str(self.web_workers),
                                          "--host", "127.0.0.1", "--port", str(port)))
         self.web = self.webs[0]
-        for port, web in zip(ports, self.webs):
+        for port, web in zip(ports, self.webs, strict=False):
             deadline = time.monotonic() + 60
             while not self._ready(f"http://127.0.0.1:{port}"):
                 if time.monotonic() > deadline or web.poll() is not None:
@@ -110,11 +110,12 @@ class ProcessStack:
     def _spawn(self, name: str, *args: str) -> subprocess.Popen:
         log = self.workdir / f"{name}-{len(self.logs)}.log"
         self.logs.append(log)
-        handle = open(log, "w")
         # A session of its own: a web process is a supervisor plus gunicorn's master and workers,
-        # and a host that dies takes all of them (kill_web kills the group).
-        return subprocess.Popen([sys.executable, "-m", "integration", *args], env=self.env,
-                                stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        # and a host that dies takes all of them (kill_web kills the group). The child keeps its own
+        # copy of the log's descriptor, so ours is closed once it is started.
+        with open(log, "w") as handle:
+            return subprocess.Popen([sys.executable, "-m", "integration", *args], env=self.env,
+                                    stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
 
     def _ready(self, url: str | None = None) -> bool:
         try:

@@ -19,6 +19,7 @@ from integration.domain.errors import (
     BillingRejected,
     InvalidData,
     MalformedResponse,
+    SyncError,
     TransientError,
 )
 from tests.fakes import FakeClock
@@ -325,7 +326,7 @@ def test_token_never_in_logs_or_exceptions(mock, clock, caplog):
     errors = []
     for call in (lambda: client.get_customer("c1"), lambda: client.create_customer({"id": "c1"}),
                  lambda: client.get_account("a1")):
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(SyncError) as caught:
             call()
         errors.append(caught.value)
 
@@ -337,7 +338,7 @@ def test_token_never_in_logs_or_exceptions(mock, clock, caplog):
 
 
 def test_constructor_refuses_bad_configuration():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="base_url must be an http"):
         BillingClient("not a url", TOKEN)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="api_token is required"):
         BillingClient(BASE, "")

@@ -42,7 +42,7 @@ def run_check(integration_cmd, env) -> tuple[int, list[str]]:
 
 
 def line(lines: list[str], name: str) -> str:
-    found = [l for l in lines if l.split(":")[0].split()[-1] == name]
+    found = [ln for ln in lines if ln.split(":")[0].split()[-1] == name]
     assert len(found) == 1, lines
     return found[0]
 
@@ -50,7 +50,7 @@ def line(lines: list[str], name: str) -> str:
 def test_all_good_exits_0_with_one_ok_line_per_check(integration_cmd, env):
     code, lines = run_check(integration_cmd, env)
     assert code == 0, lines
-    assert [l.split(":")[0] for l in lines[:-1]] == ["ok    configuration", "ok    store", "ok    Zuora",
+    assert [ln.split(":")[0] for ln in lines[:-1]] == ["ok    configuration", "ok    store", "ok    Zuora",
                                                      "ok    billing"]
     assert lines[-1] == "4 of 4 checks passed"
 

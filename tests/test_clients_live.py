@@ -54,7 +54,7 @@ ACCOUNT = {"name": "Live Test Ltd", "currency": "EUR", "billCycleDay": 1, "autoP
 
 
 def test_zuora_client_methods_end_to_end(zuora_env):
-    server, sandbox, zuora, _ = zuora_env
+    server, _sandbox, zuora, _ = zuora_env
     created = zuora.create_account({**ACCOUNT, "BillingAccountId__c": "acc-live"}, idempotency_key="acct-live-1")
     again = zuora.create_account({**ACCOUNT, "BillingAccountId__c": "acc-live"}, idempotency_key="acct-live-1")
     assert again["accountId"] == created["accountId"]  # replayed, not created twice
@@ -82,7 +82,7 @@ def test_zuora_client_methods_end_to_end(zuora_env):
                                  "StartDateTime": "2026-10-01T00:00:00", "SubscriptionNumber": "A-S1",
                                  "ChargeNumber": "C-1"}, idempotency_key="usage-live-1")
     assert record["Id"]
-    row = {h: "" for h in HEADINGS} | {"ACCOUNT_ID": created["accountNumber"], "UOM": "Each", "QTY": "7",
+    row = dict.fromkeys(HEADINGS, "") | {"ACCOUNT_ID": created["accountNumber"], "UOM": "Each", "QTY": "7",
                                       "STARTDATE": "10/01/2026", "ENDDATE": "10/31/2026"}
     csv = (",".join(HEADINGS) + "\r\n" + ",".join(row[h] for h in HEADINGS) + "\r\n").encode()
     import_id = zuora.upload_usage(csv, filename="live.csv", idempotency_key="usage-file-live-1")
@@ -93,7 +93,7 @@ def test_zuora_client_methods_end_to_end(zuora_env):
 
 
 def test_zuora_client_survives_forced_token_expiry_and_revocation(zuora_env):
-    server, sandbox, zuora, clock = zuora_env
+    server, _sandbox, zuora, clock = zuora_env
     zuora.create_account(ACCOUNT, idempotency_key="acct-exp")
     clock.now += 4000  # the sandbox's token has expired; the client's own clock does not know
     assert zuora.find_accounts("name", "Live Test Ltd")
@@ -150,7 +150,7 @@ def test_wrong_zuora_credentials_are_auth_failed(zuora_env):
 
 
 def test_billing_client_methods_end_to_end(billing_env):
-    server, sandbox, billing = billing_env
+    server, _sandbox, billing = billing_env
     customer = {"id": "cust-live", "name": "Live Customer", "primaryEmail": "c@example.com",
                 "address": {"line1": "1 Rue", "city": "Paris", "country": "FR"},
                 "account": {"id": "acc-live", "name": "Live Customer", "invoiceCurrency": "EUR"}}
@@ -199,7 +199,7 @@ def test_billing_client_rides_out_a_429_storm(billing_env):
 
 def test_clients_pace_themselves_below_the_limit(billing_env):
     """Alone against a limit, the client reads RateLimit-Remaining and waits instead of being refused."""
-    server, sandbox, billing = billing_env
+    server, _sandbox, billing = billing_env
     requests.post(f"{server.url}/_sandbox/faults", json={"rate_limit": 3, "rate_window_seconds": 1.0}, timeout=10)
     for i in range(7):
         assert billing.get_customer(f"nobody-{i}") is None

@@ -16,7 +16,7 @@ def test_demo_drives_every_flow_and_says_so(integration_cmd, tmp_path):
     for step in ("1. Zuora callout -> billing customer", "2. billing account -> Zuora account",
                  "3. finalized invoice -> Zuora invoice", "4. usage, quantity mode", "5. usage, revenue mode",
                  "failure list is empty"):
-        line = next(l for l in out.splitlines() if l.startswith(step))
+        line = next(ln for ln in out.splitlines() if ln.startswith(step))
         assert " ok " in line, line
     assert "ID mappings (5)" in out and "Failures: none" in out
     assert out.rstrip().splitlines()[-1].startswith("all flows OK")

@@ -199,7 +199,7 @@ def test_command_uses_are_found():
     assert any(path == ("sandbox",) and "--billing-webhook-url" in opts for _, path, opts in command_uses())
 
 
-@pytest.mark.parametrize("name, path, options", command_uses(), ids=lambda v: str(v))
+@pytest.mark.parametrize("name, path, options", command_uses(), ids=str)
 def test_every_command_and_option_the_docs_use_exists(name, path, options):
     assert path in COMMANDS, f"{name}: no command `integration {' '.join(path)}`"
     known = option_names(COMMANDS[path]) | option_names(main) | set(HELP)

@@ -142,7 +142,7 @@ def test_errors_gunicorn_answers_itself_are_json(served, request_bytes, status, 
 def test_fifty_slow_clients_dripping_headers_do_not_stop_callouts(served):
     slow = []
     try:
-        for n in range(50):
+        for _ in range(50):
             sock = socket.create_connection(("127.0.0.1", served.port), timeout=5)
             sock.sendall(b"POST /webhooks/zuora HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: ")
             slow.append(sock)
@@ -166,7 +166,7 @@ def test_fifty_slow_clients_dripping_headers_do_not_stop_callouts(served):
 def test_a_head_that_does_not_arrive_in_time_gets_408_json(tmp_path):
     server = Served(tmp_path, INTEGRATION_HEAD_TIMEOUT_SECONDS="1")
     try:
-        status, headers, body = split_answer(raw_exchange(server.port, b"POST /webhooks/zuora HTTP/1.1\r\nHost: x"))
+        status, _headers, body = split_answer(raw_exchange(server.port, b"POST /webhooks/zuora HTTP/1.1\r\nHost: x"))
         assert (status, body["error"]) == (408, "request_timeout")
         # A kept-alive connection gets the same deadline for its next request's head.
         with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:

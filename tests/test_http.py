@@ -299,7 +299,7 @@ def test_redirects_are_not_followed(mock, clock):
     mock.get(f"{BASE}/things/t1", status_code=302, headers={"Location": "https://elsewhere.test/steal"})
     mock.get("https://elsewhere.test/steal", json={"stolen": True})
     client = EchoClient(BASE, clock=clock, sleep=clock.sleep)
-    with pytest.raises(Exception):
+    with pytest.raises(SyncError):
         client.get("t1")
     assert [r.hostname for r in mock.request_history] == ["remote.test"]
 
@@ -384,9 +384,9 @@ def test_clean_scrubs_and_bounds(clock):
 
 def test_constructor_validation():
     for bad in ("", "zuora.test", "file:///etc/passwd"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="base_url must be an http"):
             EchoClient(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_concurrency and max_attempts must be"):
         EchoClient(BASE, max_concurrency=0)
     assert repr(EchoClient(BASE + "/")) == "EchoClient(base_url='https://remote.test')"
 

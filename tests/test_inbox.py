@@ -77,7 +77,7 @@ def test_no_two_events_of_one_object_run_at_once(inbox, clock):
 
 def test_claim_takes_due_events_only(inbox, clock):
     event = record(inbox).event_id
-    [claimed] = inbox.claim("w1")
+    [_claimed] = inbox.claim("w1")
     inbox.reschedule(event, "w1", "timeout", retry_after=120)
     assert inbox.claim("w1") == []
     clock.advance(121)

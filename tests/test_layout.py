@@ -108,7 +108,7 @@ def test_no_import_cycles():
             if nxt not in GRAPH or nxt == node or node.startswith(nxt + "."):
                 continue  # a package importing its parent package is how submodules load, not a cycle
             if state.get(nxt) == "open":
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append([*stack[stack.index(nxt):], nxt])
             elif nxt not in state:
                 visit(nxt)
         stack.pop()

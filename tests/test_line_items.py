@@ -277,7 +277,7 @@ WRAPPERS = ("NET_AMOUNT", "GROSS_AMOUNT", "PRICE_PLAN_AMOUNT", "SUB_TOTAL_AMOUNT
 def split(draw, whole: int, parts: int) -> list[int]:
     """``whole`` cut into ``parts`` non-negative integers at random points."""
     cuts = sorted(draw(st.lists(st.integers(0, whole), min_size=parts - 1, max_size=parts - 1)))
-    return [b - a for a, b in zip([0, *cuts], [*cuts, whole])]
+    return [b - a for a, b in zip([0, *cuts], [*cuts, whole], strict=False)]
 
 
 def spelled(draw, kind: str) -> str:
@@ -388,7 +388,7 @@ def test_zuora_invoice_items_plus_usage_reproduce_the_billing_total_exactly(case
     meters = settings_for(modes)
     on_invoice, _ = split_lines(lines, meters)
     items = invoice_items(on_invoice, currency="USD", start=date(2024, 7, 1), end=date(2024, 7, 31))
-    for item, line in zip(items, on_invoice):
+    for item, line in zip(items, on_invoice, strict=False):
         assert item["amount"] == item["amount"].quantize(CENT) and abs(item["amount"] - line.value) < CENT
     usage = build_usage_lines("inv-prop", invoice, lines, meters)
     usage_value = Decimal(0)

@@ -37,7 +37,7 @@ def test_full_flow_logs_are_json_with_event_ids_and_no_secrets(tmp_path, capture
             "usage": [{"meterId": "api-calls", "name": "API", "quantity": 5, "valuePerQuantity": 1}]}
         ).raise_for_status()
         stack.wait_idle()
-        secrets = stack.config.secrets() + [stack.zuora_sandbox.client_secret, stack.billing_sandbox.api_token]
+        secrets = [*stack.config.secrets(), stack.zuora_sandbox.client_secret, stack.billing_sandbox.api_token]
         events = [dict(r) for r in stack.services.db.utils().execute("SELECT id, status FROM events").fetchall()]
 
     text = captured.getvalue()
@@ -46,13 +46,13 @@ def test_full_flow_logs_are_json_with_event_ids_and_no_secrets(tmp_path, capture
     for secret in secrets:
         assert secret not in text
     assert all(e["status"] == "done" for e in events) and len(events) >= 6
-    outcomes = [l for l in lines if l["msg"] == "event done"]
-    assert sorted(l["event_id"] for l in outcomes) == sorted(e["id"] for e in events)
-    remote = [l for l in lines if l["logger"] == "integration.remote"]
-    assert remote and all({"event_id", "api", "method", "endpoint", "status", "duration_ms"} <= set(l) for l in remote)
-    assert {l["api"] for l in remote} == {"zuora", "billing"}
+    outcomes = [ln for ln in lines if ln["msg"] == "event done"]
+    assert sorted(ln["event_id"] for ln in outcomes) == sorted(e["id"] for e in events)
+    remote = [ln for ln in lines if ln["logger"] == "integration.remote"]
+    assert remote and all({"event_id", "api", "method", "endpoint", "status", "duration_ms"} <= set(ln) for ln in remote)
+    assert {ln["api"] for ln in remote} == {"zuora", "billing"}
     # Endpoints are templates (low-cardinality metric labels), never a raw object ID.
-    assert not [l["endpoint"] for l in remote if re.search(r"[0-9a-f]{32}|acc-log", l["endpoint"])]
+    assert not [ln["endpoint"] for ln in remote if re.search(r"[0-9a-f]{32}|acc-log", ln["endpoint"])]
 
 
 def test_redacting_filter_masks_secrets_in_messages_fields_and_tracebacks():
@@ -73,6 +73,6 @@ def test_redacting_filter_masks_secrets_in_messages_fields_and_tracebacks():
         logger.removeHandler(handler)
     text = stream.getvalue()
     assert "s3cr3t-value" not in text
-    first, second = [json.loads(l) for l in text.splitlines()]
+    first, second = [json.loads(ln) for ln in text.splitlines()]
     assert first["msg"] == "token is ********" and first["detail"] == "Bearer ********"
     assert "failed with ********" in second["msg"]

@@ -762,7 +762,8 @@ def test_idempotency_key_ignored_on_get_and_put(client, auth):
 def test_idempotency_key_in_flight_is_409_over_real_http(app, sb):
     with ServerThread(app) as server:
         token = requests.post(f"{server.url}/oauth/token", data={"client_id": CLIENT_ID,
-                              "client_secret": CLIENT_SECRET, "grant_type": "client_credentials"}).json()
+                              "client_secret": CLIENT_SECRET, "grant_type": "client_credentials"},
+                              timeout=10).json()
         auth = {"Authorization": f"Bearer {token['access_token']}"}
         raw = json.dumps(valid_account()).encode()
         # Send the headers and half the body: the server is now inside the endpoint, waiting for the rest.
@@ -867,12 +868,12 @@ def test_injected_fault_is_not_stored_under_the_idempotency_key(client, auth):
 
 def test_latency_fault_over_real_http(app, sb):
     with ServerThread(app) as server:
-        requests.post(f"{server.url}/_sandbox/faults", json={"latency_ms": 150}).raise_for_status()
+        requests.post(f"{server.url}/_sandbox/faults", json={"latency_ms": 150}, timeout=10).raise_for_status()
         start = time.monotonic()
-        r = requests.get(f"{server.url}/v1/accounts/x")
+        r = requests.get(f"{server.url}/v1/accounts/x", timeout=10)
         assert r.status_code == 401
         assert time.monotonic() - start >= 0.15
-        requests.get(f"{server.url}/_sandbox/state").raise_for_status()
+        requests.get(f"{server.url}/_sandbox/state", timeout=10).raise_for_status()
     assert sb.faults.snapshot()["counters"]["requests"] == 1  # /_sandbox is exempt from faults
 
 

@@ -144,7 +144,7 @@ def test_coalescing_is_one_pending_event_per_object_and_type(inbox):
 def test_coalescing_is_kept_by_the_index_not_by_a_check(db, inbox):
     """Two writers that both saw no pending event: the second insert meets the partial unique index."""
     record(inbox)
-    with pytest.raises(Exception, match="(?i)unique"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         store_sql(db).execute("INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key,"
                            " next_attempt_at, created_at, updated_at, coalescing) VALUES ('evt_x', 'zuora',"
                            " 'account.callout', 'account', 'A1', 'zuora-account:A1', 'other', 't', 't', 't', 1)")
@@ -230,7 +230,7 @@ def test_linking_an_account_releases_events_waiting_for_it(db, inbox):
 # -- meters ------------------------------------------------------------------------------------------------
 
 def test_meter_upsert_creates_then_changes_only_on_a_difference(db):
-    fields = dict(zuora_subscription_number="S-1", zuora_charge_number="C-1", uom="Each", mode="quantity")
+    fields = {"zuora_subscription_number": "S-1", "zuora_charge_number": "C-1", "uom": "Each", "mode": "quantity"}
     created, was_new = meters.put_meter(db, "m1", **fields)
     same, again_new = meters.put_meter(db, "m1", **fields)
     changed, _ = meters.put_meter(db, "m1", **{**fields, "mode": "revenue"})

@@ -178,12 +178,12 @@ def test_serve_handles_events_and_survives_a_worker_killed_mid_event(plugin_env,
 
         slow = requests.post(f"{url}/webhooks/zuora", json={"AccountId": "slow-1"}, auth=AUTH, timeout=10)
         slow_id = slow.json()["event_id"]
-        start_line = wait_for(lambda: next((l for l in read_log(log_path) if l.startswith(f"start {slow_id}")), None))
+        start_line = wait_for(lambda: next((ln for ln in read_log(log_path) if ln.startswith(f"start {slow_id}")), None))
         worker_pid = int(start_line.split()[2])
         os.kill(worker_pid, signal.SIGKILL)  # mid-event
         wait_for(lambda: event_row(plugin_env, slow_id) == ("done", 2), timeout=30)
-        lines = [l for l in read_log(log_path) if slow_id in l]
-        assert [l.split()[0] for l in lines] == ["start", "start", "done"]
+        lines = [ln for ln in read_log(log_path) if slow_id in ln]
+        assert [ln.split()[0] for ln in lines] == ["start", "start", "done"]
         assert lines[-1].split()[3] == "2"  # completed once, on the second attempt, by a new worker
         assert int(lines[-1].split()[2]) != worker_pid
     finally:
@@ -210,7 +210,7 @@ def test_worker_sigterm_finishes_the_event_in_hand(plugin_env, integration_cmd):
     worker = subprocess.Popen([*integration_cmd, "worker"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: any(l.startswith(f"start {event_id}") for l in read_log(env["TEST_HANDLER_LOG"])))
+        wait_for(lambda: any(ln.startswith(f"start {event_id}") for ln in read_log(env["TEST_HANDLER_LOG"])))
         worker.send_signal(signal.SIGTERM)
         out, _ = worker.communicate(timeout=30)
     finally:
@@ -218,4 +218,4 @@ def test_worker_sigterm_finishes_the_event_in_hand(plugin_env, integration_cmd):
             worker.kill()
     assert worker.returncode == 0, out
     assert event_row(env, event_id) == ("done", 1)
-    assert [l.split()[0] for l in read_log(env["TEST_HANDLER_LOG"])] == ["start", "done"]
+    assert [ln.split()[0] for ln in read_log(env["TEST_HANDLER_LOG"])] == ["start", "done"]

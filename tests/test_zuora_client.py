@@ -24,6 +24,7 @@ from integration.domain.errors import (
     AuthFailed,
     InvalidData,
     MalformedResponse,
+    SyncError,
     TransientError,
     ZuoraRejected,
 )
@@ -166,7 +167,7 @@ def test_token_endpoint_refusal_is_auth_failed_without_api_call(mock, clock, sta
 
 
 def test_token_endpoint_outage_is_retried(mock, clock):
-    mock.post(TOKEN_URL, [{"status_code": 503, "text": "down"}] + token_reply(ACCESS))
+    mock.post(TOKEN_URL, [{"status_code": 503, "text": "down"}, *token_reply(ACCESS)])
     mock.get(f"{BASE}/v1/accounts/A00000001", json=ACCOUNT)
 
     make_client(clock).get_account("A00000001")
@@ -821,7 +822,7 @@ def test_secrets_never_in_logs_exceptions_or_repr(mock, clock, caplog):
     failures = []
     for call in (lambda: client.get_account("A1"),
                  lambda: client.create_account({"name": "x"}, idempotency_key="k")):
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(SyncError) as caught:
             call()
         failures.append(caught.value)
 
@@ -871,8 +872,8 @@ def test_secret_not_logged_over_real_http(caplog):
 
 
 def test_constructor_refuses_bad_configuration():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="base_url must be an http"):
         ZuoraClient("ftp://zuora.test", "id", "secret")
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="client_id and client_secret are required") as caught:
         ZuoraClient(BASE, "id", "")
     assert "secret" not in str(caught.value).replace("client_secret", "")

@@ -158,6 +158,7 @@ def put_invoice(server, invoice_id: str, shape: str, **spec: Any) -> dict:
     assert response.status_code == 201, response.text
     return response.json()
     spec.finish()
+    return None
 
 
 
