@@ -82,6 +82,7 @@ class Config:
     zuora_callout_auth_none: bool = False
     zuora_invoice_status: str = "Posted"
     retry_cron: str = "30 11,23 * * *"
+    reconcile_minutes: float = 15.0  # 0 turns reconciliation off (CONTRACT §9)
     max_attempts: int = 10
     lease_seconds: float = 60.0
     http_timeout: float = 30.0
@@ -135,6 +136,7 @@ _VARIABLES = {
     "ADMIN_TOKEN": (True, True),
     "ZUORA_INVOICE_STATUS": (False, False),
     "INTEGRATION_RETRY_CRON": (False, False),
+    "INTEGRATION_RECONCILE_MINUTES": (False, False),
     "INTEGRATION_MAX_ATTEMPTS": (False, False),
     "INTEGRATION_LEASE_SECONDS": (False, False),
     "INTEGRATION_HTTP_TIMEOUT": (False, False),
@@ -231,6 +233,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     cron = raw["INTEGRATION_RETRY_CRON"] or "30 11,23 * * *"
     if not croniter.is_valid(cron):
         problems["INTEGRATION_RETRY_CRON"] = "must be a five-field cron expression, e.g. '30 11,23 * * *'"
+    reconcile_minutes = _parse_number(raw, "INTEGRATION_RECONCILE_MINUTES", float, 15.0, 0.0, 1440.0, problems)
     max_attempts = _parse_number(raw, "INTEGRATION_MAX_ATTEMPTS", int, 10, 1, 100, problems)
     lease_seconds = _parse_number(raw, "INTEGRATION_LEASE_SECONDS", float, 60.0, 1.0, 3600.0, problems)
     http_timeout = _parse_number(raw, "INTEGRATION_HTTP_TIMEOUT", float, 30.0, 0.5, 300.0, problems)
@@ -286,6 +289,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         admin_token=Secret(raw["ADMIN_TOKEN"]),
         zuora_invoice_status=status,
         retry_cron=cron,
+        reconcile_minutes=reconcile_minutes,
         max_attempts=max_attempts,
         lease_seconds=lease_seconds,
         http_timeout=http_timeout,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -36,6 +37,8 @@ from integration.domain.errors import (
 
 SETTINGS_MAX_PAGES = 20
 SETTINGS_PAGE_SIZE = 50  # Togai's maximum page size
+INVOICES_PAGE_SIZE = 50  # listInvoices: "Max page size cannot be more than 50"
+LIST_MAX_PAGES = 400_000  # 20 M objects: a bound against a remote that pages forever
 _DUPLICATE_HINT = re.compile(r"already\s+exist|duplicate|conflict|not\s+unique|unique\s+constraint|already\s+in\s+use"
                              r"|already\s+taken", re.IGNORECASE)
 _ENTITY_TYPE = re.compile(r"^[A-Z][A-Z_]{0,63}$")
@@ -137,6 +140,53 @@ class BillingClient(RemoteClient):
     def get_invoice(self, invoice_id: str) -> dict | None:
         """``GET /invoices/{invoice_id}``; every decimal amount is a ``Decimal``; ``None`` when unknown."""
         return self._get("/invoices/{invoice_id}", invoice_id=invoice_id)
+
+    def list_invoices(self, *, status: str | None = None, owner_id: str | None = None,
+                      start: datetime | None = None, end: datetime | None = None) -> Iterator[dict]:
+        """``GET /invoices`` (Togai's listInvoices) filtered by ``status``, owner account and the time
+        range ``[start, end)`` (epoch milliseconds on the wire), streamed page by page (``nextToken``).
+        The rows are invoice summaries: fetch one with ``get_invoice`` for its line items."""
+        params: dict[str, str] = {}
+        if status is not None:
+            if not isinstance(status, str) or not _ENTITY_TYPE.match(status):
+                raise InvalidData("status", "must be an upper-case invoice status such as DUE")
+            params["status"] = status
+        if owner_id is not None:
+            if not isinstance(owner_id, str) or not owner_id.strip():
+                raise InvalidData("owner_id", "must be a non-empty string")
+            params["owner_id"] = owner_id
+        for name, moment in (("start_time", start), ("end_time", end)):
+            if moment is not None:
+                if moment.tzinfo is None:
+                    raise InvalidData(name, "must be timezone-aware")
+                params[name] = str(int(moment.timestamp() * 1000))
+        return self._list("/invoices", params, INVOICES_PAGE_SIZE)
+
+    def list_accounts(self) -> Iterator[dict]:
+        """``GET /accounts`` (getAccounts), every account oldest first, streamed page by page."""
+        return self._list("/accounts", {}, SETTINGS_PAGE_SIZE)
+
+    def _list(self, endpoint: str, params: dict[str, str], size: int,
+              max_pages: int = LIST_MAX_PAGES) -> Iterator[dict]:
+        """One Togai list, page by page: each row validated (an object with an ``id``); a ``nextToken``
+        that repeats, or more than ``max_pages`` pages, is ``MalformedResponse``, never an endless loop."""
+        next_token: str | None = None
+        seen: set[str] = set()
+        for _ in range(max_pages):
+            query = dict(params, pageSize=str(size), **({"nextToken": next_token} if next_token else {}))
+            body = self._call("GET", endpoint, self.url(endpoint), self._reader("GET", endpoint, ()), params=query)
+            rows = body.get("data")
+            if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str)
+                                                     and r["id"] for r in rows):
+                raise MalformedResponse(f"billing GET {endpoint}: response has no data list of objects with id")
+            yield from rows
+            next_token = body.get("nextToken")
+            if not isinstance(next_token, str) or not next_token:
+                return
+            if next_token in seen:
+                raise MalformedResponse(f"billing GET {endpoint}: nextToken repeats an earlier one")
+            seen.add(next_token)
+        raise MalformedResponse(f"billing GET {endpoint}: more than {max_pages} pages")
 
     # ------------------------------------------------------------------ plumbing
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -53,6 +53,8 @@ USAGE_FILENAME_MAX = 50
 OBJECT_QUERY_PAGE_SIZE = 99
 OBJECT_QUERY_MAX_PAGES = 20
 USAGE_QUERY_MAX_PAGES = 100
+LIST_MAX_PAGES = 200_000  # 19.8 M records: a bound, not a limit any tenant meets
+_OPERATORS = ("EQ", "NE", "LT", "LE", "GT", "GE", "SW", "IN")
 TRACK_ID_MAX = 64
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
@@ -134,30 +136,78 @@ class ZuoraClient(RemoteClient):
         return self._object_query("usages", [("accountId", "EQ", account_id), ("createdDate", "GE", since)],
                                   max_pages=USAGE_QUERY_MAX_PAGES)
 
+    def list_accounts(self, *, updated_since: datetime | None = None, expand: tuple[str, ...] = ()
+                      ) -> Iterator[dict]:
+        """Every account (or those with ``updatedDate`` after ``updated_since``), oldest change first,
+        streamed page by page (``pageSize`` 99, ``cursor``/``nextPage``): a tenant of any size is read
+        without holding it. ``expand`` e.g. ``("billTo",)`` adds the bill-to contact (for emails)."""
+        return self.iter_object_query("accounts", self._since_filter(updated_since), expand=expand)
+
+    def list_invoices(self, *, updated_since: datetime | None = None,
+                      filters: list[tuple[str, str, str]] | None = None, expand: tuple[str, ...] = ()
+                      ) -> Iterator[dict]:
+        """Invoices matching ``filters`` (ANDed ``field.OP:value``) and changed after ``updated_since``,
+        streamed page by page like ``list_accounts``."""
+        return self.iter_object_query("invoices", [*(filters or []), *self._since_filter(updated_since)],
+                                      expand=expand)
+
+    @staticmethod
+    def _since_filter(updated_since: datetime | None) -> list[tuple[str, str, str]]:
+        if updated_since is None:
+            return []
+        if updated_since.tzinfo is None:
+            raise ValueError("updated_since must be timezone-aware")
+        return [("updatedDate", "GT", updated_since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))]
+
+    def iter_object_query(self, resource: str, filters: list[tuple[str, str, str]], *,
+                          expand: tuple[str, ...] = (), max_pages: int = LIST_MAX_PAGES) -> Iterator[dict]:
+        """``GET /object-query/{resource}``, one page at a time, sorted by ``updatedDate`` then ``id`` so
+        paging is stable; a cursor that repeats or more than ``max_pages`` pages is ``MalformedResponse``
+        (a remote that pages forever must not keep a worker forever)."""
+        params = self._filter_params(filters)
+        params += [("sort[]", "updatedDate.ASC"), ("sort[]", "id.ASC")]
+        for name in expand:
+            if not _FIELD_NAME.match(name):
+                raise InvalidData("expand", "must be Object Query expansion names")
+            params.append(("expand[]", name))
+        yield from self._pages(resource, params, max_pages)
+
     def _object_query(self, resource: str, filters: str | list[tuple[str, str, str]], value: str | None = None,
                       *, max_pages: int = OBJECT_QUERY_MAX_PAGES) -> list[dict]:
         """``GET /object-query/{resource}`` with ``filter[]=field.OP:value`` per filter (ANDed), every
         page up to ``max_pages``. ``(resource, field, value)`` is the one-``EQ`` shorthand."""
         if isinstance(filters, str):
             filters = [(filters, "EQ", value or "")]  # an empty value is refused as InvalidData below
+        return list(self._pages(resource, self._filter_params(filters), max_pages))
+
+    @staticmethod
+    def _filter_params(filters: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
         params = []
         for field, op, wanted in filters:
             if not isinstance(field, str) or not _FIELD_NAME.match(field):
                 raise InvalidData("field", "must be a Zuora field name such as BillingAccountId__c")
+            if op not in _OPERATORS:
+                raise InvalidData("op", f"must be one of {', '.join(_OPERATORS)}")
             if not isinstance(wanted, str) or not wanted or any(ch < " " for ch in wanted):
                 raise InvalidData("value", "must be a non-empty string without control characters")
             params.append(("filter[]", f"{field}.{op}:{wanted}"))
-        params.append(("pageSize", str(OBJECT_QUERY_PAGE_SIZE)))
+        return params
+
+    def _pages(self, resource: str, params: list[tuple[str, str]], max_pages: int) -> Iterator[dict]:
+        params = [*params, ("pageSize", str(OBJECT_QUERY_PAGE_SIZE))]
         endpoint = f"/object-query/{resource}"
-        found: list[dict] = []
         cursor: str | None = None
+        seen: set[str] = set()
         for _ in range(max_pages):
             body = self._call("GET", endpoint, self.url(endpoint), self._reader("GET", endpoint, ()),
                               params=params + ([("cursor", cursor)] if cursor else []))
-            found.extend(self._query_rows(body, endpoint))
+            yield from self._query_rows(body, endpoint)
             cursor = body.get("nextPage")
             if not isinstance(cursor, str) or not cursor:
-                return found
+                return
+            if cursor in seen:
+                raise MalformedResponse(f"Zuora GET {endpoint}: nextPage repeats an earlier cursor")
+            seen.add(cursor)
         raise MalformedResponse(f"Zuora GET {endpoint}: more than {max_pages} pages for one query; "
                                 f"refusing to guess which {resource} are meant")
 

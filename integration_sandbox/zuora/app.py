@@ -125,7 +125,8 @@ def _register_hooks(app: flask.Flask, sb: ZuoraSandbox) -> None:
             response.headers["Concurrency-Limit-Type"] = "high-volume" if high_volume else "default"
         idem = req.headers.get("Idempotency-Key") if req.method in ("POST", "PATCH") else None
         with sb.lock:
-            sb.requests.append({"method": req.method, "path": req.path, "status": response.status_code,
+            sb.requests.append({"method": req.method, "path": req.path, "query": req.query_string.decode("latin-1"),
+                                "status": response.status_code,
                                 "idempotency_key": idem, "track_id": track,
                                 "entity_ids": req.headers.get("Zuora-Entity-Ids"), "request_id": request_id,
                                 "at": _utc_iso(sb.now())})

@@ -1,0 +1,11 @@
+"""Reconciliation's watermark, and the check "has this object an event the inbox already handles"."""
+from sqlalchemy import text
+
+WATERMARK = text("SELECT watermark FROM reconcile_state WHERE name = :name")
+STORE_CREATED = text("SELECT MIN(applied_at) AS t FROM schema_migrations")
+# Forward only: a slower pass that finishes after a newer one never moves the watermark back.
+ADVANCE = text("INSERT INTO reconcile_state (name, watermark, updated_at) VALUES (:name, :watermark, :now)"
+               " ON CONFLICT (name) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at"
+               " WHERE reconcile_state.watermark < excluded.watermark")
+HANDLED = text("SELECT status FROM events WHERE object_key = :object_key"
+               " AND status IN ('pending', 'running', 'failed', 'done') LIMIT 1")

@@ -1,0 +1,156 @@
+"""Reconciliation (CONTRACT §9): the net under a webhook or callout that never came.
+
+Every ``INTEGRATION_RECONCILE_MINUTES`` (a *slot* counted from the Unix epoch, so every process agrees
+on it) one process across all hosts claims the slot in the store and runs a pass; the others skip it.
+A pass reads, from its stored watermark less ``OVERLAP`` (clock skew between us and the vendors):
+
+- Zuora accounts with ``updatedDate`` after it (Object Query);
+- billing accounts — Togai's ``Account`` carries no timestamps and ``GET /accounts`` no time filter, so
+  every account is listed and checked against the store (cheap: a list call per 50, no per-object GET);
+- billing invoices that are finalized and were updated after it (``GET /invoices``; its time filter is on
+  the invoice *date*, which says nothing about when it was finalized, so the update time is checked here).
+
+Each object with no mapping and no event is queued (``integration.store.reconcile.queue``). Lists are
+streamed, so a pass holds one page at a time. The watermark moves to the pass's *start* only when the
+pass completes: a pass that dies midway leaves it, and the next pass reads the same window again and
+skips what the first one queued. Already-synced objects cost list calls only.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from integration.domain.times import utcnow
+from integration.services import Services
+from integration.store import reconcile as state
+
+log = logging.getLogger("integration.reconcile")
+
+OVERLAP = timedelta(minutes=5)
+FINALIZED_STATUSES = ("DUE", "PAID", "PARTIALLY_PAID")
+
+
+@dataclass
+class PassResult:
+    """What one pass read and queued, per kind (``zuora_account``, ``billing_account``, ``billing_invoice``)."""
+
+    since: datetime
+    started_at: datetime
+    found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(state.KINDS, 0))
+    queued: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in state.KINDS})
+
+    def summary(self) -> str:
+        parts = [f"{kind.replace('_', ' ')}s: {self.found[kind]} read, {len(self.queued[kind])} queued"
+                 for kind in state.KINDS]
+        return f"reconciled since {self.since.isoformat()}: " + "; ".join(parts)
+
+
+def parse_instant(value: object) -> datetime | None:
+    """An ISO-8601 time from a vendor (``Z`` or an offset) as aware UTC; None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(timezone.utc) if moment.tzinfo else None
+
+
+def is_finalized(invoice: dict) -> bool:
+    return invoice.get("finalizingStatus") == "FINALIZED" or invoice.get("status") in FINALIZED_STATUSES
+
+
+def changed_since(row: dict, since: datetime, *keys: str) -> bool:
+    """Whether the row changed after ``since``; a row without any of ``keys`` counts as changed (read it)."""
+    moments = [m for m in (parse_instant(row.get(k)) for k in keys) if m is not None]
+    return not moments or max(moments) > since
+
+
+def candidates(services: Services, since: datetime) -> Iterator[tuple[str, dict]]:
+    """``(kind, row)`` for every object a pass since ``since`` must look at, streamed."""
+    for row in services.zuora.list_accounts(updated_since=since):
+        yield "zuora_account", row
+    for row in services.billing.list_accounts():
+        if changed_since(row, since, "updatedAt", "createdAt"):
+            yield "billing_account", row
+    for row in services.billing.list_invoices():
+        if is_finalized(row) and changed_since(row, since, "updatedAt", "generatedAt"):
+            yield "billing_invoice", row
+
+
+def run_pass(services: Services, *, since: datetime | None = None, clock: Callable[[], datetime] = utcnow,
+             source: Callable[[Services, datetime], Iterable[tuple[str, dict]]] = candidates,
+             advance: bool = True) -> PassResult:
+    """One pass: read what changed since ``since`` (default: the stored watermark less ``OVERLAP``), queue
+    what the service has not seen, then, if ``advance``, move the watermark to this pass's start."""
+    started_at = clock()
+    since = since if since is not None else state.watermark(services.db) - OVERLAP
+    result = PassResult(since=since, started_at=started_at)
+    for kind, row in source(services, since):
+        result.found[kind] += 1
+        event_id = state.queue(services.inbox, kind, str(row["id"]))
+        if event_id is not None:
+            result.queued[kind].append(str(row["id"]))
+    if advance:
+        state.advance(services.db, started_at, clock())
+    log.info("reconciliation pass completed", extra={
+        "since": since.isoformat(), "found": sum(result.found.values()),
+        "queued": sum(len(v) for v in result.queued.values())})
+    return result
+
+
+def slot_of(now: datetime, interval: timedelta) -> str:
+    seconds = interval.total_seconds()
+    start = int(now.timestamp() // seconds * seconds)
+    return "reconcile:" + datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ReconcileJob:
+    """The worker's periodic job: cheap within a slot (no store access); the pass runs on its own
+    thread so a large tenant never holds up the flows, and at most one pass per process at a time."""
+
+    services: Services
+    clock: Callable[[], datetime] = utcnow
+    interval: timedelta | None = None  # default: INTEGRATION_RECONCILE_MINUTES
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    passes: list[PassResult] = field(default_factory=list, init=False, repr=False)
+    _handled: str | None = field(default=None, init=False, repr=False)
+    _running: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def _interval(self) -> timedelta | None:
+        if self.interval is not None:
+            return self.interval
+        minutes = self.services.config.reconcile_minutes
+        return timedelta(minutes=minutes) if minutes > 0 else None
+
+    def __call__(self) -> None:
+        interval = self._interval()
+        if interval is None:
+            return
+        now = self.clock()
+        slot = slot_of(now, interval)
+        if slot == self._handled or (self._running is not None and self._running.is_alive()):
+            return
+        won = state.claim(self.services.db, slot, self.worker_id, now)
+        self._handled = slot  # only after the claim: a busy store means "try again next second"
+        if won:
+            self._running = threading.Thread(target=self._run, args=(slot,), daemon=True, name=f"reconcile-{slot}")
+            self._running.start()
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Until the pass in flight (if any) has ended (tests, shutdown)."""
+        if self._running is not None:
+            self._running.join(timeout)
+
+    def _run(self, slot: str) -> None:
+        try:
+            self.passes.append(run_pass(self.services, clock=self.clock))
+        except Exception:
+            log.exception("reconciliation pass failed; the next slot repeats it", extra={"slot": slot})
