@@ -177,7 +177,8 @@ class ProcessStack:
             time.sleep(0.05)
 
     def statuses(self) -> dict[str, int]:
-        return {r["status"]: r["n"] for r in store_sql(self.db).execute("SELECT status, COUNT(*) AS n FROM events GROUP BY status").fetchall()}
+        rows = store_sql(self.db).execute("SELECT status, COUNT(*) AS n FROM events GROUP BY status").fetchall()
+        return {r["status"]: r["n"] for r in rows}
 
     def wait_settled(self, timeout: float, *, expect_events: int = 0) -> dict[str, int]:
         """Until both sandboxes have delivered everything and no event is pending or running."""

@@ -48,8 +48,11 @@ def zuora_requests(stack, method: str, path_prefix: str) -> list[dict]:
 
 
 def events(stack) -> list[dict]:
-    return [dict(r) for r in store_sql(stack.services.db).execute("SELECT * FROM events ORDER BY created_at").fetchall()]
+    rows = store_sql(stack.services.db).execute("SELECT * FROM events ORDER BY created_at").fetchall()
+    return [dict(r) for r in rows]
 
 
 def mappings(stack, type="account") -> list[dict]:
-    return [dict(r) for r in store_sql(stack.services.db).execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id", (type,)).fetchall()]
+    rows = store_sql(stack.services.db).execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id",
+                                                (type,)).fetchall()
+    return [dict(r) for r in rows]

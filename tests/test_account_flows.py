@@ -76,7 +76,8 @@ def test_billing_account_becomes_one_zuora_account_and_the_echo_callout_creates_
     # Zuora's own account-created callout arrived (after a Basic challenge) and created nothing.
     callouts = stack.zuora_state()["callouts"]
     assert [c["outcome"] for c in callouts] == ["challenged", "delivered"]
-    assert {(e["type"], e["status"]) for e in events(stack)} == {("account.created", "done"), ("account.callout", "done")}
+    assert {(e["type"], e["status"]) for e in events(stack)} == {("account.created", "done"),
+                                                                  ("account.callout", "done")}
     billing = stack.billing_state()
     assert len(billing["customers"]) == 1 and len(billing["accounts"]) == 1
     post = zuora_requests(stack, "POST", "/v1/accounts")

@@ -226,7 +226,8 @@ def test_put_meter_requires_every_field(client, missing):
     body = {k: v for k, v in METER.items() if k != missing}
     response = client.put("/admin/meters/meter-1", headers=AUTH, json=body)
     assert response.status_code == 400
-    assert response.get_json() == {"error": "invalid_payload", "detail": {missing: ["Missing data for required field."]}}
+    assert response.get_json() == {"error": "invalid_payload",
+                                   "detail": {missing: ["Missing data for required field."]}}
 
 
 @pytest.mark.parametrize("meter_id", ["a%20b", "a%09b", "m" * 101])

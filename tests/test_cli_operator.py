@@ -136,7 +136,8 @@ def test_link_writes_both_sides_and_refuses_a_second_partner(quiet_stack, integr
     create_billing_account(stack, account_id="acc-ada", customer_id="cust-ada", name="Ada Lovelace")
     create_billing_account(stack, account_id="acc-other", customer_id="cust-other", name="Someone Else")
     env = stack_env(stack, subprocess_env)
-    result = cli(integration_cmd, env, "link", "--zuora-account", zuora["accountNumber"], "--billing-account", "acc-ada")
+    result = cli(integration_cmd, env, "link", "--zuora-account", zuora["accountNumber"],
+                 "--billing-account", "acc-ada")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"linked Zuora account {zuora['accountNumber']} to billing account acc-ada")
     [row] = [dict(r) for r in stack.services.db.utils().execute("SELECT * FROM id_mappings").fetchall()]
@@ -161,4 +162,5 @@ def test_link_refused_by_the_remote_link_field(quiet_stack, integration_cmd, sub
     assert "is already linked to billing account acc-elsewhere" in result.stderr
     assert stack.services.db.utils().execute("SELECT COUNT(*) FROM id_mappings").fetchall()[0][0] == 0
     # The refused request is kept for audit, off the failure list.
-    assert [r["status"] for r in stack.services.db.utils().execute("SELECT status FROM events").fetchall()] == ["deleted"]
+    rows = stack.services.db.utils().execute("SELECT status FROM events").fetchall()
+    assert [r["status"] for r in rows] == ["deleted"]

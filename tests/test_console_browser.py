@@ -80,7 +80,8 @@ def test_retry_a_fixed_failure_and_delete_another(page, stack, tmp_path):
     assert "Deleted 1 failure(s)" in page.locator(".notice").inner_text()
     assert failure_rows(page).count() == 0
     assert {r["object_id"]: r["status"] for r in stack.services.db.utils().execute(
-        "SELECT object_id, status FROM events WHERE source = 'billing'").fetchall()} == {"acc-fix": "done", "acc-drop": "deleted"}
+        "SELECT object_id, status FROM events WHERE source = 'billing'").fetchall()} == {"acc-fix": "done",
+                                                                                         "acc-drop": "deleted"}
     shot(page, tmp_path, "after-actions")
 
 
@@ -112,7 +113,8 @@ def test_edit_and_remove_a_meter(page, stack, tmp_path):
     meter.locator('select[name="mode"]').select_option("revenue")
     meter.locator("button", has_text="Save").click()
     assert "Meter api-calls saved" in page.locator(".notice").inner_text()
-    row = stack.services.db.utils().execute("SELECT uom, mode FROM meter_settings WHERE meter_id = 'api-calls'").fetchall()[0]
+    row = stack.services.db.utils().execute(
+        "SELECT uom, mode FROM meter_settings WHERE meter_id = 'api-calls'").fetchall()[0]
     assert (row["uom"], row["mode"]) == ("Calls", "revenue")
     shot(page, tmp_path, "meters")
     page.on("dialog", lambda dialog: dialog.accept())
@@ -150,12 +152,14 @@ def test_without_a_session_pages_redirect_and_a_forged_post_changes_nothing(page
     page.goto(f"{stack.service_url}/console/failures")
     assert page.url.endswith("/console/login")
     browser.sign_in(page, stack.service_url, stack.admin_token)
-    [event_id] = [r["id"] for r in stack.services.db.utils().execute("SELECT id FROM events WHERE status = 'failed'").fetchall()]
+    [event_id] = [r["id"] for r in stack.services.db.utils().execute(
+        "SELECT id FROM events WHERE status = 'failed'").fetchall()]
     # A cross-site form would carry the session cookie but not the token.
     forged = page.context.request.post(f"{stack.service_url}/console/failures",
                                        form={"action": "delete", "ids": event_id})
     assert forged.status == 400 and "Nothing was changed" in forged.text()
-    assert stack.services.db.utils().execute("SELECT status FROM events WHERE id = ?", (event_id,)).fetchall()[0][0] == "failed"
+    assert stack.services.db.utils().execute("SELECT status FROM events WHERE id = ?",
+                                             (event_id,)).fetchall()[0][0] == "failed"
     page.goto(f"{stack.service_url}/console/failures")
     assert failure_rows(page).count() == 1
     shot(page, tmp_path, "still-there")

@@ -335,7 +335,8 @@ def test_every_sandbox_curl_hits_a_real_route(variable):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_invoice_shape_is_documented(shape):
-    assert any(row[0] == f"`{shape}`" for row in table_rows(section(page("sandboxes.md"), "The invoice `shape` option")))
+    rows = table_rows(section(page("sandboxes.md"), "The invoice `shape` option"))
+    assert any(row[0] == f"`{shape}`" for row in rows)
 
 
 @pytest.mark.parametrize("code", FAILURE_CODES)

@@ -101,7 +101,8 @@ def assert_synced_exactly_once(stack: ProcessStack, zuora_ids: list[str], billin
     assert len(set(link_values)) == len(link_values)  # every Zuora account links to a different billing account
     # Invoices: exactly one Zuora invoice per billing invoice, to the cent.
     assert len(zuora["invoices"]) == len(invoices)
-    invoice_rows = store_sql(stack.db).execute("SELECT zuora_id, billing_id FROM id_mappings WHERE type = 'invoice'").fetchall()
+    invoice_rows = store_sql(stack.db).execute(
+        "SELECT zuora_id, billing_id FROM id_mappings WHERE type = 'invoice'").fetchall()
     assert sorted(r["billing_id"] for r in invoice_rows) == sorted(invoices)
     by_id = {i["id"]: i for i in zuora["invoices"]}
     for row in invoice_rows:
@@ -115,7 +116,8 @@ def assert_synced_exactly_once(stack: ProcessStack, zuora_ids: list[str], billin
     revenue = [Decimal(str(u["Quantity"])) for u in usage if u["ChargeNumber"] == "C-00000002"]
     assert set(revenue) == {Decimal("0.999999")}
     # The mapping table matches.
-    counts = {r["type"]: r["n"] for r in store_sql(stack.db).execute("SELECT type, COUNT(*) AS n FROM id_mappings GROUP BY type").fetchall()}
+    counts = {r["type"]: r["n"] for r in store_sql(stack.db).execute(
+        "SELECT type, COUNT(*) AS n FROM id_mappings GROUP BY type").fetchall()}
     assert counts == {"account": len(zuora_ids) + len(billing_ids), "invoice": len(invoices),
                       "usage": 2 * len(invoices)}
     failures = stack.admin("GET", "/admin/failures").json()["data"]

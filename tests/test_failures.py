@@ -37,7 +37,8 @@ def fail(services, object_type="account", object_id="A1", code="ZUORA_REJECTED",
 
 
 def statuses(services):
-    return {row["id"]: row["status"] for row in store_sql(services.db).execute("SELECT id, status FROM events").fetchall()}
+    rows = store_sql(services.db).execute("SELECT id, status FROM events").fetchall()
+    return {row["id"]: row["status"] for row in rows}
 
 
 def listed(client, query=""):
@@ -198,7 +199,8 @@ def test_only_failed_events_are_touched(client, services):
     assert {e.id for e in claimed} == {pending, running}
     services.inbox.release(pending, "test-worker")
     everything = {"ids": [failed, pending, running]}
-    assert client.post("/admin/failures/retry", headers=AUTH, json=everything).get_json() == {"retried": 1, "not_found": []}
+    assert client.post("/admin/failures/retry", headers=AUTH, json=everything).get_json() == {"retried": 1,
+                                                                                             "not_found": []}
     assert client.delete("/admin/failures", headers=AUTH, json=everything).get_json() == {"deleted": 0, "not_found": []}
     assert client.delete("/admin/failures", headers=AUTH, json={"all": True}).get_json() == {"deleted": 0}
     assert statuses(services) == {failed: "pending", pending: "pending", running: "running"}
@@ -211,7 +213,8 @@ def test_only_failed_events_are_touched(client, services):
     ({"object_type": "account", "all": True},
      {"object_type": ["Give only one of: object_type, all."], "all": ["Give only one of: object_type, all."]}),
     ({"ids": ["e"], "object_type": "usage", "all": True}, {
-        "ids": ["Give only one of: ids, object_type, all."], "object_type": ["Give only one of: ids, object_type, all."],
+        "ids": ["Give only one of: ids, object_type, all."],
+        "object_type": ["Give only one of: ids, object_type, all."],
         "all": ["Give only one of: ids, object_type, all."]}),
     ({"all": False}, {"all": ["Must be true."]}),
     ({"all": 1}, {"all": ["Not a valid boolean."]}),
@@ -262,12 +265,14 @@ def test_retrying_invoices_by_type_also_retries_their_usage_only(client, service
 def test_retrying_usage_alone_leaves_the_invoice(client, services):
     invoice = fail(services, "invoice", "I1")
     usage = fail(services, "usage", "I1")
-    assert client.post("/admin/failures/retry", headers=AUTH, json={"ids": [usage]}).get_json() == {"retried": 1, "not_found": []}
+    retried = client.post("/admin/failures/retry", headers=AUTH, json={"ids": [usage]}).get_json()
+    assert retried == {"retried": 1, "not_found": []}
     assert statuses(services) == {invoice: "failed", usage: "pending"}
 
 
 def test_deleting_an_invoice_leaves_its_usage_on_the_list(client, services):
     invoice = fail(services, "invoice", "I1")
     usage = fail(services, "usage", "I1")
-    assert client.delete("/admin/failures", headers=AUTH, json={"ids": [invoice]}).get_json() == {"deleted": 1, "not_found": []}
+    deleted = client.delete("/admin/failures", headers=AUTH, json={"ids": [invoice]}).get_json()
+    assert deleted == {"deleted": 1, "not_found": []}
     assert statuses(services) == {invoice: "deleted", usage: "failed"}

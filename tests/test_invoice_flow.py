@@ -129,12 +129,12 @@ class Stack:
         return self.services.inbox.get(event_id)
 
     def events(self, type: str) -> list[dict]:
-        return [dict(r) for r in store_sql(self.services.db).execute("SELECT * FROM events WHERE type = ? ORDER BY created_at",
-                                                        (type,)).fetchall()]
+        return [dict(r) for r in store_sql(self.services.db).execute(
+            "SELECT * FROM events WHERE type = ? ORDER BY created_at", (type,)).fetchall()]
 
     def mappings(self, type: str) -> list[dict]:
-        return [dict(r) for r in store_sql(self.services.db).execute("SELECT * FROM id_mappings WHERE type = ? ORDER BY id",
-                                                        (type,)).fetchall()]
+        return [dict(r) for r in store_sql(self.services.db).execute(
+            "SELECT * FROM id_mappings WHERE type = ? ORDER BY id", (type,)).fetchall()]
 
     def meter(self, meter_id: str, mode: str, *, uom: str = "Each", sub: str = "A-S00000001",
               charge: str = "C-00000001") -> None:

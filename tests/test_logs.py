@@ -49,7 +49,8 @@ def test_full_flow_logs_are_json_with_event_ids_and_no_secrets(tmp_path, capture
     outcomes = [ln for ln in lines if ln["msg"] == "event done"]
     assert sorted(ln["event_id"] for ln in outcomes) == sorted(e["id"] for e in events)
     remote = [ln for ln in lines if ln["logger"] == "integration.remote"]
-    assert remote and all({"event_id", "api", "method", "endpoint", "status", "duration_ms"} <= set(ln) for ln in remote)
+    assert remote and all({"event_id", "api", "method", "endpoint", "status", "duration_ms"} <= set(ln)
+                          for ln in remote)
     assert {ln["api"] for ln in remote} == {"zuora", "billing"}
     # Endpoints are templates (low-cardinality metric labels), never a raw object ID.
     assert not [ln["endpoint"] for ln in remote if re.search(r"[0-9a-f]{32}|acc-log", ln["endpoint"])]

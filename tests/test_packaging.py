@@ -70,7 +70,8 @@ def test_build_carries_every_python_package(build_lib):
 
 def test_installed_copy_migrates_a_new_store_away_from_the_repository(build_lib, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(build_lib), "DATABASE_URL": f"sqlite:///{tmp_path}/new.db"}
-    where = subprocess.run([sys.executable, "-c", "from integration.store.db import migrations_folder as f; print(f())"],
+    where = subprocess.run([sys.executable, "-c",
+                            "from integration.store.db import migrations_folder as f; print(f())"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert where.stdout.strip() == str(build_lib / "integration" / "migrations"), where.stderr
     result = subprocess.run([sys.executable, "-m", "integration", "migrate"], cwd=tmp_path, env=env,

@@ -197,7 +197,8 @@ def test_lost_usage_success_then_a_retry_imports_nothing_twice(stack, retry):
     stack.linked_account()
     stack.meter("m-api", "revenue")
     stack.meter("m-gb", "quantity")
-    invoice = stack.invoice(usage=[{"meterId": "m-api", "name": "API", "quantity": 3, "valuePerQuantity": Decimal("0.5")},
+    invoice = stack.invoice(usage=[{"meterId": "m-api", "name": "API", "quantity": 3,
+                                    "valuePerQuantity": Decimal("0.5")},
                                    {"meterId": "m-gb", "name": "Storage", "quantity": 2,
                                     "valuePerQuantity": Decimal("1")}])
     stack.finalized(invoice["id"])
@@ -393,7 +394,8 @@ def test_the_migration_gives_existing_events_a_series_and_a_key(tmp_path):
                          " next_attempt_at, created_at, updated_at) VALUES (?, 'billing', 'invoice.finalized',"
                          " 'invoice', ?, ?, ?, 't', 't', 't')", (f"evt_{n}", f"inv{n}", f"billing-invoice:inv{n}",
                                                                 f"d{n}"))
-    assert db.migrate() == ["0003_attempt_series.sql", "0004_sequence_and_coalescing.sql", "0005_alert_digests.sql", "0006_reconcile.sql"]
+    assert db.migrate() == ["0003_attempt_series.sql", "0004_sequence_and_coalescing.sql", "0005_alert_digests.sql",
+                            "0006_reconcile.sql"]
     rows = store_sql(db).execute("SELECT series, series_key FROM events ORDER BY id").fetchall()
     assert [r["series"] for r in rows] == [1, 1]
     assert all(len(r["series_key"]) == 16 for r in rows) and rows[0]["series_key"] != rows[1]["series_key"]

@@ -207,7 +207,8 @@ def test_create_customer_answers_customer_with_auto_created_account(client):
     assert client.get("/accounts/C1", headers=AUTH).get_json() == account
     fetched = client.get("/customers/C1", headers=AUTH).get_json()
     assert fetched == {**{k: v for k, v in body.items() if k != "account"},
-                       "status": "ACTIVE", "createdAt": "2024-05-01T12:00:00.000Z", "updatedAt": "2024-05-01T12:00:00.000Z"}
+                       "status": "ACTIVE", "createdAt": "2024-05-01T12:00:00.000Z",
+                       "updatedAt": "2024-05-01T12:00:00.000Z"}
 
 
 def test_create_customer_with_explicit_account_and_inline_settings(client):
@@ -295,7 +296,8 @@ def test_patch_customer_updates_and_validates(client):
 
 def test_post_accounts_needs_an_existing_customer(client):
     response = client.post("/accounts", json={"id": "A2", "name": "Second"}, headers=AUTH)
-    assert (response.status_code, response.get_json()) == (400, {"message": "customerId: Missing data for required field."})
+    assert (response.status_code, response.get_json()) == (400, {
+        "message": "customerId: Missing data for required field."})
     response = client.post("/accounts", json={"id": "A2", "name": "Second", "customerId": "C1"}, headers=AUTH)
     assert (response.status_code, response.get_json()) == (404, {"message": "Customer with id 'C1' not found"})
     client.post("/customers", json=customer(), headers=AUTH)

@@ -290,7 +290,8 @@ ACCOUNT_CASES = [
     ("long accountNumber", valid_account(accountNumber="N" * 51), 53100020,
      "'accountNumber' length must be at most 50 characters"),
     ("subscription", valid_account(subscription={"termType": "EVERGREEN"}), 53100030,
-     "'subscription' is not supported by the sandbox (the sandbox models no subscriptions, bill runs, payments or commitments)"),
+     "'subscription' is not supported by the sandbox"
+     " (the sandbox models no subscriptions, bill runs, payments or commitments)"),
     ("soldToContact without lastName", valid_account(soldToContact={"firstName": "S"}), 53100022,
      "'soldToContact.lastName' may not be null"),
     ("body not an object", ["name"], 53100090, "The request body must be a JSON object"),
@@ -308,7 +309,8 @@ def test_account_create_reports_every_problem_at_once(client, auth):
     r = client.post("/v1/accounts", json=body, headers=auth)
     assert_zuora_error(r, [
         {"code": 53100022, "message": "'name' may not be empty"},
-        {"code": 53100020, "message": "'currency' value 'usd' is not a 3-letter currency code defined in Billing Settings"},
+        {"code": 53100020,
+         "message": "'currency' value 'usd' is not a 3-letter currency code defined in Billing Settings"},
         {"code": 53100022, "message": "'billCycleDay' may not be null"},
         {"code": 53100022, "message": "'billToContact.firstName' may not be null"},
     ])
@@ -508,7 +510,8 @@ INVOICE_CASES = [
     ("too many items", _inv(invoiceItems=[dict(INVOICE_ITEM)] * 1001), 59210020,
      "'invoiceItems' must hold between 1 and 1000 items"),
     ("missing items", _inv(invoiceItems=None), 59210022, "'invoiceItems' may not be null"),
-    ("dueDate before invoiceDate", _inv(dueDate="2026-01-30"), 59210030, "'dueDate' cannot be earlier than invoiceDate"),
+    ("dueDate before invoiceDate", _inv(dueDate="2026-01-30"), 59210030,
+     "'dueDate' cannot be earlier than invoiceDate"),
     ("unknown key", _inv(memo="x"), 59210021, "Unknown field 'memo'"),
     ("missing amount", _item(amount=None), 59210022, "'invoiceItems[0].amount' may not be null"),
     ("boolean amount", _item(amount=True), 59210020, "'invoiceItems[0].amount' must be a number"),
@@ -834,7 +837,8 @@ def test_rate_limit_429_with_retry_after_and_headers(clock):
     limited = client.get("/v1/accounts/x", headers=auth)
     assert limited.status_code == 429
     assert (limited.headers["Retry-After"], limited.headers["RateLimit-Remaining"]) == ("1", "0")
-    assert limited.get_json()["reasons"] == [{"code": 50000070, "message": "Request exceeded limit: rate limit exceeded"}]
+    assert limited.get_json()["reasons"] == [{"code": 50000070,
+                                              "message": "Request exceeded limit: rate limit exceeded"}]
     clock.advance(1)
     assert client.get("/v1/accounts/x", headers=auth).status_code == 200
 

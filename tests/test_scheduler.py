@@ -53,7 +53,8 @@ def status_of(services, event_id):
 
 
 def runs(services):
-    return [dict(r) for r in store_sql(services.db).execute("SELECT slot, worker_id, retried FROM scheduled_runs ORDER BY slot").fetchall()]
+    return [dict(r) for r in store_sql(services.db).execute(
+        "SELECT slot, worker_id, retried FROM scheduled_runs ORDER BY slot").fetchall()]
 
 
 # -- slots -------------------------------------------------------------------------------------------------
@@ -142,7 +143,8 @@ def test_the_default_cap_is_50000_per_run(services):
              for i in range(50_001)])
     scheduled_retry_job(services, clock=Clock(SLOT))()
     assert runs(services)[0]["retried"] == 50_000
-    counts = {r["status"]: r["n"] for r in store_sql(services.db).execute("SELECT status, COUNT(*) AS n FROM events GROUP BY 1").fetchall()}
+    counts = {r["status"]: r["n"] for r in store_sql(services.db).execute(
+        "SELECT status, COUNT(*) AS n FROM events GROUP BY 1").fetchall()}
     assert counts == {"pending": 50_000, "failed": 1}
 
 

@@ -122,7 +122,8 @@ def test_hmac_signed_callouts(hmac_client, fmt, algorithm):
     for bad in ({"X-Zuora-Signature": "bm9wZQ=="}, {}):
         resp = post(client, body, headers=bad, auth=False)
         assert resp.status_code == 401
-        assert resp.get_json() == {"error": "invalid_signature", "detail": "missing or wrong X-Zuora-Signature signature"}
+        assert resp.get_json() == {"error": "invalid_signature",
+                                   "detail": "missing or wrong X-Zuora-Signature signature"}
     tampered = post(client, b'{"AccountId": "A2"}', headers={"X-Zuora-Signature": signature}, auth=False)
     assert tampered.status_code == 401
 

@@ -158,7 +158,8 @@ def plugin_env(subprocess_env, tmp_path):
 
 def event_row(env, event_id):
     from integration.store.db import Database
-    rows = store_sql(Database(env["DATABASE_URL"])).execute("SELECT status, attempts FROM events WHERE id = ?", (event_id,)).fetchall()
+    rows = store_sql(Database(env["DATABASE_URL"])).execute("SELECT status, attempts FROM events WHERE id = ?",
+                                                            (event_id,)).fetchall()
     return tuple(rows[0]) if rows else None
 
 
@@ -178,7 +179,8 @@ def test_serve_handles_events_and_survives_a_worker_killed_mid_event(plugin_env,
 
         slow = requests.post(f"{url}/webhooks/zuora", json={"AccountId": "slow-1"}, auth=AUTH, timeout=10)
         slow_id = slow.json()["event_id"]
-        start_line = wait_for(lambda: next((ln for ln in read_log(log_path) if ln.startswith(f"start {slow_id}")), None))
+        start_line = wait_for(lambda: next((ln for ln in read_log(log_path) if ln.startswith(f"start {slow_id}")),
+                                           None))
         worker_pid = int(start_line.split()[2])
         os.kill(worker_pid, signal.SIGKILL)  # mid-event
         wait_for(lambda: event_row(plugin_env, slow_id) == ("done", 2), timeout=30)
