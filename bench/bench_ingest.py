@@ -15,8 +15,11 @@ pool, one keep-alive connection per thread, see ``_load.py``) sends a fixed numb
 service answered 200 must be a row of the events table: it is counted and each notification ID
 looked up.
 
-    .venv/bin/python bench/bench_ingest.py            # 4 rounds x 2,500 callouts per server: ~20 s
-    .venv/bin/python bench/bench_ingest.py --quick    # 1 round x 1,000: ~5 s
+``--engine sqlite|postgresql|both`` (default both): the service's store; on PostgreSQL the run
+gets a database of its own, dropped afterwards. The bare app is measured again beside each engine.
+
+    .venv/bin/python bench/bench_ingest.py            # 4 rounds x 2,500 callouts per server, per engine
+    .venv/bin/python bench/bench_ingest.py --quick    # 1 round x 1,000
 """
 from __future__ import annotations
 
