@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backlog", type=int, default=400, help="most events waiting at any time (default 400)")
     parser.add_argument("--quick", action="store_true", help="smoke run: checkpoints 2000,6000,10000")
     parser.add_argument("--workdir", help="folder for the store and logs (default: a new temp folder)")
+    parser.add_argument("--phase-timeout", type=float, default=1800,
+                        help="seconds allowed between two checkpoints (default 1800: a loaded machine is slow)")
     add_engine_option(parser)
     args = parser.parse_args(argv)
     checkpoints = [2000, 6000, 10000] if args.quick else sorted(int(c) for c in args.checkpoints.split(","))
@@ -143,13 +145,15 @@ def run_engine(args, checkpoints: list[int], store: BenchStore, wd) -> tuple[flo
         start_rss = rss_kib(worker.pid)
         previous, began = 0, time.monotonic()
         for target in checkpoints:
-            run_phase(db, feeder, target, args.backlog, worker, timeout=600)
+            run_phase(db, feeder, target, args.backlog, worker, timeout=args.phase_timeout)
             status = finished(db)
             elapsed = time.monotonic() - began
             rss = rss_kib(worker.pid)
             results.append((target, rss))
             rows.append([f"{target:,}", f"{rss / 1024:.1f}", f"{elapsed:.1f}", f"{(target - previous) / elapsed:,.0f}",
                          status.get("done", 0), status.get("failed", 0)])
+            # Printed as it comes too: a run cut short (timeout, Ctrl-C) still shows what it reached.
+            print(f"  checkpoint {target:,}: RSS {rss / 1024:.1f} MiB after {elapsed:.1f} s", flush=True)
             previous, began = target, time.monotonic()
     finally:
         code = worker.stop()
