@@ -63,11 +63,64 @@ def filesystem_of(path: Path) -> str:
     return kind
 
 
-def service_env(db_path: Path, *, callout_password: str, zuora_url: str = "http://127.0.0.1:9",
+ENGINES = ("sqlite", "postgresql")
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def engines_of(choice: str) -> list[str]:
+    """``--engine`` as a list: one engine, or both for ``both``."""
+    return list(ENGINES) if choice == "both" else [choice]
+
+
+def add_engine_option(parser) -> None:
+    parser.add_argument("--engine", choices=(*ENGINES, "both"), default="both",
+                        help="store engine(s) to measure (default both; PostgreSQL from $BENCH_POSTGRES_URL, "
+                             f"default {POSTGRES_ADMIN_URL.split('@')[-1]})")
+
+
+class BenchStore:
+    """The store of one benchmark run: a SQLite file in ``folder``, or a PostgreSQL database of this
+    run's own (``bench_<pid>_<hex>``), created on entry and dropped, connections and all, on exit.
+
+    WHY a database per run: a benchmark must leave nothing behind, and must never meet rows (or
+    locks) of another run or of the test suite on the same server.
+    """
+
+    def __init__(self, engine: str, folder: Path):
+        self.engine, self.folder = engine, folder
+        self.name = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
+        self.url = f"sqlite:///{folder / 'integration.db'}"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        from integration.store.engine import libpq_url
+
+        with psycopg.connect(libpq_url(POSTGRES_ADMIN_URL), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql)
+
+    def __enter__(self) -> BenchStore:
+        if self.engine == "postgresql":
+            self._admin(f'CREATE DATABASE "{self.name}"')
+            self.url = f"{POSTGRES_ADMIN_URL.rpartition('/')[0]}/{self.name}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.engine == "postgresql":
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def describe(self) -> str:
+        if self.engine == "sqlite":
+            return f"SQLite {self.folder / 'integration.db'} ({filesystem_of(self.folder)})"
+        return f"PostgreSQL {self.url.split('@')[-1]} (dropped afterwards)"
+
+
+def service_env(db_path: Path | str, *, callout_password: str, zuora_url: str = "http://127.0.0.1:9",
                 billing_url: str = "http://127.0.0.1:9", zuora_client_id: str = "bench-client",
                 zuora_client_secret: str = "bench-client-secret-0000", billing_token: str = "bench-billing-token",
                 webhook_secret: str | None = None, extra: dict | None = None) -> dict:
-    """The environment the real ``integration`` commands need, pointing at ``db_path``.
+    """The environment the real ``integration`` commands need, pointing at ``db_path`` (a SQLite
+    file, or a database URL given as a string).
 
     Inherited ZUORA_*/BILLING_*/ADMIN_* variables are dropped so a developer's own settings
     never leak into a benchmark.
@@ -75,7 +128,7 @@ def service_env(db_path: Path, *, callout_password: str, zuora_url: str = "http:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZUORA_", "BILLING_", "ADMIN_",
                                                                       "INTEGRATION_", "PROMETHEUS_"))}
     env.update({
-        "DATABASE_URL": f"sqlite:///{db_path}",
+        "DATABASE_URL": db_path if isinstance(db_path, str) else f"sqlite:///{db_path}",
         "ZUORA_BASE_URL": zuora_url,
         "ZUORA_CLIENT_ID": zuora_client_id,
         "ZUORA_CLIENT_SECRET": zuora_client_secret,

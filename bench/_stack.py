@@ -10,6 +10,7 @@ scrolled out of the log, the window is refused rather than silently short.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections import Counter
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import _common  # noqa: F401  (puts the repository on sys.path)
 import requests
+from sqlalchemy import text as sql_text
 
 from integration.logs import configure_logging
 from integration_sandbox.local_stack import CALLOUT_USERNAME, LocalStack
@@ -32,13 +34,24 @@ METERS = {  # meter id: (mode, charge number, uom) — as in ``integration demo`
 }
 
 
-def start_stack(folder: Path, *, workers: int, log_name: str = "service.log") -> tuple[LocalStack, object]:
-    """A started LocalStack whose logs go to a file in ``folder`` (not the terminal)."""
-    stack = LocalStack(folder, workers=workers).start()
+def start_stack(folder: Path, *, workers: int, log_name: str = "service.log",
+                database_url: str | None = None) -> tuple[LocalStack, object]:
+    """A started LocalStack whose logs go to a file in ``folder`` (not the terminal); its store is
+    ``database_url`` when given (e.g. a PostgreSQL database), else a SQLite file in ``folder``."""
+    overrides = {"database_url": database_url} if database_url else None
+    stack = LocalStack(folder, workers=workers, config_overrides=overrides).start()
     log_file = open(folder / log_name, "a", encoding="utf-8")  # noqa: SIM115 - the caller closes it with the stack
     configure_logging(stack.config.secrets(), stream=log_file)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     return stack, log_file
+
+
+def stop_stack(stack: LocalStack, log_file) -> None:
+    """Stop the stack, then close its log file with logging pointed away from it (a later stack in
+    the same run must not log into a closed file)."""
+    stack.stop()
+    configure_logging(stack.config.secrets(), stream=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives as long as logging does
+    log_file.close()
 
 
 def template(path: str) -> str:
@@ -197,8 +210,7 @@ def settle(stack: LocalStack, timeout: float) -> None:
             raise TimeoutError(f"not settled within {timeout:.0f}s: {stack.inbox_summary()}")
         delivered = (stack.zuora_sandbox.wait_for_callouts(timeout=0.5)
                      and stack.billing_sandbox.wait_for_deliveries(timeout=0.5))
-        open_events = stack.services.db.utils().execute(
-            "SELECT COUNT(*) FROM events WHERE status IN ('pending', 'running')").fetchall()[0][0]
+        open_events = _scalar(stack, "SELECT COUNT(*) FROM events WHERE status IN ('pending', 'running')")
         quiet = quiet + 1 if delivered and not open_events else 0
         time.sleep(0.05)
 
@@ -206,20 +218,25 @@ def settle(stack: LocalStack, timeout: float) -> None:
 def last_event_done_at(stack: LocalStack) -> float:
     """Epoch seconds of the latest event update (when the last piece of work finished)."""
     from integration.domain.times import from_db_time
-    text = stack.services.db.utils().execute("SELECT MAX(updated_at) FROM events").fetchall()[0][0]
-    return from_db_time(text).timestamp()
+    return from_db_time(_scalar(stack, "SELECT MAX(updated_at) FROM events")).timestamp()
 
 
 def failed_events(stack: LocalStack) -> list[dict]:
-    return [dict(r) for r in stack.services.db.utils().execute(
-        "SELECT type, object_id, error_code, last_error FROM events WHERE status = 'failed'").fetchall()]
+    with stack.services.db.read() as tx:
+        return [dict(r) for r in tx.rows(sql_text(
+            "SELECT type, object_id, error_code, last_error FROM events WHERE status = 'failed'"))]
 
 
 def mapping_count(stack: LocalStack, type: str) -> int:
-    rows = stack.services.db.utils().execute("SELECT COUNT(*) FROM id_mappings WHERE type = ?", (type,)).fetchall()
-    return rows[0][0]
+    return _scalar(stack, "SELECT COUNT(*) FROM id_mappings WHERE type = :type", type=type)
+
+
+def _scalar(stack: LocalStack, sql: str, **params):
+    """One value read through the service's own store (either engine)."""
+    with stack.services.db.read() as tx:
+        return tx.scalar(sql_text(sql), **params)
 
 
 __all__ = ["CALLOUT_USERNAME", "LocalStack", "Logs", "Window", "configure_meters", "create_billing_accounts",
            "create_invoices", "create_zuora_accounts", "failed_events", "last_event_done_at", "mapping_count",
-           "send_callouts", "set_zuora_callouts", "settle", "start_stack", "template"]
+           "send_callouts", "set_zuora_callouts", "settle", "start_stack", "stop_stack", "template"]

@@ -15,8 +15,11 @@ pool, one keep-alive connection per thread, see ``_load.py``) sends a fixed numb
 service answered 200 must be a row of the events table: it is counted and each notification ID
 looked up.
 
-    .venv/bin/python bench/bench_ingest.py            # 4 rounds x 2,500 callouts per server: ~20 s
-    .venv/bin/python bench/bench_ingest.py --quick    # 1 round x 1,000: ~5 s
+``--engine sqlite|postgresql|both`` (default both): the service's store; on PostgreSQL the run
+gets a database of its own, dropped afterwards. The bare app is measured again beside each engine.
+
+    .venv/bin/python bench/bench_ingest.py            # 4 rounds x 2,500 callouts per server, per engine
+    .venv/bin/python bench/bench_ingest.py --quick    # 1 round x 1,000
 """
 from __future__ import annotations
 
@@ -24,7 +27,6 @@ import argparse
 import base64
 import json
 import secrets
-import sqlite3
 import sys
 import uuid
 
@@ -32,8 +34,10 @@ from _common import (
     BENCH_DIR,
     CALLOUT_USERNAME,
     PYTHON,
+    BenchStore,
     Process,
-    filesystem_of,
+    add_engine_option,
+    engines_of,
     format_table,
     free_port,
     http_ok,
@@ -101,14 +105,19 @@ class Target:
         return sum(r.client_cpu_seconds for r in self.rounds) / self.seconds
 
 
-def count_events(db_path, notification_ids: list[str]) -> tuple[int, int]:
-    """(rows in events, accepted callouts found by their dedupe key)."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+def count_events(url: str, notification_ids: list[str]) -> tuple[int, int]:
+    """(rows in events, accepted callouts found by their dedupe key), on either engine."""
+    from sqlalchemy import text
+
+    from integration.store.db import Database
+
+    db = Database(url)
     try:
-        total = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        keys = {row[0] for row in conn.execute("SELECT dedupe_key FROM events")}
+        with db.read() as tx:
+            total = tx.scalar(text("SELECT COUNT(*) FROM events"))
+            keys = {row["dedupe_key"] for row in tx.rows(text("SELECT dedupe_key FROM events"))}
     finally:
-        conn.close()
+        db.close()
     return total, sum(f"zuora:{n}" in keys for n in notification_ids)
 
 
@@ -122,19 +131,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="measured rounds per server, order alternating")
     parser.add_argument("--quick", action="store_true", help="~15 s smoke run (fewer requests, one round)")
     parser.add_argument("--workdir", help="folder for the store and logs (default: a new temp folder)")
+    add_engine_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.warmup, args.rounds = 1000, 200, 1
 
     wd = workdir("ingest", args.workdir)
-    db_path = wd / "integration.db"
-    password = secrets.token_urlsafe(18)
-    env = service_env(db_path, callout_password=password)
-    service_port, bare_port = free_port(), free_port()
     print(f"bench_ingest  {machine_line()}")
     print(f"  gunicorn --workers {args.workers} (gthread, integration.gunicorn_conf), client: {args.concurrency} "
           f"keep-alive connections, {args.rounds} x {args.requests} requests per server after {args.warmup} warm-up")
-    print(f"  store: {db_path} ({filesystem_of(wd)}), logs in {wd}")
+    results = {}
+    for engine in engines_of(args.engine):
+        folder = wd / engine
+        folder.mkdir(parents=True, exist_ok=True)
+        with BenchStore(engine, folder) as store:
+            print(f"\n== {engine}: store {store.describe()}, logs in {folder}")
+            results[engine] = run_engine(args, store, folder)
+    print()
+    for engine, (ratio, ok) in results.items():
+        print(f"ingest ratio, {engine}: {ratio:.2f}" + ("" if ok else "  (FAILED CHECK)"))
+    return 0 if all(ok for _, ok in results.values()) else 1
+
+
+def run_engine(args, store: BenchStore, wd) -> tuple[float, bool]:
+    """Both servers on one engine's store, measured side by side: (ratio, every check passed)."""
+    password = secrets.token_urlsafe(18)
+    env = service_env(store.url, callout_password=password)
+    service_port, bare_port = free_port(), free_port()
 
     service = Process([PYTHON, "-m", "integration", "serve", "--no-worker", "--workers", str(args.workers),
                        "--port", str(service_port), "--host", "127.0.0.1"], env=env, log_path=wd / "serve.log")
@@ -169,16 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(["server", "requests", "seconds", "req/s", "p50 ms", "p99 ms", "non-200",
                         "server CPU ms/req", "server cores", "client cores"], rows))
-    stored, found = count_events(db_path, svc.accepted_ids)
+    stored, found = count_events(store.url, svc.accepted_ids)
     accepted = len(svc.accepted_ids)
     print()
     print(f"events table: {stored} rows; {found} of {accepted} callouts answered 200 found by their "
           f"notification ID" + ("  (all present)" if found == accepted == stored else "  (MISMATCH)"))
     if service_code not in (0, None):
         print(f"note: integration serve exited with {service_code} on SIGTERM")
-    print(f"ingest ratio (service / bare Flask+gunicorn, callouts/s): {svc.rate / base.rate:.2f}"
+    print(f"ingest ratio, {store.engine} (service / bare Flask+gunicorn, callouts/s): {svc.rate / base.rate:.2f}"
           f"  ({svc.rate:,.0f} / {base.rate:,.0f} req/s)")
-    return 0 if found == accepted == stored and svc.non_200() == 0 else 1
+    return svc.rate / base.rate, found == accepted == stored and svc.non_200() == 0
 
 
 if __name__ == "__main__":

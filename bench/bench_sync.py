@@ -21,9 +21,12 @@ sandbox's request log between two marker requests, token fetches included (the s
 Zuora, does not count those against the limit); calls answered 429 are reported apart and left
 out of calls-per-account, so budget wasted on refusals lowers the ratio instead of the ceiling.
 
-    .venv/bin/python bench/bench_sync.py                 # R=50/s, L=20 ms, N=300: ~25-35 s
+    .venv/bin/python bench/bench_sync.py                 # R=50/s, L=20 ms, N=300, 4 workers, both engines: ~1-2 min
     .venv/bin/python bench/bench_sync.py --quick         # N=60: ~10 s
     .venv/bin/python bench/bench_sync.py --rate 20 --latency-ms 100 --workers 1
+
+``--engine sqlite|postgresql|both`` (default both): the service's store, PostgreSQL in a database
+of this run's own, dropped afterwards.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ import sys
 import time
 
 import requests
-from _common import format_table, machine_line, workdir
+from _common import BenchStore, add_engine_option, engines_of, format_table, machine_line, workdir
 from _stack import (
     Logs,
     Window,
@@ -44,6 +47,7 @@ from _stack import (
     set_zuora_callouts,
     settle,
     start_stack,
+    stop_stack,
 )
 
 
@@ -89,10 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", "-R", type=int, default=50, help="Zuora requests per second allowed (default 50)")
     parser.add_argument("--latency-ms", "-L", type=int, default=20, help="ms added to every Zuora call (default 20)")
     parser.add_argument("--accounts", "-n", type=int, default=300, help="accounts to sync (default 300)")
-    parser.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
+    parser.add_argument("--workers", type=int, default=4, help="worker threads (default 4)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 60 accounts")
     parser.add_argument("--workdir", help="folder for the store and logs (default: a new temp folder)")
     parser.add_argument("--verbose", "-v", action="store_true", help="also print the Zuora calls per endpoint")
+    add_engine_option(parser)
     args = parser.parse_args(argv)
     n = 60 if args.quick else args.accounts
     if not 1 <= n <= 2000:
@@ -103,7 +108,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  LocalStack (sandboxes + service in one process), {args.workers} worker thread(s); Zuora sandbox "
           f"limited to {args.rate} requests/s (1 s window) with {args.latency_ms} ms added latency; "
           f"{n} accounts; logs in {wd}")
-    stack, log_file = start_stack(wd, workers=args.workers)
+    results = {}
+    for engine in engines_of(args.engine):
+        folder = wd / engine
+        folder.mkdir(parents=True, exist_ok=True)
+        with BenchStore(engine, folder) as store:
+            print(f"\n== {engine}: store {store.describe()}")
+            results[engine] = run_engine(args, n, store, folder)
+    print()
+    for engine, (ratio, ok) in results.items():
+        print(f"sync ratio, {engine}: {ratio:.2f}" + ("" if ok else "  (FAILED CHECK)"))
+    return 0 if all(ok for _, ok in results.values()) else 1
+
+
+def run_engine(args, n: int, store: BenchStore, wd) -> tuple[float, bool]:
+    """Flow 1 for ``n`` accounts under the rate limit on one engine: (ratio, every account synced)."""
+    stack, log_file = start_stack(wd, workers=args.workers, database_url=store.url)
     problems = []
     try:
         logs = Logs(stack)
@@ -126,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         customers = {c["id"] for c in stack.billing_state()["customers"]}
         failed = failed_events(stack)
     finally:
-        stack.stop()
-        log_file.close()
+        stop_stack(stack, log_file)
 
     if synced != n or not set(account_ids) <= customers:
         problems.append(f"{synced} of {n} accounts linked; {len(set(account_ids) & customers)} billing customers")
@@ -159,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {problem}")
     print(f"Zuora calls per account: {per_account:.2f} (+{refused / n:.2f} answered 429); "
           f"ceiling {args.rate}/{per_account:.2f} = {ceiling:.2f} accounts/s")
-    print(f"sync ratio (accounts/s / ceiling): {rate / ceiling:.2f}  ({rate:.2f} / {ceiling:.2f} accounts/s)")
-    return 1 if problems else 0
+    print(f"sync ratio, {store.engine} (accounts/s / ceiling): {rate / ceiling:.2f}  "
+          f"({rate:.2f} / {ceiling:.2f} accounts/s)")
+    return rate / ceiling, not problems
 
 
 if __name__ == "__main__":

@@ -12,8 +12,11 @@ drains them so the backlog stays under ``--backlog`` events. VmRSS is read from
 ``/proc/<pid>/status`` when the worker has finished each checkpoint's events. The worker's
 rate is the events of a phase divided by its wall time.
 
-Why the backlog is capped: ``Inbox.claim`` sorts every due event on every claim (see the
-README), so a 40k-event backlog would make this a benchmark of that sort instead of memory.
+Why the backlog is capped: to measure memory, not how claims scale with a backlog (that is
+``bench_claim.py``'s business).
+
+``--engine sqlite|postgresql|both`` (default both): on PostgreSQL the run gets a database of its
+own, dropped afterwards, and the worker also keeps a ``LISTEN`` connection.
 
     .venv/bin/python bench/bench_worker_memory.py            # 10k, 30k, 50k events: ~65 s
     .venv/bin/python bench/bench_worker_memory.py --quick    # 2k, 6k, 10k events: ~15 s
@@ -27,8 +30,10 @@ import time
 
 from _common import (
     PYTHON,
+    BenchStore,
     Process,
-    filesystem_of,
+    add_engine_option,
+    engines_of,
     format_table,
     machine_line,
     rss_kib,
@@ -37,6 +42,7 @@ from _common import (
     workdir,
 )
 from noop_handler import EVENT_TYPE
+from sqlalchemy import text
 
 from integration.store.db import Database
 from integration.store.inbox import Inbox
@@ -62,7 +68,8 @@ class Feeder:
 
 def open_events(db: Database) -> int:
     """Events pending or running (an index range: cheap even with 50k finished rows)."""
-    return db.utils().execute("SELECT COUNT(*) FROM events WHERE status IN ('pending', 'running')").fetchall()[0][0]
+    with db.read() as tx:
+        return tx.scalar(text("SELECT COUNT(*) FROM events WHERE status IN ('pending', 'running')"))
 
 
 def run_phase(db: Database, feeder: Feeder, target: int, backlog: int, worker: Process, timeout: float) -> None:
@@ -83,8 +90,9 @@ def run_phase(db: Database, feeder: Feeder, target: int, backlog: int, worker: P
 
 
 def finished(db: Database) -> dict[str, int]:
-    return {row["status"]: row["n"] for row in db.utils().execute(
-        "SELECT status, COUNT(*) AS n FROM events WHERE status IN ('done', 'failed') GROUP BY status").fetchall()}
+    with db.read() as tx:
+        return {row["status"]: row["n"] for row in tx.rows(text(
+            "SELECT status, COUNT(*) AS n FROM events WHERE status IN ('done', 'failed') GROUP BY status"))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,19 +104,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backlog", type=int, default=400, help="most events waiting at any time (default 400)")
     parser.add_argument("--quick", action="store_true", help="smoke run: checkpoints 2000,6000,10000")
     parser.add_argument("--workdir", help="folder for the store and logs (default: a new temp folder)")
+    parser.add_argument("--phase-timeout", type=float, default=1800,
+                        help="seconds allowed between two checkpoints (default 1800: a loaded machine is slow)")
+    add_engine_option(parser)
     args = parser.parse_args(argv)
     checkpoints = [2000, 6000, 10000] if args.quick else sorted(int(c) for c in args.checkpoints.split(","))
     if len(checkpoints) < 2 or checkpoints[0] < 1:
         parser.error("--checkpoints needs at least two positive counts")
 
     wd = workdir("worker-memory", args.workdir)
-    db_path = wd / "integration.db"
-    env = service_env(db_path, callout_password=secrets.token_urlsafe(18),
-                      extra={"INTEGRATION_HANDLER_PLUGINS": "noop_handler:handlers"})
     print(f"bench_worker_memory  {machine_line()}")
     print(f"  real `integration worker` + noop_handler plugin; checkpoints {', '.join(map(str, checkpoints))} events; "
-          f"batches of {args.batch}, backlog <= {args.backlog}; store {db_path} ({filesystem_of(wd)})")
-    db = Database(f"sqlite:///{db_path}", busy_timeout=30)
+          f"batches of {args.batch}, backlog <= {args.backlog}")
+    results = {}
+    for engine in engines_of(args.engine):
+        folder = wd / engine
+        folder.mkdir(parents=True, exist_ok=True)
+        with BenchStore(engine, folder) as store:
+            print(f"\n== {engine}: store {store.describe()}, log in {folder}")
+            results[engine] = run_engine(args, checkpoints, store, folder)
+    print()
+    for engine, (ratio, ok) in results.items():
+        print(f"RSS ratio, {engine}: {ratio:.3f}" + ("" if ratio <= 1.1 else "  (ABOVE 1.1)")
+              + ("" if ok else "  (FAILED CHECK)"))
+    return 0 if all(ok and ratio <= 1.1 for ratio, ok in results.values()) else 1
+
+
+def run_engine(args, checkpoints: list[int], store: BenchStore, wd) -> tuple[float, bool]:
+    """One worker on one engine's store: (RSS ratio last/first checkpoint, every event done)."""
+    env = service_env(store.url, callout_password=secrets.token_urlsafe(18),
+                      extra={"INTEGRATION_HANDLER_PLUGINS": "noop_handler:handlers"})
+    db = Database(store.url, busy_timeout=30)
     db.migrate()
     feeder = Feeder(db, args.batch)
     worker = Process([PYTHON, "-m", "integration", "worker"], env=env, log_path=wd / "worker.log")
@@ -119,13 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         start_rss = rss_kib(worker.pid)
         previous, began = 0, time.monotonic()
         for target in checkpoints:
-            run_phase(db, feeder, target, args.backlog, worker, timeout=600)
+            run_phase(db, feeder, target, args.backlog, worker, timeout=args.phase_timeout)
             status = finished(db)
             elapsed = time.monotonic() - began
             rss = rss_kib(worker.pid)
             results.append((target, rss))
             rows.append([f"{target:,}", f"{rss / 1024:.1f}", f"{elapsed:.1f}", f"{(target - previous) / elapsed:,.0f}",
                          status.get("done", 0), status.get("failed", 0)])
+            # Printed as it comes too: a run cut short (timeout, Ctrl-C) still shows what it reached.
+            print(f"  checkpoint {target:,}: RSS {rss / 1024:.1f} MiB after {elapsed:.1f} s", flush=True)
             previous, began = target, time.monotonic()
     finally:
         code = worker.stop()
@@ -142,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {rows[-1][-2]} events done, expected {last}")
     overall = (last - 0) / sum(float(r[2]) for r in rows)
     print(f"worker events/s: {overall:,.0f} overall")
-    print(f"RSS ratio ({last:,} / {first:,} events): {rss_last / rss_first:.3f}  "
+    print(f"RSS ratio, {store.engine} ({last:,} / {first:,} events): {rss_last / rss_first:.3f}  "
           f"({rss_last / 1024:.1f} / {rss_first / 1024:.1f} MiB)")
-    return 1 if failed or rows[-1][-2] != last else 0
+    return rss_last / rss_first, not failed and rows[-1][-2] == last
 
 
 if __name__ == "__main__":
