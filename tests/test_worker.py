@@ -4,6 +4,7 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import requests
@@ -221,3 +222,45 @@ def test_worker_sigterm_finishes_the_event_in_hand(plugin_env, integration_cmd):
     assert worker.returncode == 0, out
     assert event_row(env, event_id) == ("done", 1)
     assert [ln.split()[0] for ln in read_log(env["TEST_HANDLER_LOG"])] == ["start", "done"]
+
+
+def test_a_long_flow_keeps_its_lease_and_one_heartbeat_thread_serves_every_event(services):
+    """A flow that runs for many lease lengths is never claimed by another worker: the worker's one
+    heartbeat thread extends the lease while the flow runs, event after event, and ends itself
+    once the worker is idle."""
+    from integration.store.inbox import Inbox
+
+    inbox = Inbox(services.db, lease_seconds=0.3)
+    other = Worker(inbox, {"account.callout": lambda event: pytest.fail("a live lease was claimed")},
+                   worker_id="other")
+    in_flow, finish = threading.Event(), threading.Event()
+
+    def slow(event):
+        in_flow.set()
+        assert finish.wait(30)
+        return Outcome()
+
+    worker = Worker(inbox, {"account.callout": slow}, worker_id="holder")
+    threads = []
+    for object_id in ("A1", "A2"):
+        event_id = record(services, object_id)
+        in_flow.clear()
+        finish.clear()
+        runner = threading.Thread(target=worker.run_once)
+        runner.start()
+        assert in_flow.wait(10)
+        first_expiry = inbox.get(event_id).lease_expires_at
+        deadline = time.monotonic() + 10
+        while inbox.get(event_id).lease_expires_at <= first_expiry + 3 * timedelta(seconds=0.3):
+            assert time.monotonic() < deadline, "the lease was not extended"
+            assert not other.run_once()  # never claimable while the holder works on it
+            time.sleep(0.02)
+        threads.append(worker._heartbeat._thread)
+        finish.set()
+        runner.join(10)
+        assert inbox.get(event_id).status == "done"
+    assert threads[0] is threads[1] and threads[0] is not None  # one thread, reused
+    deadline = time.monotonic() + 10
+    while worker._heartbeat._thread is not None:  # idle: the thread ends itself
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
