@@ -19,6 +19,8 @@ from integration.flows.totals import totals_report
 from tests.conftest import ADMIN_TOKEN
 from tests.test_invoice_flow import Stack, sandboxes  # noqa: F401 - the fixture, reused
 
+pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
+
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PERIOD = "2024-08"  # tests.test_invoice_flow.PERIOD dates its invoices 2024-08-01
 
