@@ -18,7 +18,7 @@ __all__ = ["create_app"]
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
     """Build the web application. Without arguments, settings come from the environment."""
     from integration.logs import configure_logging
-    from integration.web import admin, admin_extras, console_app, ops, webhooks  # noqa: F401 - admin_extras: routes
+    from integration.web import admin, admin_extras, console_app, ops, reports, webhooks  # noqa: F401 - routes
     from integration.web.errors import register_error_handlers
     from integration.web.payloads import STREAM_LIMIT
 

@@ -61,7 +61,7 @@ def test_the_document_lists_every_admin_operation():
         ("GET", "/admin/mappings"), ("GET", "/admin/events/evt_0123"), ("GET", "/admin/failures"),
         ("DELETE", "/admin/failures"), ("POST", "/admin/failures/retry"), ("GET", "/admin/meters"),
         ("PUT", "/admin/meters/meter-1"), ("POST", "/admin/sync"), ("GET", "/admin/events"),
-        ("DELETE", "/admin/meters/meter-1"), ("POST", "/admin/links")])
+        ("DELETE", "/admin/meters/meter-1"), ("POST", "/admin/links"), ("GET", "/admin/reports/totals")])
 
 
 @pytest.mark.parametrize("method,path", ADMIN_OPERATIONS)

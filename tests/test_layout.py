@@ -33,6 +33,13 @@ ALLOWED: dict[str, set[str]] = {
     "worker": {"flows", "store", "domain", "services", *SHARED},
     "web": {"store", "domain", "services", *SHARED},
 }
+MODULE_ARROWS: dict[str, set[str]] = {
+    # room: single modules of another room it may import, where a whole-room arrow would be too wide.
+    # web → flows.totals: GET /admin/reports/totals must answer with the report, and the report reads
+    # both remote APIs (read-only: no writes, no inbox). Only this flow module: the web room still
+    # cannot run a flow that writes, nor reach the clients except through the report.
+    "web": {"integration.flows.totals"},
+}
 APP_MODULES = {"integration", "integration.__main__", "integration.gunicorn_conf"}
 
 
@@ -91,7 +98,8 @@ def test_imports_follow_the_room_table(module):
     mine = room(module)
     assert mine in ALLOWED, f"{module} is in no room of the table; add it to DESIGN.md and ALLOWED"
     wrong = sorted(target for target in GRAPH[module]
-                   if room(target) != mine and room(target) not in ALLOWED[mine])
+                   if room(target) != mine and room(target) not in ALLOWED[mine]
+                   and target not in MODULE_ARROWS.get(mine, set()))
     assert not wrong, f"{module} ({mine}) may not import {wrong}"
 
 

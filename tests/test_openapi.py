@@ -46,7 +46,8 @@ def test_admin_operations_require_the_bearer_scheme_and_document_401(client):
     assert document["components"]["securitySchemes"]["adminToken"] == {
         "type": "http", "scheme": "bearer", "description": "`Authorization: Bearer $ADMIN_TOKEN`"}
     admin = [(p, m, op) for p, ops in document["paths"].items() if p.startswith("/admin/") for m, op in ops.items()]
-    assert len(admin) == 11  # 8, plus GET /admin/events, DELETE /admin/meters/{id}, POST /admin/links
+    # 8, plus GET /admin/events, DELETE /admin/meters/{id}, POST /admin/links, GET /admin/reports/totals
+    assert len(admin) == 12
     for path, method, operation in admin:
         assert operation["security"] == [{"adminToken": []}], (path, method)
         assert operation["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}, (path, method)

@@ -53,6 +53,8 @@ USAGE_FILENAME_MAX = 50
 OBJECT_QUERY_PAGE_SIZE = 99
 OBJECT_QUERY_MAX_PAGES = 20
 USAGE_QUERY_MAX_PAGES = 100
+INVOICE_ITEM_PAGE_SIZE = 200
+INVOICE_ITEM_MAX_PAGES = 10  # a standalone invoice holds at most 1,000 items
 LIST_MAX_PAGES = 200_000  # 19.8 M records: a bound, not a limit any tenant meets
 _OPERATORS = ("EQ", "NE", "LT", "LE", "GT", "GE", "SW", "IN")
 TRACK_ID_MAX = 64
@@ -229,6 +231,24 @@ class ZuoraClient(RemoteClient):
         endpoint = "/v1/invoices/{invoice_id}"
         return self._call("GET", endpoint, self.url(endpoint, invoice_id=invoice_id),
                           self._reader("GET", endpoint, ("id",)))
+
+    def get_invoice_items(self, invoice_id: str) -> list[dict]:
+        """``GET /v1/invoices/{invoice_id}/items``: the items as Zuora holds them now (``chargeAmount``
+        as ``Decimal``), what the totals report compares with the billing invoice. Pages (``page``,
+        ``pageSize``, answered with ``nextPage``) are followed to a bound."""
+        endpoint = "/v1/invoices/{invoice_id}/items"
+        items: list[dict] = []
+        for page in range(1, INVOICE_ITEM_MAX_PAGES + 1):
+            body = self._call("GET", endpoint, self.url(endpoint, invoice_id=invoice_id),
+                              self._reader("GET", endpoint, ()),
+                              params={"page": str(page), "pageSize": str(INVOICE_ITEM_PAGE_SIZE)})
+            rows = body.get("invoiceItems")
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise MalformedResponse(f"Zuora GET {endpoint}: response has no invoiceItems list")
+            items.extend(rows)
+            if not body.get("nextPage") or not rows:
+                return items
+        raise MalformedResponse(f"Zuora GET {endpoint}: more than {INVOICE_ITEM_MAX_PAGES} pages of items")
 
     # ------------------------------------------------------------------ usage
 

@@ -24,7 +24,7 @@ def all_mappings(db: Database, type: str | None = None) -> Iterator[mappings.Map
         after = mappings.decode_cursor(cursor)
 
 
-def _cell(value: str | None) -> str:
+def spreadsheet_cell(value: str | None) -> str:
     """Spreadsheet-safe: a cell starting with = + - @ (a formula to Excel) gets a leading quote."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -37,6 +37,6 @@ def write_csv(db: Database, out: TextIO, type: str | None = None) -> int:
     count = 0
     for mapping in all_mappings(db, type):
         item = mapping.as_json()
-        writer.writerow([_cell(item.get(column)) for column in COLUMNS])
+        writer.writerow([spreadsheet_cell(item.get(column)) for column in COLUMNS])
         count += 1
     return count

@@ -40,6 +40,8 @@ from integration.web.schemas_extra import (
     EventQuerySchema,
     LinkRequestSchema,
     LinkResultSchema,
+    TotalsQuerySchema,
+    TotalsReportSchema,
 )
 
 TITLE = "Zuora ↔ billing-platform integration"
@@ -162,6 +164,15 @@ def _paths() -> dict[str, dict]:
             extra={"202": _json(LinkResultSchema, "queued; no worker finished it within the wait"),
                    "409": _error("either account is already linked elsewhere; nothing was written"),
                    "422": _error("refused: e.g. an account that does not exist")})},
+        "/admin/reports/totals": {"get": _admin(
+            "Totals, billing vs Zuora, per linked account for one month",
+            _json(TotalsReportSchema, "every linked account, mismatches first; `mismatches` counts those that differ"),
+            query=TotalsQuerySchema,
+            description="For each linked account: its finalized billing invoices dated in the month against what "
+                        "Zuora holds for them (the linked invoice's items, plus usage records at the meter's "
+                        "per-unit amount), exact decimals, one row per account and currency. An invoice differs "
+                        "when the two totals differ by half a minor unit or more. Reads both remote APIs.",
+            extra={"502": _error("a remote API failed; `detail.code` is the failure code")})},
         "/admin/sync": {"post": _admin(
             "On-demand sync of accounts", _json(SyncResponseSchema, "one result per ID"), body=SyncRequestSchema,
             description="At most 10 IDs in all. Each ID is `queued` (a new event, `event_id`) or "

@@ -1,10 +1,11 @@
 """Schemas of the admin routes added for the console and the commands (CONTRACT §4): the event
-list and links. They feed ``/openapi.json`` like the rest."""
+list, links and the totals report. They feed ``/openapi.json`` like the rest."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from integration.domain.identifiers import IDENTIFIER
+from integration.domain.periods import parse_period
 from integration.store.events_list import SOURCES, STATUSES
 
 _ID = [validate.Length(min=1, max=255), IDENTIFIER]
@@ -57,3 +58,64 @@ class LinkResultSchema(Schema):
         "description": "linked: written on both sides and recorded; queued (202): no worker finished it in time"})
     event_id = fields.String(required=True, metadata={"description": "the account.link event"})
     message = fields.String(required=True)
+
+
+def _check_period(value: str) -> None:
+    try:
+        parse_period(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class TotalsQuerySchema(Schema):
+    """Query of ``GET /admin/reports/totals``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    period = fields.String(required=True, validate=_check_period,
+                           metadata={"description": "the month, YYYY-MM (UTC)", "example": "2024-07"})
+
+
+_AMOUNT = {"description": "an exact decimal, as a string", "example": "120.50"}
+
+
+class InvoiceTotalsSchema(Schema):
+    billing_invoice_id = fields.String(required=True)
+    zuora_invoice_id = fields.String(required=True, allow_none=True,
+                                     metadata={"description": "the linked Zuora invoice; null when none is"})
+    billing_total = fields.String(required=True, metadata=_AMOUNT)
+    zuora_total = fields.String(required=True, metadata=_AMOUNT)
+    difference = fields.String(required=True, metadata={**_AMOUNT, "description": "zuora_total − billing_total"})
+    notes = fields.List(fields.String(), required=True)
+
+
+class AccountTotalsSchema(Schema):
+    zuora_account = fields.String(required=True, metadata={"description": "Zuora account number (else ID)"})
+    zuora_account_id = fields.String(required=True)
+    billing_account = fields.String(required=True)
+    currency = fields.String(required=True, allow_none=True)
+    billing_total = fields.String(required=True, metadata=_AMOUNT)
+    zuora_total = fields.String(required=True, metadata=_AMOUNT)
+    difference = fields.String(required=True, metadata=_AMOUNT)
+    matches = fields.Boolean(required=True)
+    invoice_count = fields.Integer(required=True)
+    invoices = fields.List(fields.Nested(InvoiceTotalsSchema), required=True,
+                           metadata={"description": "the invoices that differ"})
+
+
+class CurrencyTotalsSchema(Schema):
+    currency = fields.String(required=True, allow_none=True)
+    accounts = fields.Integer(required=True)
+    mismatches = fields.Integer(required=True)
+    billing_total = fields.String(required=True, metadata=_AMOUNT)
+    zuora_total = fields.String(required=True, metadata=_AMOUNT)
+    difference = fields.String(required=True, metadata=_AMOUNT)
+
+
+class TotalsReportSchema(Schema):
+    period = fields.String(required=True)
+    mismatches = fields.Integer(required=True, metadata={"description": "account rows that differ"})
+    data = fields.List(fields.Nested(AccountTotalsSchema), required=True,
+                       metadata={"description": "one row per account and currency, mismatches first"})
+    currencies = fields.List(fields.Nested(CurrencyTotalsSchema), required=True)

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import flask
 
-from .common import CAT_INVALID, LOSE_MODES, RES_ACCOUNT, _is_int, _json_response
+from .common import CAT_INVALID, LOSE_MODES, RES_ACCOUNT, _is_int, _json_response, _to_decimal
 
 if TYPE_CHECKING:
     from .state import ZuoraSandbox
@@ -92,6 +93,25 @@ def _register_sandbox_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
         with sb.lock:
             sb.fail_next = {"count": count, "code": code, "message": message} if count else None
         return _json_response({"fail_next": sb.fail_next})
+
+    @app.post("/_sandbox/invoice-items/<item_id>")
+    def sandbox_change_item(item_id: str) -> flask.Response:
+        """Change one stored invoice item's amount, as a user editing it in Zuora would: how a test
+        makes Zuora disagree with the billing platform (the totals report must name the difference).
+        The invoice's amount, amount without tax and balance follow the items."""
+        payload = flask.request.get_json(silent=True)
+        amount = _to_decimal(payload.get("amount")) if isinstance(payload, dict) else None
+        if amount is None or set(payload) != {"amount"}:
+            return _sandbox_error("invalid_request", 'body must be {"amount": "<decimal>"}')
+        with sb.lock:
+            for invoice in sb.invoices.values():
+                item = next((i for i in invoice["items"] if i["id"] == item_id), None)
+                if item is not None:
+                    item["amount"] = amount
+                    total = sum((i["amount"] for i in invoice["items"]), Decimal("0"))
+                    invoice.update(amount=total, amountWithoutTax=total, balance=total)
+                    return _json_response({"invoice_id": invoice["id"], "item_id": item_id, "amount": amount})
+        return _sandbox_error("not_found", f"no invoice item {item_id}", 404)
 
     @app.post("/_sandbox/lose-next")
     def sandbox_lose_next() -> flask.Response:
