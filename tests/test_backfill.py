@@ -196,9 +196,9 @@ def test_invoices_since_pushes_a_missing_invoice_once(stack, run):
 def test_a_sigkilled_apply_resumes_and_queues_each_object_once(stack, tmp_path):
     if not stack.services.config.database_url.startswith("sqlite"):
         pytest.skip("holds SQLite's write lock to stop the run at a known point")
-    total = 40
+    total = 300  # enough that the run is still queueing when the test first looks
     for n in range(total):
-        billing(stack, f"b-kill-{n:02d}")
+        billing(stack, f"b-kill-{n:03d}")
     path = stack.services.config.database_url.removeprefix("sqlite:///")
     child = subprocess.Popen([sys.executable, "-m", "integration", "backfill", "--apply"],
                              env={**os.environ, **env_of(stack)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -223,5 +223,5 @@ def test_a_sigkilled_apply_resumes_and_queues_each_object_once(stack, tmp_path):
                              text=True, env={**os.environ, **env_of(stack)}, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     events = stack.events("account.created")
-    assert sorted(e["object_id"] for e in events) == [f"b-kill-{n:02d}" for n in range(total)]
+    assert sorted(e["object_id"] for e in events) == [f"b-kill-{n:03d}" for n in range(total)]
     assert f"queued {total - queued}, already queued {queued}" in resumed.stdout

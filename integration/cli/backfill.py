@@ -17,9 +17,10 @@ import click
 from integration.cli.operator_common import fail, guard_store, printable, services_or_exit
 from integration.cli.progress import Progress
 from integration.domain.errors import SyncError
-from integration.flows.backfill import ACTIONS, SIDES, PlanItem, Planner, ScratchIndex
+from integration.flows.backfill import ACTIONS, SIDES, PlanItem, Planner, index_billing, index_zuora
 from integration.flows.backfill_apply import plan_invoices, queue, wants_queue
 from integration.services import Services
+from integration.store.backfill_index import ScratchIndex
 
 REPORT_COLUMNS = ("action", "zuora_account_id", "zuora_account_number", "billing_account_id", "invoice_id", "reason")
 
@@ -74,8 +75,8 @@ def backfill(side: str, match_email: bool, invoices_since: datetime | None, repo
 def _read(services: Services, index: ScratchIndex, match_email: bool) -> None:
     config = services.config
     progress = Progress("reading Zuora accounts")
-    index.add_zuora(services.zuora.list_accounts(expand=("billTo",) if match_email else ()),
-                    config.zuora_link_field, progress.tick)
+    index_zuora(index, services.zuora.list_accounts(expand=("billTo",) if match_email else ()),
+                config.zuora_link_field, progress.tick)
     progress.finish()
 
     def email_of(row: dict) -> str | None:
@@ -87,15 +88,13 @@ def _read(services: Services, index: ScratchIndex, match_email: bool) -> None:
         return customer.get("primaryEmail") if customer else None
 
     progress = Progress("reading billing accounts")
-    index.add_billing(services.billing.list_accounts(), email_of, progress.tick)
+    index_billing(index, services.billing.list_accounts(), email_of, progress.tick)
     progress.finish()
 
 
 def _run(services: Services, index: ScratchIndex, side: str, match_email: bool, since: datetime | None,
          report: IO[str] | None, apply_: bool, accept_candidates: bool) -> tuple[Counter, int, int]:
     _read(services, index, match_email)
-    index.conn.execute("CREATE TABLE plan (n INTEGER PRIMARY KEY, action TEXT, reason TEXT, zuora_id TEXT,"
-                       " zuora_number TEXT, billing_id TEXT, invoice_id TEXT)")
     writer = csv.writer(report) if report is not None else None
     if writer is not None:
         writer.writerow(REPORT_COLUMNS)
@@ -108,18 +107,15 @@ def _run(services: Services, index: ScratchIndex, side: str, match_email: bool, 
             writer.writerow([cell(v) for v in (item.action, item.zuora_id, item.zuora_number, item.billing_id,
                                                 item.invoice_id, item.reason)])
         if apply_ and wants_queue(item, accept_candidates):
-            index.conn.execute("INSERT INTO plan (action, reason, zuora_id, zuora_number, billing_id, invoice_id)"
-                               " VALUES (?, ?, ?, ?, ?, ?)", (item.action, item.reason, item.zuora_id,
-                                                             item.zuora_number, item.billing_id, item.invoice_id))
+            index.add_plan((item.action, item.reason, item.zuora_id, item.zuora_number, item.billing_id,
+                            item.invoice_id))
         progress.tick()
     progress.finish()
-    index.conn.commit()
     queued = known = 0
     if apply_:
-        total = index.count("SELECT COUNT(*) FROM plan")
+        total = index.plan_count()
         progress = Progress("queueing", total)
-        for row in index.conn.cursor().execute("SELECT action, reason, zuora_id, zuora_number, billing_id,"
-                                               " invoice_id FROM plan ORDER BY n"):
+        for row in index.plan_rows():
             if queue(services.inbox, PlanItem(*row), accept_candidates=accept_candidates):
                 queued += 1
             else:
