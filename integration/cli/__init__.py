@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from integration.cli import events, failures, links, mappings, reconcile, report
+from integration.cli import backfill, events, failures, links, mappings, reconcile, report
 from integration.cli.check import check_command
 from integration.cli.migrate import migrate_command
 from integration.cli.sandboxes import demo_command, sandbox_command
@@ -28,5 +28,6 @@ def main() -> None:
 
 
 for command in (demo_command, migrate_command, worker_command, serve_command, sandbox_command, check_command,
-                failures.failures, mappings.mappings, links.link, events.events, reconcile.reconcile, report.report):
+                failures.failures, mappings.mappings, links.link, events.events, reconcile.reconcile,
+                report.report, backfill.backfill):
     main.add_command(command)
