@@ -158,3 +158,27 @@ def mock():
     """Client tests: requests-mock for every HTTP call."""
     with requests_mock.Mocker() as m:
         yield m
+
+
+# -- the invoice-flow stack (both sandboxes and a service in-process), shared by the flow, usage,
+# reconciliation, backfill and totals tests. The classes live in tests/test_invoice_flow.py.
+
+@pytest.fixture(scope="module")
+def sandboxes():
+    """Both sandboxes, once per test module."""
+    from tests.test_invoice_flow import Sandboxes
+
+    both = Sandboxes()
+    yield both
+    both.close()
+
+
+@pytest.fixture
+def stack(sandboxes, tmp_path, database_url):
+    """The service over ``sandboxes``, on this test's store (either engine)."""
+    from tests.test_invoice_flow import Stack
+
+    s = Stack(sandboxes, tmp_path, database_url)
+    yield s
+    s.close()
+

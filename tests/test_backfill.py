@@ -20,24 +20,10 @@ from click.testing import CliRunner
 from integration.cli import main
 from integration.clients.bodies import dumps_json
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
-from tests.test_invoice_flow import BILLING_TOKEN, PERIOD, ZUORA_ID, ZUORA_SECRET, Sandboxes, Stack
+from tests.test_invoice_flow import BILLING_TOKEN, PERIOD, ZUORA_ID, ZUORA_SECRET
 
 pytestmark = pytest.mark.both_engines
 ADDRESS = {"line1": "1 Navy Way", "city": "Arlington", "state": "VA", "postalCode": "22202", "country": "US"}
-
-
-@pytest.fixture(scope="module")
-def sandboxes():
-    both = Sandboxes()
-    yield both
-    both.close()
-
-
-@pytest.fixture
-def stack(sandboxes, tmp_path, database_url):
-    s = Stack(sandboxes, tmp_path, database_url)
-    yield s
-    s.close()
 
 
 def env_of(stack) -> dict[str, str]:

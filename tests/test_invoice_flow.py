@@ -142,20 +142,6 @@ class Stack:
                          uom=uom, mode=mode)
 
 
-@pytest.fixture(scope="module")
-def sandboxes():
-    both = Sandboxes()
-    yield both
-    both.close()
-
-
-@pytest.fixture
-def stack(sandboxes, tmp_path, database_url):
-    s = Stack(sandboxes, tmp_path, database_url)
-    yield s
-    s.close()
-
-
 def only_invoice(stack) -> dict:
     invoices = stack.zuora_state()["invoices"]
     assert len(invoices) == 1, invoices

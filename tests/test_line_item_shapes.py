@@ -17,7 +17,7 @@ import requests
 
 from integration.domain.errors import INVALID_DATA
 from integration_sandbox.billing.invoices import SHAPES
-from tests.test_invoice_flow import Stack, only_invoice, sandboxes  # noqa: F401 - the fixture, reused
+from tests.test_invoice_flow import Stack, only_invoice
 from tests.test_line_items import documented_example, with_meters
 from tests.test_usage_flow import put_invoice
 
@@ -25,7 +25,8 @@ CALLS_CHARGE, GB_CHARGE = "C-00000077", "C-00000078"
 
 
 @pytest.fixture
-def stack(sandboxes, tmp_path):  # noqa: F811 - the module's own instance of the shared fixture
+def stack(sandboxes, tmp_path):
+    """conftest's stack on SQLite only: these tests are about shapes, not engines."""
     s = Stack(sandboxes, tmp_path)
     yield s
     s.close()

@@ -18,23 +18,9 @@ from integration.store import reconcile as state
 from integration.worker.loop import Worker
 from integration.worker.reconcile import ReconcileJob, candidates, run_pass
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
-from tests.test_invoice_flow import BILLING_TOKEN, PERIOD, ZUORA_ID, ZUORA_SECRET, Sandboxes, Stack, loads
+from tests.test_invoice_flow import BILLING_TOKEN, PERIOD, ZUORA_ID, ZUORA_SECRET, loads
 
 pytestmark = pytest.mark.both_engines
-
-
-@pytest.fixture(scope="module")
-def sandboxes():
-    both = Sandboxes()
-    yield both
-    both.close()
-
-
-@pytest.fixture
-def stack(sandboxes, tmp_path, database_url):
-    s = Stack(sandboxes, tmp_path, database_url)
-    yield s
-    s.close()
 
 
 def quiet_invoice(stack, invoice_id: str, account_id: str = "acc-1") -> dict:

@@ -30,13 +30,7 @@ from integration.worker.loop import Worker
 from integration.worker.scheduled_retry import latest_slot, scheduled_retry_job
 from tests.conftest import ADMIN_TOKEN
 from tests.engines import store_sql
-from tests.test_invoice_flow import (  # noqa: F401
-    ZUORA_ID,
-    ZUORA_SECRET,
-    Stack,
-    only_invoice,
-    sandboxes,
-)
+from tests.test_invoice_flow import ZUORA_ID, ZUORA_SECRET, Stack, only_invoice
 
 pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
@@ -45,7 +39,8 @@ EUR_NOT_ENABLED = "Currency EUR is not enabled"
 
 
 @pytest.fixture
-def stack(sandboxes, tmp_path, database_url):  # noqa: F811 - the module's own instance of the shared fixture
+def stack(sandboxes, tmp_path, database_url):
+    """conftest's stack, and the Zuora sandbox's fault switches cleared after each test."""
     s = Stack(sandboxes, tmp_path, database_url)
     yield s
     requests.delete(f"{s.zuora_server.url}/_sandbox/faults", timeout=10)

@@ -17,19 +17,11 @@ from integration.cli import report as report_command
 from integration.domain.periods import parse_period
 from integration.flows.totals import totals_report
 from tests.conftest import ADMIN_TOKEN
-from tests.test_invoice_flow import Stack, sandboxes  # noqa: F401 - the fixture, reused
 
 pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PERIOD = "2024-08"  # tests.test_invoice_flow.PERIOD dates its invoices 2024-08-01
-
-
-@pytest.fixture
-def stack(sandboxes, tmp_path, database_url):  # noqa: F811 - the module's own instance of the shared fixture
-    s = Stack(sandboxes, tmp_path, database_url)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -13,18 +13,12 @@ from integration.flows.usage import UsageFlow
 from integration.store import mappings
 from integration_sandbox.billing.invoices import revenue_info, usage_info, usage_leaf
 from tests.engines import store_sql
-from tests.test_invoice_flow import Stack, only_invoice, sandboxes  # noqa: F401 - the fixture, reused
+from tests.test_invoice_flow import only_invoice
 
 SUB, CHARGE = "A-S00000042", "C-00000077"
 
 
 pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
-
-@pytest.fixture
-def stack(sandboxes, tmp_path, database_url):  # noqa: F811 - the module's own instance of the shared fixture
-    s = Stack(sandboxes, tmp_path, database_url)
-    yield s
-    s.close()
 
 
 def usage_records(stack) -> list[dict]:

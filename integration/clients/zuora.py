@@ -345,7 +345,11 @@ class ZuoraClient(RemoteClient):
         return header_value("idempotency_key", key, max_length=IDEMPOTENCY_KEY_MAX)
 
     def _default_headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "Zuora-Version": self.zuora_version}
+        return {"Accept": "application/json", "Zuora-Version": self.zuora_version, **self._tenant_headers()}
+
+    def _tenant_headers(self) -> dict[str, str]:
+        """The entity (when set) and the current event's track ID, on every call and token request."""
+        headers = {}
         if self.entity_id:
             headers["Zuora-Entity-Ids"] = self.entity_id
         track = track_id(current_event_id.get())
@@ -376,10 +380,5 @@ class ZuoraClient(RemoteClient):
         return True
 
     def _token_request_headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
-        if self.entity_id:
-            headers["Zuora-Entity-Ids"] = self.entity_id
-        track = track_id(current_event_id.get())
-        if track:
-            headers["Zuora-Track-Id"] = track
-        return headers
+        return {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded",
+                **self._tenant_headers()}
