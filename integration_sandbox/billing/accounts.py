@@ -33,15 +33,15 @@ class AccountsMixin:
             self._check_new_settings(settings)
             account = self._store_account(data, customer, self._clock())
             for setting in settings:
-                self._settings[setting["id"]] = setting
+                self._store_setting(setting)
             self._emit("account.created", account["id"], via_api=via_api)
             return self.account_view(account)
 
     def list_accounts(self, args: Any) -> dict:
         """``GET /accounts`` (getAccounts): oldest first, paged by ``nextToken``."""
         with self._lock:
-            accounts = [self.account_view(a) for a in self._accounts.values()]
-        return paginate(accounts, args, default=SETTINGS_PAGE_DEFAULT, maximum=SETTINGS_PAGE_MAX)
+            return paginate(list(self._accounts.values()), args, default=SETTINGS_PAGE_DEFAULT,
+                            maximum=SETTINGS_PAGE_MAX, view=self.account_view)
 
     def get_account(self, account_id: str) -> dict:
         with self._lock:
@@ -99,8 +99,7 @@ class AccountsMixin:
             if key in account:
                 view[key] = account[key]
         view["status"] = account["status"]
-        settings = [self._entity_setting(s) for s in self._settings.values()
-                    if s["entityType"] == "ACCOUNT" and s["entityId"] == account["id"]]
+        settings = [self._entity_setting(s) for s in self._entity_settings.get(("ACCOUNT", account["id"]), {}).values()]
         if settings:
             view["settings"] = settings
         for key in ("metadata", "tags"):

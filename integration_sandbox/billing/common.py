@@ -7,6 +7,7 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -83,12 +84,16 @@ def page_size(raw: str | None, default: int, maximum: int) -> int:
     return int(raw)
 
 
-def paginate(items: list, args: Any, *, default: int, maximum: int, context: bool = True) -> dict:
+def paginate(items: list, args: Any, *, default: int, maximum: int, context: bool = True,
+             view: Callable[[Any], dict] | None = None) -> dict:
     """One page of ``items`` in Togai's paged shape: ``data``, ``nextToken`` when more, and (where the
-    response schema has it) ``context``. The token is an opaque offset."""
+    response schema has it) ``context``. The token is an opaque offset. ``view`` (the API shape of
+    one stored object) is applied to the page only, so paging a tenant of 20,000 accounts costs a
+    page's views per request, not the whole tenant's."""
     size = page_size(args.get("pageSize"), default, maximum)
     offset = _decode_token(args["nextToken"]) if args.get("nextToken") else 0
-    body: dict[str, Any] = {"data": items[offset:offset + size]}
+    page = items[offset:offset + size]
+    body: dict[str, Any] = {"data": [view(item) for item in page] if view is not None else page}
     if offset + size < len(items):
         body["nextToken"] = _encode_token(offset + size)
     if context:

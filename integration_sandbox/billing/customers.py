@@ -41,7 +41,7 @@ class CustomersMixin:
             self._customers[customer["id"]] = customer
             account = self._store_account(account_data, customer, now)
             for setting in customer_settings + account_settings:
-                self._settings[setting["id"]] = setting
+                self._store_setting(setting)
             # CreateCustomerResponse (additionalProperties: false) has no status or timestamps.
             response = {k: v for k, v in self.customer_view(customer).items()
                         if k not in ("status", "createdAt", "updatedAt")}
@@ -54,8 +54,8 @@ class CustomersMixin:
     def list_customers(self, args: Any) -> dict:
         """``GET /customers`` (getCustomers): oldest first, paged by ``nextToken``."""
         with self._lock:
-            customers = [self.customer_view(c) for c in self._customers.values()]
-        return paginate(customers, args, default=SETTINGS_PAGE_DEFAULT, maximum=SETTINGS_PAGE_MAX)
+            return paginate(list(self._customers.values()), args, default=SETTINGS_PAGE_DEFAULT,
+                            maximum=SETTINGS_PAGE_MAX, view=self.customer_view)
 
     def get_customer(self, customer_id: str) -> dict:
         with self._lock:

@@ -37,17 +37,29 @@ class SettingsMixin:
 
     def _check_new_settings(self, new: list[dict]) -> None:
         """IDs unique, and (entityType, entityId, namespace, name) unique, including within ``new``."""
-        ids = set(self._settings)
-        keys = {self._setting_key(s) for s in self._settings.values()}
+        ids: set[str] = set()
+        keys: set[tuple[str, str, str, str]] = set()
         for setting in new:
-            if setting["id"] in ids:
+            if setting["id"] in self._settings or setting["id"] in ids:
                 raise ApiError(400, f"Setting with id '{setting['id']}' already exists")
             key = self._setting_key(setting)
-            if key in keys:
+            if key in self._setting_keys or key in keys:
                 raise ApiError(400, f"Setting '{setting['namespace']}.{setting['name']}' already "
                                     f"exists for {setting['entityType']} '{setting['entityId']}'")
             ids.add(setting["id"])
             keys.add(key)
+
+    def _store_setting(self, setting: dict) -> None:
+        """Keep a setting and its two indexes (unique keys; settings per entity), so that a uniqueness
+        check or an account's view is one look-up, not a scan of every setting of the tenant."""
+        self._settings[setting["id"]] = setting
+        self._setting_keys.add(self._setting_key(setting))
+        self._entity_settings.setdefault((setting["entityType"], setting["entityId"]), {})[setting["id"]] = setting
+
+    def _unstore_setting(self, setting: dict) -> None:
+        self._settings.pop(setting["id"], None)
+        self._setting_keys.discard(self._setting_key(setting))
+        self._entity_settings.get((setting["entityType"], setting["entityId"]), {}).pop(setting["id"], None)
 
     @staticmethod
     def _setting_key(setting: dict) -> tuple[str, str, str, str]:
@@ -64,7 +76,7 @@ class SettingsMixin:
         with self._lock:
             self._check_entity(data["entityType"], data["entityId"])
             self._check_new_settings([data])
-            self._settings[data["id"]] = dict(data)
+            self._store_setting(dict(data))
             return self._setting_view(data)
 
     def get_setting(self, setting_id: str) -> dict:
@@ -86,12 +98,13 @@ class SettingsMixin:
                 _setting_value_matches(updated["dataType"], updated["value"])
             except ValidationError as exc:
                 raise ApiError(400, "; ".join(_flatten(exc.messages))) from None
-            if self._setting_key(updated) != self._setting_key(setting):
-                others = {self._setting_key(s) for s in self._settings.values() if s is not setting}
-                if self._setting_key(updated) in others:
-                    raise ApiError(400, f"Setting '{updated['namespace']}.{updated['name']}' already "
-                                        f"exists for {updated['entityType']} '{updated['entityId']}'")
+            if self._setting_key(updated) != self._setting_key(setting) \
+                    and self._setting_key(updated) in self._setting_keys:
+                raise ApiError(400, f"Setting '{updated['namespace']}.{updated['name']}' already "
+                                    f"exists for {updated['entityType']} '{updated['entityId']}'")
+            self._unstore_setting(setting)
             setting.update(data)
+            self._store_setting(setting)
             return self._setting_view(setting)
 
     def list_settings(self, args: Any) -> dict:
@@ -102,6 +115,6 @@ class SettingsMixin:
         filters = {"entityType": entity_type, "entityId": args.get("entity_id"),
                    "namespace": args.get("namespace"), "id": args.get("setting_id")}
         with self._lock:
-            matching = [self._setting_view(s) for s in self._settings.values()
-                        if all(v is None or s[k] == v for k, v in filters.items())]
-        return paginate(matching, args, default=SETTINGS_PAGE_DEFAULT, maximum=SETTINGS_PAGE_MAX)
+            matching = [s for s in self._settings.values() if all(v is None or s[k] == v for k, v in filters.items())]
+            return paginate(matching, args, default=SETTINGS_PAGE_DEFAULT, maximum=SETTINGS_PAGE_MAX,
+                            view=self._setting_view)

@@ -109,6 +109,9 @@ class BillingSandbox(CustomersMixin, AccountsMixin, SettingsMixin, InvoicingMixi
         self._customers: dict[str, dict] = {}
         self._accounts: dict[str, dict] = {}
         self._settings: dict[str, dict] = {}
+        # Indexes of _settings, kept by SettingsMixin._store_setting / _unstore_setting.
+        self._setting_keys: set[tuple[str, str, str, str]] = set()
+        self._entity_settings: dict[tuple[str, str], dict[str, dict]] = {}
         self._invoices: dict[str, dict] = {}
         self._events: dict[str, dict] = {}
         self._requests: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
