@@ -96,6 +96,32 @@ def test_expired_lease_makes_event_claimable_again(inbox, clock):
         inbox.fail(event, "dead-worker", UNKNOWN, "late")
 
 
+def test_expired_leases_are_looked_for_once_a_second_and_a_sibling_waits_meanwhile(inbox, clock):
+    """The expired-lease scan is not run on every claim; until it runs, a pending sibling of the
+    object whose worker died is not taken beside it (one running event per object, on every engine)."""
+    stuck = record(inbox, dedupe_key="zuora:n1").event_id
+    inbox.claim("dead-worker")
+    clock.advance(29.5)
+    assert inbox.claim("w1") == []  # looks for expired leases now: none yet
+    sibling = record(inbox, dedupe_key="zuora:n2")
+    assert sibling.created  # A1 is running, so the new event is stored apart
+    clock.advance(0.75)  # the lease has expired; the next look is due 0.25 s from now
+    assert inbox.claim("w2") == []
+    clock.advance(0.25)
+    [again] = inbox.claim("w2")
+    assert again.id == stuck and again.lease_owner == "w2"
+
+
+def test_a_claim_of_several_takes_one_event_per_object_and_widens_its_scan(inbox, clock):
+    first = record(inbox, "A1", type="account.callout").event_id
+    clock.advance(1)
+    record(inbox, "A1", type="account.updated")  # another type: not coalesced into the first
+    clock.advance(1)
+    other = record(inbox, "B1").event_id
+    # The first two candidates are both A1's; the second is passed over, and the scan widens to B1.
+    assert [e.id for e in inbox.claim("w1", limit=2)] == [first, other]
+
+
 def test_heartbeat_keeps_the_lease(inbox, clock):
     event = record(inbox).event_id
     inbox.claim("w1")

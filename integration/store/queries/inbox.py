@@ -20,9 +20,11 @@ ACTIVE = text("SELECT id FROM events WHERE object_key = :object_key AND status I
 # walk past each other's rows instead of queueing on them (SQLite has one writer at a time).
 _EXPIRED_LEASES = ("SELECT id, object_key FROM events WHERE status = 'running' AND lease_expires_at <= :now"
                    " ORDER BY lease_expires_at LIMIT :scan")
+# Not an object with a running event, even one whose lease expired: that one is re-claimed first (by
+# the expired-lease scan), so no engine ever runs two events of one object.
 _DUE = ("SELECT e.id, e.object_key FROM events e WHERE e.status = 'pending' AND e.next_attempt_at <= :now"
-        " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.object_key = e.object_key AND r.status = 'running'"
-        " AND r.lease_expires_at > :now) ORDER BY e.next_attempt_at, e.created_at LIMIT :scan")
+        " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.object_key = e.object_key AND r.status = 'running')"
+        " ORDER BY e.next_attempt_at, e.created_at LIMIT :scan")
 EXPIRED_LEASES = {"sqlite": text(_EXPIRED_LEASES), "postgresql": text(_EXPIRED_LEASES + " FOR UPDATE SKIP LOCKED")}
 DUE = {"sqlite": text(_DUE), "postgresql": text(_DUE + " FOR UPDATE OF e SKIP LOCKED")}
 # PostgreSQL: new work is announced on this channel in the transaction that makes it due (delivered
