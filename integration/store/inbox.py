@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from integration.domain.backoff import Backoff
@@ -47,8 +47,6 @@ ATTEMPT_MESSAGE_MAX = 500
 """Remote messages kept per attempt (the clients have already scrubbed secrets from them)."""
 SCAN_WIDEST = 20
 """Candidates per wanted event a claim looks at, at most, before it answers "nothing to take"."""
-EXPIRY_SCAN_SECONDS = 1.0
-"""Most seconds between two looks for expired leases (or a quarter of the lease, if shorter)."""
 
 
 class Inbox:
@@ -60,7 +58,6 @@ class Inbox:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.rng = rng or random.Random()  # noqa: S311 - retry jitter, not a secret
-        self._next_expiry_scan = datetime.min.replace(tzinfo=timezone.utc)
 
     # -- intake --------------------------------------------------------------------------------
 
@@ -125,21 +122,17 @@ class Inbox:
 
         The scan starts at ``limit`` candidates and widens (×4, up to ``limit × SCAN_WIDEST``) only
         when every candidate was passed over: each row a PostgreSQL claim locks is a row it writes,
-        so the usual claim locks the one event it takes, not twenty. Expired leases are looked for at
-        most every ``EXPIRY_SCAN_SECONDS`` (they are rare: a worker died), not on every claim.
+        so the usual claim locks the one event it takes, not twenty.
         """
         now = self.clock()
         params = {"now": to_db_time(now), "lease_until": to_db_time(now + timedelta(seconds=self.lease_seconds)),
                   "worker_id": worker_id}
-        expiry_scan = now >= self._next_expiry_scan
-        if expiry_scan:
-            self._next_expiry_scan = now + timedelta(seconds=min(EXPIRY_SCAN_SECONDS, self.lease_seconds / 4))
         with self.db.transaction() as tx:
             claimed: list[Event] = []
             seen: set[str] = set()
             scan = limit
             while True:
-                rows = tx.rows(q.EXPIRED_LEASES[tx.dialect], now=params["now"], scan=scan) if expiry_scan else []
+                rows = tx.rows(q.EXPIRED_LEASES[tx.dialect], now=params["now"], scan=scan)
                 widen = len(rows) == scan
                 due = tx.rows(q.DUE[tx.dialect], now=params["now"], scan=scan)
                 widen = widen or len(due) == scan
