@@ -184,6 +184,7 @@ def run_backfill(env: dict, args: list[str], log: Path) -> Run:
     """One ``integration backfill`` process (through ``peak_rss.py``): wall time, its own peak RSS,
     counts per action."""
     peak_file = log.with_suffix(".peak")
+    peak_file.unlink(missing_ok=True)  # never read an earlier run's figure
     cpu_before = _children_cpu()
     with open(log, "ab") as stderr:
         began = time.monotonic()
@@ -220,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [1000, 4000] if args.quick else sorted(int(s) for s in args.accounts.split(","))
     apply_size = min(60, args.apply_accounts) if args.quick else args.apply_accounts
-    if len(sizes) < 2 or any(s < BLOCK or s % BLOCK for s in sizes) or apply_size % BLOCK or apply_size < 0:
-        parser.error("--accounts needs two or more sizes and every size must be a positive multiple of 20")
+    if len(sizes) < 2 or any(s < BLOCK or s % BLOCK for s in sizes):
+        parser.error("--accounts needs two or more sizes, each a positive multiple of 20")
+    if apply_size < 0 or apply_size % BLOCK:
+        parser.error("--apply-accounts must be 0 or a positive multiple of 20")
     if apply_size * 2 > 2000:
         parser.error("--apply-accounts must be at most 1000 (the Zuora sandbox logs only its newest 10,000 requests)")
 
@@ -252,7 +255,7 @@ def plan_part(sizes: list[int], engines: list[str], wd: Path) -> bool:
     try:
         set_zuora_callouts(stack, False)
         tenants = Tenants(stack)
-        with _stores(engines, wd) as stores:
+        with PlanStores(engines, wd) as stores:
             for size in sizes:
                 began = time.monotonic()
                 tenants.grow(size)
@@ -291,7 +294,7 @@ def plan_part(sizes: list[int], engines: list[str], wd: Path) -> bool:
     return ok
 
 
-class _stores:
+class PlanStores:
     """One migrated store per engine for the dry runs, dropped at the end."""
 
     def __init__(self, engines: list[str], wd: Path):
