@@ -5,7 +5,8 @@
   ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS — as seen by the server, or as a
   proxy says in ``X-Forwarded-Proto`` when ``INTEGRATION_TRUST_PROXY=true`` (only then: a client can
   send that header itself). The session holds a fingerprint of ``ADMIN_TOKEN``, so rotating the
-  token (or the key) signs everyone out. Failed sign-ins are logged and limited per client address.
+  token (or the key) signs everyone out. Failed sign-ins are logged and limited per client address,
+  counted in the store, so the limit holds across every web process and host.
 - **CSRF.** Flask-WTF's ``CSRFProtect`` checks every console POST (the login form included); a POST
   without a valid token changes nothing and is answered 400 with a page that says so. Over HTTPS it
   also wants a same-origin ``Referer`` (Flask-WTF's default; pages send ``Referrer-Policy: same-origin``).
@@ -18,10 +19,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import threading
-import time
-from collections import deque
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from flask import (
     Blueprint,
@@ -38,6 +37,10 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from integration.config import Config
+from integration.domain.times import utcnow
+from integration.store import sign_ins
+from integration.store.db import Database
+from integration.store.tx import StoreUnavailable
 
 log = logging.getLogger("integration.console")
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
@@ -75,35 +78,27 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
 
 
 class LoginLimiter:
-    """At most ``attempts`` failed sign-ins per client address per ``window`` seconds (per process)."""
+    """At most ``attempts`` failed sign-ins per client address per ``window`` seconds, counted in the
+    store (``integration.store.sign_ins``): across every web process and host, not per process."""
 
-    def __init__(self, attempts: int = LOGIN_ATTEMPTS, window: float = LOGIN_WINDOW_SECONDS):
-        self.attempts, self.window = attempts, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, address: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(address, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
+    def __init__(self, db: Database, attempts: int = LOGIN_ATTEMPTS, window: float = LOGIN_WINDOW_SECONDS,
+                 clock: Callable[[], datetime] = utcnow):
+        self.db, self.attempts, self.window, self.clock = db, attempts, timedelta(seconds=window), clock
 
     def blocked_for(self, address: str) -> float:
         """Seconds until ``address`` may try again (0: it may now)."""
-        now = time.monotonic()
-        with self._lock:
-            failures = self._recent(address, now)
-            return failures[0] + self.window - now if len(failures) >= self.attempts else 0.0
+        now = self.clock()
+        newest = sign_ins.recent_failures(self.db, address, now - self.window, self.attempts)
+        if len(newest) < self.attempts:
+            return 0.0
+        return max((newest[-1] + self.window - now).total_seconds(), 0.0)
 
     def failed(self, address: str) -> None:
-        with self._lock:
-            self._recent(address, time.monotonic()).append(time.monotonic())
-            if len(self._failures) > 10_000:  # a flood of addresses must not grow memory for ever
-                self._failures.pop(next(iter(self._failures)))
+        now = self.clock()
+        sign_ins.record_failure(self.db, address, now, forget_before=now - self.window)
 
     def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._failures.pop(address, None)
+        sign_ins.clear(self.db, address)
 
 
 def format_utc(value: str | datetime | None) -> str:
@@ -146,6 +141,13 @@ def csrf_failed(exc: CSRFError):
     return render_template("console/error.html", title="Form expired or forged",
                            message="This form was refused because its security token is missing or invalid. "
                                    "Nothing was changed. Go back, reload the page and try again."), 400
+
+
+@bp.errorhandler(StoreUnavailable)
+def store_unavailable(exc):
+    log.error("store unavailable during a console request", extra={"error": f"{type(exc).__name__}: {exc}"})
+    message = "The store is busy or unavailable, so nothing was read or changed. Try again in a moment."
+    return render_template("console/error.html", title="Store unavailable", message=message), 503
 
 
 @bp.errorhandler(404)

@@ -7,10 +7,11 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from integration.config import Config
+from integration.store.db import Database
 from integration.web import console, console_actions, console_pages  # noqa: F401 - their routes join console.bp
 
 
-def init_app(app: Flask, config: Config) -> None:
+def init_app(app: Flask, config: Config, db: Database) -> None:
     """Mount the console: session and CSRF settings, the proxy rule, its blueprint and its filters."""
     app.secret_key = console.secret_key(config)
     app.session_interface = console.ConsoleSessionInterface()
@@ -20,7 +21,7 @@ def init_app(app: Flask, config: Config) -> None:
     if config.trust_proxy:
         # Flask's documented way to add WSGI middleware is to replace wsgi_app; mypy sees a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    app.extensions["console_login_limiter"] = console.LoginLimiter()
+    app.extensions["console_login_limiter"] = console.LoginLimiter(db)
     console.csrf.init_app(app)
     app.register_blueprint(console.bp)
     app.jinja_env.filters["utc"] = console.format_utc
