@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -32,6 +33,7 @@ if str(REPO_DIR) not in sys.path:
     sys.path.insert(0, str(REPO_DIR))
 
 CALLOUT_USERNAME = "zuora-callouts"
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -113,6 +115,19 @@ class BenchStore:
         if self.engine == "sqlite":
             return f"SQLite {self.folder / 'integration.db'} ({filesystem_of(self.folder)})"
         return f"PostgreSQL {self.url.split('@')[-1]} (dropped afterwards)"
+
+
+def per_engine(choice: str, wd: Path, measure: Callable[[BenchStore, Path], T], *, label: str = "") -> dict[str, T]:
+    """``measure(store, folder)`` once per engine of ``--engine``, each on a store (and in a folder
+    under ``wd``) of its own; the results by engine, in the order measured."""
+    results: dict[str, T] = {}
+    for engine in engines_of(choice):
+        folder = wd / f"{label}{engine}"
+        folder.mkdir(parents=True, exist_ok=True)
+        with BenchStore(engine, folder) as store:
+            print(f"\n== {label}{engine}: store {store.describe()}, logs in {folder}")
+            results[engine] = measure(store, folder)
+    return results
 
 
 def service_env(db_path: Path | str, *, callout_password: str, zuora_url: str = "http://127.0.0.1:9",

@@ -47,6 +47,7 @@ from _common import (
     engines_of,
     format_table,
     machine_line,
+    per_engine,
     service_env,
     workdir,
 )
@@ -237,12 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     if apply_size:
         print(f"\n  apply: LocalStack with {args.workers} worker threads, {apply_size} accounts per side, Zuora at "
               f"{args.rate} requests/s (1 s window) and {args.latency_ms} ms added latency")
-        for engine in engines:
-            folder = wd / f"apply-{engine}"
-            folder.mkdir(parents=True, exist_ok=True)
-            with BenchStore(engine, folder) as store:
-                print(f"\n== apply, {engine}: store {store.describe()}")
-                ok = apply_part(args, apply_size, store, folder) and ok
+        applied = per_engine(args.engine, wd, lambda store, folder: apply_part(args, apply_size, store, folder),
+                             label="apply-")
+        ok = ok and all(applied.values())
     return 0 if ok else 1
 
 

@@ -33,9 +33,9 @@ from _common import (
     BenchStore,
     Process,
     add_engine_option,
-    engines_of,
     format_table,
     machine_line,
+    per_engine,
     service_env,
     wait_until,
     workdir,
@@ -152,13 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_claim  {machine_line()}")
     print(f"  {args.events} no-op events per run; real `integration worker` processes vs bare_claim.py loops; "
           f"logs in {wd}")
-    results = {}
-    for engine in engines_of(args.engine):
-        folder = wd / engine
-        folder.mkdir(parents=True, exist_ok=True)
-        with BenchStore(engine, folder) as store:
-            print(f"\n== {engine}: store {store.describe()}")
-            results[engine] = run_engine(args, store, folder)
+    results = per_engine(args.engine, wd, lambda store, folder: run_engine(args, store, folder))
     print()
     for engine, ratios in results.items():
         print(f"claim ratio, {engine} (worker / bare loop, events/s): "

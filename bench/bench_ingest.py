@@ -37,11 +37,11 @@ from _common import (
     BenchStore,
     Process,
     add_engine_option,
-    engines_of,
     format_table,
     free_port,
     http_ok,
     machine_line,
+    per_engine,
     service_env,
     tree_cpu_seconds,
     wait_until,
@@ -140,13 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_ingest  {machine_line()}")
     print(f"  gunicorn --workers {args.workers} (gthread, integration.gunicorn_conf), client: {args.concurrency} "
           f"keep-alive connections, {args.rounds} x {args.requests} requests per server after {args.warmup} warm-up")
-    results = {}
-    for engine in engines_of(args.engine):
-        folder = wd / engine
-        folder.mkdir(parents=True, exist_ok=True)
-        with BenchStore(engine, folder) as store:
-            print(f"\n== {engine}: store {store.describe()}, logs in {folder}")
-            results[engine] = run_engine(args, store, folder)
+    results = per_engine(args.engine, wd, lambda store, folder: run_engine(args, store, folder))
     print()
     for engine, (ratio, ok) in results.items():
         print(f"ingest ratio, {engine}: {ratio:.2f}" + ("" if ok else "  (FAILED CHECK)"))

@@ -35,7 +35,7 @@ import sys
 import time
 
 import requests
-from _common import BenchStore, add_engine_option, engines_of, format_table, machine_line, workdir
+from _common import BenchStore, add_engine_option, format_table, machine_line, per_engine, workdir
 from _stack import (
     Logs,
     Window,
@@ -108,13 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  LocalStack (sandboxes + service in one process), {args.workers} worker thread(s); Zuora sandbox "
           f"limited to {args.rate} requests/s (1 s window) with {args.latency_ms} ms added latency; "
           f"{n} accounts; logs in {wd}")
-    results = {}
-    for engine in engines_of(args.engine):
-        folder = wd / engine
-        folder.mkdir(parents=True, exist_ok=True)
-        with BenchStore(engine, folder) as store:
-            print(f"\n== {engine}: store {store.describe()}")
-            results[engine] = run_engine(args, n, store, folder)
+    results = per_engine(args.engine, wd, lambda store, folder: run_engine(args, n, store, folder))
     print()
     for engine, (ratio, ok) in results.items():
         print(f"sync ratio, {engine}: {ratio:.2f}" + ("" if ok else "  (FAILED CHECK)"))

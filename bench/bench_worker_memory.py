@@ -33,9 +33,9 @@ from _common import (
     BenchStore,
     Process,
     add_engine_option,
-    engines_of,
     format_table,
     machine_line,
+    per_engine,
     rss_kib,
     service_env,
     wait_until,
@@ -116,13 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_worker_memory  {machine_line()}")
     print(f"  real `integration worker` + noop_handler plugin; checkpoints {', '.join(map(str, checkpoints))} events; "
           f"batches of {args.batch}, backlog <= {args.backlog}")
-    results = {}
-    for engine in engines_of(args.engine):
-        folder = wd / engine
-        folder.mkdir(parents=True, exist_ok=True)
-        with BenchStore(engine, folder) as store:
-            print(f"\n== {engine}: store {store.describe()}, log in {folder}")
-            results[engine] = run_engine(args, checkpoints, store, folder)
+    results = per_engine(args.engine, wd, lambda store, folder: run_engine(args, checkpoints, store, folder))
     print()
     for engine, (ratio, ok) in results.items():
         print(f"RSS ratio, {engine}: {ratio:.3f}" + ("" if ratio <= 1.1 else "  (ABOVE 1.1)")
