@@ -22,15 +22,23 @@ def create_zuora_account(stack, name="Ada Lovelace", email="ada@example.com", co
     return data
 
 
-def create_billing_account(stack, account_id="acc-1", customer_id="cust-1", name="Grace Hopper Inc",
-                           email="grace@example.com", country="US", currency="USD", **account_extra) -> dict:
-    """Create a customer and account on the billing sandbox (it emits account.created)."""
+def sandbox_billing_account(billing_url: str, account_id: str = "acc-1", *, customer_id: str | None = None,
+                            name: str = "Grace Hopper Inc", email: str = "grace@example.com", country: str = "US",
+                            currency: str = "USD", webhook: bool = True, **account_extra) -> dict:
+    """A customer with one account on the billing sandbox at ``billing_url``, through its control route;
+    it emits ``account.created`` unless ``webhook=False`` (as if the webhook were lost)."""
     address = {"line1": "1 Navy Way", "city": "Arlington", "state": "VA", "postalCode": "22202", "country": country}
-    resp = requests.post(f"{stack.billing_url}/_sandbox/accounts", timeout=10, json={
-        "customer": {"id": customer_id, "name": name, "primaryEmail": email, "address": address},
+    resp = requests.post(f"{billing_url}/_sandbox/accounts{'' if webhook else '?webhook=false'}", timeout=10, json={
+        "customer": {"id": customer_id or f"cust-{account_id}", "name": name, "primaryEmail": email,
+                     "address": address},
         "account": {"id": account_id, "name": name, "invoiceCurrency": currency, **account_extra}})
-    assert resp.status_code in (200, 201), resp.text
+    assert resp.status_code == 201, resp.text
     return resp.json()
+
+
+def create_billing_account(stack, account_id="acc-1", customer_id="cust-1", **options) -> dict:
+    """Create a customer and account on the stack's billing sandbox (it emits account.created)."""
+    return sandbox_billing_account(stack.billing_url, account_id, customer_id=customer_id, **options)
 
 
 def zuora_accounts(stack) -> list[dict]:

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 from integration.cli import main
 from integration.clients.bodies import dumps_json
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
+from tests.stack_helpers import sandbox_billing_account
 from tests.test_invoice_flow import BILLING_TOKEN, PERIOD, ZUORA_ID, ZUORA_SECRET
 
 pytestmark = pytest.mark.both_engines
-ADDRESS = {"line1": "1 Navy Way", "city": "Arlington", "state": "VA", "postalCode": "22202", "country": "US"}
 
 
 def env_of(stack) -> dict[str, str]:
@@ -54,14 +54,10 @@ def zuora(stack, name: str, *, link: str | None = None, email: str | None = None
 
 
 def billing(stack, account_id: str, *, email: str = "someone@example.com", names_zuora: str | None = None) -> None:
-    account: dict = {"id": account_id, "name": f"Account {account_id}", "invoiceCurrency": "USD"}
-    if names_zuora:
-        account["settings"] = [{"id": f"zid-{account_id}", "namespace": "zuora", "name": "zuoraAccountId",
-                                "value": names_zuora, "dataType": "STRING"}]
-    resp = requests.post(f"{stack.billing_server.url}/_sandbox/accounts?webhook=false", timeout=10, json={
-        "customer": {"id": f"cust-{account_id}", "name": f"Customer {account_id}", "primaryEmail": email,
-                     "address": ADDRESS}, "account": account})
-    assert resp.status_code == 201, resp.text
+    settings = [{"id": f"zid-{account_id}", "namespace": "zuora", "name": "zuoraAccountId", "value": names_zuora,
+                 "dataType": "STRING"}] if names_zuora else None
+    sandbox_billing_account(stack.billing_server.url, account_id, name=f"Account {account_id}", email=email,
+                            webhook=False, **({"settings": settings} if settings else {}))
 
 
 def tenants(stack) -> dict[str, str]:

@@ -23,6 +23,7 @@ from integration_sandbox.server import ServerThread
 from integration_sandbox.zuora import create_zuora_sandbox
 from tests.conftest import make_config
 from tests.engines import store_sql
+from tests.stack_helpers import sandbox_billing_account
 
 ZUORA_ID, ZUORA_SECRET = "zuora-flow-client", "zuora-flow-secret-31f9"
 pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
@@ -85,13 +86,7 @@ class Stack:
         return [r for r in self.zuora_state()["requests"] if r["method"] == method and r["path"] == path]
 
     def billing_account(self, account_id: str = "acc-1", currency: str = "USD") -> None:
-        address = {"line1": "1 Navy Way", "city": "Arlington", "state": "VA", "postalCode": "22202",
-                   "country": "US"}
-        resp = requests.post(f"{self.billing_server.url}/_sandbox/accounts", timeout=10, json={
-            "customer": {"id": f"cust-{account_id}", "name": "Grace Hopper Inc", "primaryEmail": "grace@example.com",
-                         "address": address},
-            "account": {"id": account_id, "name": "Grace Hopper Inc", "invoiceCurrency": currency}})
-        assert resp.status_code == 201, resp.text
+        sandbox_billing_account(self.billing_server.url, account_id, currency=currency)
 
     def zuora_account(self, billing_id: str = "acc-1", currency: str = "USD") -> dict:
         """A Zuora account linked to the billing account (as flow 1 or 2 would have left it)."""

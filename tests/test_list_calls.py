@@ -17,6 +17,7 @@ from integration.domain.errors import InvalidData, MalformedResponse
 from integration_sandbox.billing import create_billing_sandbox
 from integration_sandbox.server import ServerThread
 from integration_sandbox.zuora import create_zuora_sandbox
+from tests.stack_helpers import sandbox_billing_account
 
 ZUORA_ID, ZUORA_SECRET, TOKEN = "list-client", "list-secret-7a1c", "list-token-2b9d"
 
@@ -61,15 +62,6 @@ def make_zuora_accounts(zuora: ZuoraClient, n: int) -> list[str]:
                                  idempotency_key=f"list-test-{i}")["accountId"] for i in range(n)]
 
 
-def make_billing_account(servers, account_id: str) -> None:
-    address = {"line1": "1 Navy Way", "city": "Arlington", "state": "VA", "postalCode": "22202", "country": "US"}
-    resp = requests.post(f"{servers[1].url}/_sandbox/accounts", timeout=10, json={
-        "customer": {"id": f"cust-{account_id}", "name": "Grace Hopper Inc", "primaryEmail": "g@example.com",
-                     "address": address},
-        "account": {"id": account_id, "name": "Grace Hopper Inc", "invoiceCurrency": "USD"}})
-    assert resp.status_code == 201, resp.text
-
-
 def test_zuora_accounts_stream_every_page_of_99(zuora, servers):
     created = make_zuora_accounts(zuora, 120)
     stream = zuora.list_accounts()
@@ -96,7 +88,7 @@ def test_zuora_accounts_updated_since_filters_with_gt(zuora, servers):
 
 def test_billing_accounts_stream_by_next_token(billing, servers):
     for i in range(60):
-        make_billing_account(servers, f"acc-{i:03d}")
+        sandbox_billing_account(servers[1].url, f"acc-{i:03d}")
     stream = billing.list_accounts()
     assert next(stream)["id"] == "acc-000"
     assert len(billing_requests(servers, "/accounts")) == 1
@@ -105,7 +97,7 @@ def test_billing_accounts_stream_by_next_token(billing, servers):
 
 
 def test_billing_invoices_filter_by_status_and_time(billing, servers):
-    make_billing_account(servers, "acc-1")
+    sandbox_billing_account(servers[1].url, "acc-1")
     for day, finalize in ((1, True), (2, False), (3, True)):
         body = {"accountId": "acc-1", "id": f"inv-{day}", "startDate": "2024-07-01T00:00:00Z",
                 "endDate": f"2024-08-0{day}T00:00:00Z", "finalize": finalize,

@@ -18,6 +18,7 @@ from integration.store import reconcile as state
 from integration.worker.loop import Worker
 from integration.worker.reconcile import ReconcileJob, candidates, run_pass
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
+from tests.stack_helpers import sandbox_billing_account
 from tests.test_invoice_flow import BILLING_TOKEN, PERIOD, ZUORA_ID, ZUORA_SECRET, loads
 
 pytestmark = pytest.mark.both_engines
@@ -31,15 +32,6 @@ def quiet_invoice(stack, invoice_id: str, account_id: str = "acc-1") -> dict:
                          headers={"Content-Type": "application/json"}, timeout=10)
     assert resp.status_code == 201, resp.text
     return loads(resp.text)
-
-
-def quiet_billing_account(stack, account_id: str) -> None:
-    address = {"line1": "1 Navy Way", "city": "Arlington", "state": "VA", "postalCode": "22202", "country": "US"}
-    resp = requests.post(f"{stack.billing_server.url}/_sandbox/accounts?webhook=false", timeout=10, json={
-        "customer": {"id": f"cust-{account_id}", "name": "Grace Hopper Inc", "primaryEmail": "g@example.com",
-                     "address": address},
-        "account": {"id": account_id, "name": "Grace Hopper Inc", "invoiceCurrency": "USD"}})
-    assert resp.status_code == 201, resp.text
 
 
 def wait_for(predicate, timeout: float = 30.0):
@@ -114,7 +106,7 @@ def test_zuora_account_whose_callouts_all_failed_is_synced_the_same_way(stack):
 
 def test_a_pass_that_dies_midway_loses_nothing_and_the_next_completes_it(stack):
     for account_id in ("acc-a", "acc-b", "acc-c"):
-        quiet_billing_account(stack, account_id)
+        sandbox_billing_account(stack.billing_server.url, account_id, webhook=False)
     before = state.watermark(stack.services.db)
 
     def dies_after_one(services, since):
@@ -156,7 +148,7 @@ def test_already_synced_objects_cost_list_calls_only(stack):
 
 
 def test_reconcile_command_prints_what_it_queued(stack, monkeypatch):
-    quiet_billing_account(stack, "acc-cli")
+    sandbox_billing_account(stack.billing_server.url, "acc-cli", webhook=False)
     env = {"DATABASE_URL": stack.services.config.database_url, "ZUORA_BASE_URL": stack.zuora_server.url,
            "ZUORA_CLIENT_ID": ZUORA_ID, "ZUORA_CLIENT_SECRET": ZUORA_SECRET,
            "BILLING_BASE_URL": stack.billing_server.url, "BILLING_API_TOKEN": BILLING_TOKEN,

@@ -21,7 +21,7 @@ def recent_failures(db: Database, address: str, since: datetime, n: int) -> list
     """The newest ``n`` failures of ``address`` after ``since``, newest first."""
     with db.read() as tx:
         rows = tx.rows(q.RECENT, address=address[:ADDRESS_MAX], since=to_db_time(since), n=n)
-    return [moment for moment in (from_db_time(r["failed_at"]) for r in rows) if moment is not None]
+    return [from_db_time(r["failed_at"]) for r in rows]
 
 
 def record_failure(db: Database, address: str, now: datetime, forget_before: datetime) -> None:
