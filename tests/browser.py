@@ -21,7 +21,7 @@ def missing_browser() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "the playwright package is not installed (pip install -e '.[test]')"
+        return "the playwright package is not installed (install with the README's test command)"
     return None
 
 

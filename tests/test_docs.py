@@ -58,8 +58,11 @@ ALL_TEXTS = {path.relative_to(ROOT).as_posix(): read(path) for path in [README, 
 
 # -- the README -------------------------------------------------------------------------------------------
 
-SETUP = ["`python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/integration demo`",
-         "`python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -n 2`"]
+# Each installs the exact versions of its lock (hash-checked), then the project itself without touching them.
+INSTALL = ("python3 -m venv .venv && .venv/bin/pip install -q --require-hashes -r {lock} && "
+           ".venv/bin/pip install -q --no-deps --no-build-isolation -e . && ")
+SETUP = ["`" + INSTALL.format(lock="requirements.lock") + ".venv/bin/integration demo`",
+         "`" + INSTALL.format(lock="requirements-test.lock") + ".venv/bin/python -m pytest -n 2`"]
 
 
 def test_readme_starts_with_the_two_setup_commands_ci_runs():

@@ -34,7 +34,7 @@ def sdk(name: str) -> ModuleType:
     except ImportError as exc:
         if os.environ.get("CI") == "true":
             raise
-        pytest.skip(f"{name} is not installed ({exc}); install the test extra: pip install -e '.[test]'",
+        pytest.skip(f"{name} is not installed ({exc}); install with the README's test command",
                     allow_module_level=True)
 
 
