@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import sqlite3
 from urllib.parse import quote
 
 import psycopg
@@ -154,6 +155,14 @@ class _Result:
 
     def fetchone(self):
         return self._rows[0] if self._rows else None
+
+
+def unique_violation(exc: BaseException) -> bool:
+    """Whether a raw-SQL write broke a unique index, read from the drivers' codes, not their messages:
+    SQLite's extended result code, PostgreSQL's SQLSTATE 23505."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return exc.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE"
+    return isinstance(exc, psycopg.errors.UniqueViolation)
 
 
 def store_sql(db):

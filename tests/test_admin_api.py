@@ -7,6 +7,7 @@ from integration.store import failures as failures_module
 from integration.store.db import StoreUnavailable
 from integration.web.openapi import build_spec
 from tests.conftest import ADMIN_TOKEN
+from tests.validation_errors import assert_refusal
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PATH_VALUES = {"event_id": "evt_0123", "meter_id": "meter-1"}
@@ -226,8 +227,7 @@ def test_put_meter_requires_every_field(client, missing):
     body = {k: v for k, v in METER.items() if k != missing}
     response = client.put("/admin/meters/meter-1", headers=AUTH, json=body)
     assert response.status_code == 400
-    assert response.get_json() == {"error": "invalid_payload",
-                                   "detail": {missing: ["Missing data for required field."]}}
+    assert_refusal(response.get_json(), "invalid_payload", {missing})
 
 
 @pytest.mark.parametrize("meter_id", ["a%20b", "a%09b", "m" * 101])
@@ -268,17 +268,17 @@ def test_sync_of_ten_ids_is_accepted_and_eleven_refused(client, services):
 @pytest.mark.parametrize("body,detail", [
     ({}, {"_schema": ["Give at least one ID in zuora_account_ids or billing_account_ids."]}),
     ({"zuora_account_ids": []}, {"_schema": ["Give at least one ID in zuora_account_ids or billing_account_ids."]}),
-    ({"zuora_account_ids": "A1"}, {"zuora_account_ids": ["Not a valid list."]}),
+    ({"zuora_account_ids": "A1"}, {"zuora_account_ids"}),  # a set: marshmallow's words, only the fields count
     ({"zuora_account_ids": ["A 1"]}, {"zuora_account_ids": {"0": ["must not contain whitespace"]}}),
-    ({"billing_account_ids": ["ok", ""]}, {"billing_account_ids": {"1": ["Length must be between 1 and 64."]}}),
-    ({"billing_account_ids": ["x" * 65]}, {"billing_account_ids": {"0": ["Length must be between 1 and 64."]}}),
-    ({"billing_account_ids": [7]}, {"billing_account_ids": {"0": ["Not a valid string."]}}),
-    ({"zuora_account_ids": ["A1"], "accounts": ["A2"]}, {"accounts": ["Unknown field."]}),
+    ({"billing_account_ids": ["ok", ""]}, {"billing_account_ids.1"}),
+    ({"billing_account_ids": ["x" * 65]}, {"billing_account_ids.0"}),
+    ({"billing_account_ids": [7]}, {"billing_account_ids.0"}),
+    ({"zuora_account_ids": ["A1"], "accounts": ["A2"]}, {"accounts"}),
 ])
 def test_sync_validates_every_id(client, services, body, detail):
     response = client.post("/admin/sync", headers=AUTH, json=body)
     assert response.status_code == 400
-    assert response.get_json() == {"error": "invalid_payload", "detail": detail}
+    assert_refusal(response.get_json(), "invalid_payload", detail)
     assert count(services) == 0
 
 

@@ -3,6 +3,7 @@ import pytest
 
 from integration.store import mappings
 from tests.conftest import ADMIN_TOKEN
+from tests.validation_errors import assert_refusal
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -59,16 +60,16 @@ def test_cursor_pagination_walks_every_row_once(client, linked):
 
 
 @pytest.mark.parametrize("query,detail", [
-    ("type=customer", {"type": ["Must be one of: account, invoice, usage."]}),
-    ("limit=0", {"limit": ["Must be greater than or equal to 1 and less than or equal to 500."]}),
-    ("limit=501", {"limit": ["Must be greater than or equal to 1 and less than or equal to 500."]}),
-    ("limit=ten", {"limit": ["Not a valid integer."]}),
+    ("type=customer", {"type"}),  # a set: marshmallow's words, only the fields count
+    ("limit=0", {"limit"}),
+    ("limit=501", {"limit"}),
+    ("limit=ten", {"limit"}),
     ("after=not-a-cursor", {"after": ["Not a cursor returned by this API."]}),
 ])
 def test_bad_query_is_400_naming_the_parameter(client, query, detail):
     resp = client.get(f"/admin/mappings?{query}", headers=AUTH)
     assert resp.status_code == 400
-    assert resp.get_json() == {"error": "invalid_query", "detail": detail}
+    assert_refusal(resp.get_json(), "invalid_query", detail)
 
 
 def test_conflicting_link_is_refused(services):

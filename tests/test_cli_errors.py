@@ -73,10 +73,10 @@ def test_a_plugin_that_cannot_import_is_one_line(integration_cmd, subprocess_env
 @pytest.mark.parametrize("spec, says", [
     ("json", "'json' must be module:function"),
     ("json:no_such_function", "module 'json' has no function 'no_such_function'"),
-    ("broken_plugin:handlers", "cannot import module 'broken_plugin' (ZeroDivisionError: division by zero)"),
+    ("broken_plugin:handlers", "cannot import module 'broken_plugin' (RuntimeError: broken on purpose)"),
 ])
 def test_plugin_problems_name_the_variable_and_the_culprit(monkeypatch, tmp_path, spec, says):
-    (tmp_path / "broken_plugin.py").write_text("1 / 0\n")
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('broken on purpose')\n")  # words of our own
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(PluginError) as raised:
         handler_plugins({"INTEGRATION_HANDLER_PLUGINS": spec})

@@ -6,6 +6,7 @@ from integration.flows.outcome import Outcome
 from integration.worker.loop import Worker
 from tests.conftest import ADMIN_TOKEN
 from tests.engines import store_sql
+from tests.validation_errors import assert_refusal
 
 pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
@@ -217,21 +218,22 @@ def test_only_failed_events_are_touched(client, services):
         "object_type": ["Give only one of: ids, object_type, all."],
         "all": ["Give only one of: ids, object_type, all."]}),
     ({"all": False}, {"all": ["Must be true."]}),
-    ({"all": 1}, {"all": ["Not a valid boolean."]}),
-    ({"all": "true"}, {"all": ["Not a valid boolean."]}),
-    ({"ids": []}, {"ids": ["Length must be between 1 and 1000."]}),
-    ({"ids": "evt_1"}, {"ids": ["Not a valid list."]}),
-    ({"ids": [5]}, {"ids": {"0": ["Not a valid string."]}}),
-    ({"ids": ["x" * 101]}, {"ids": {"0": ["Length must be between 1 and 100."]}}),
-    ({"ids": [f"evt_{i}" for i in range(1001)]}, {"ids": ["Length must be between 1 and 1000."]}),
-    ({"object_type": "customer"}, {"object_type": ["Must be one of: account, invoice, usage."]}),
-    ({"all": True, "code": "UNKNOWN"}, {"code": ["Unknown field."]}),
+    # marshmallow's own sentences below: only the field that was wrong is asserted.
+    ({"all": 1}, {"all"}),
+    ({"all": "true"}, {"all"}),
+    ({"ids": []}, {"ids"}),
+    ({"ids": "evt_1"}, {"ids"}),
+    ({"ids": [5]}, {"ids.0"}),
+    ({"ids": ["x" * 101]}, {"ids.0"}),
+    ({"ids": [f"evt_{i}" for i in range(1001)]}, {"ids"}),
+    ({"object_type": "customer"}, {"object_type"}),
+    ({"all": True, "code": "UNKNOWN"}, {"code"}),
 ])
 def test_invalid_selectors_are_400_and_change_nothing(client, services, method, path, body, detail):
     event_id = fail(services, "account", "A1")
     response = client.open(path, method=method, headers=AUTH, json=body)
     assert response.status_code == 400
-    assert response.get_json() == {"error": "invalid_payload", "detail": detail}
+    assert_refusal(response.get_json(), "invalid_payload", detail)
     assert statuses(services) == {event_id: "failed"}
 
 

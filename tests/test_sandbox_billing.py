@@ -18,6 +18,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from integration_sandbox.billing import ApiError, create_billing_sandbox
 from integration_sandbox.billing.invoices import json_dumps, json_loads
 from integration_sandbox.server import ServerThread
+from tests.validation_errors import assert_message
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -56,6 +57,13 @@ def client(app):
 
 def state_of(client) -> dict:
     return json_loads(client.get("/_sandbox/state").get_data())
+
+
+def assert_refused(response, status: int, expected: set[str] | str) -> None:
+    """Togai's error shape, ``{"message": ...}``; ``expected`` is the set of field paths the message names
+    (marshmallow's wording: only the fields count) or the whole message (the sandbox's own wording)."""
+    assert (response.status_code, list(response.get_json())) == (status, ["message"]), response.get_json()
+    assert_message(response.get_json()["message"], expected)
 
 
 class Receiver:
@@ -164,11 +172,16 @@ def test_bearer_scheme_is_case_insensitive_and_sandbox_paths_need_no_auth(client
     assert client.get("/_sandbox/state").status_code == 200
 
 
+def http_error_shape(response, status: int) -> None:
+    """Togai's error shape; the words are werkzeug's reason phrase (``exc.name``), so only their presence counts."""
+    body = response.get_json()
+    assert (response.status_code, list(body)) == (status, ["message"]), body
+    assert isinstance(body["message"], str) and body["message"].strip(), body
+
+
 def test_unknown_route_and_method_answer_in_the_error_shape(client):
-    assert (client.get("/nowhere", headers=AUTH).get_json(), client.get("/nowhere", headers=AUTH).status_code) \
-        == ({"message": "Not Found"}, 404)
-    response = client.delete("/customers/C1", headers=AUTH)
-    assert (response.status_code, response.get_json()) == (405, {"message": "Method Not Allowed"})
+    http_error_shape(client.get("/nowhere", headers=AUTH), 404)
+    http_error_shape(client.delete("/customers/C1", headers=AUTH), 405)
 
 
 # -- request bodies ------------------------------------------------------------------------------------
@@ -180,11 +193,14 @@ def test_unknown_route_and_method_answer_in_the_error_shape(client):
     ({"data": '{"id": NaN}', "content_type": "application/json"}, 400, "Malformed JSON body"),
     ({"data": "[1, 2]", "content_type": "application/json"}, 400, "Request body must be a JSON object"),
     ({"data": "[" * 100_000, "content_type": "application/json"}, 400, "Malformed JSON body"),
-    ({"data": "x" * (1024 * 1024 + 1), "content_type": "application/json"}, 413, "Request Entity Too Large"),
+    ({"data": "x" * (1024 * 1024 + 1), "content_type": "application/json"}, 413, None),  # werkzeug's words
 ])
 def test_hostile_bodies_get_json_errors_not_500(client, kwargs, status, message):
     response = client.post("/customers", headers=AUTH, **kwargs)
-    assert (response.status_code, response.get_json()) == (status, {"message": message})
+    if message is None:
+        http_error_shape(response, status)
+    else:
+        assert (response.status_code, response.get_json()) == (status, {"message": message})
 
 
 # -- customers -----------------------------------------------------------------------------------------
@@ -225,40 +241,38 @@ def test_create_customer_with_explicit_account_and_inline_settings(client):
 
 
 @pytest.mark.parametrize("payload, message", [
-    (customer(id="x" * 51), "id: Longer than maximum length 50."),
+    (customer(id="x" * 51), {"id"}),  # a set: marshmallow's words, only the fields count
     (customer(id=" "), "id: Must not be blank."),
-    (customer(name="ab"), "name: Length must be between 3 and 255."),
-    (customer(name="n" * 256), "name: Length must be between 3 and 255."),
-    (customer(name=123), "name: Not a valid string."),
-    (customer(name=None), "name: Field may not be null."),
-    (customer(primaryEmail="not-an-email"), "primaryEmail: Not a valid email address."),
-    (customer(primaryEmail="a" * 310 + "@example.com"), "primaryEmail: Longer than maximum length 320."),
-    ({k: v for k, v in CUSTOMER.items() if k != "address"}, "address: Missing data for required field."),
+    (customer(name="ab"), {"name"}),
+    (customer(name="n" * 256), {"name"}),
+    (customer(name=123), {"name"}),
+    (customer(name=None), {"name"}),
+    (customer(primaryEmail="not-an-email"), {"primaryEmail"}),
+    (customer(primaryEmail="a" * 310 + "@example.com"), {"primaryEmail"}),
+    ({k: v for k, v in CUSTOMER.items() if k != "address"}, {"address"}),
     (customer(address={"country": "USA"}), "address.country: Not a valid ISO-3166-1 alpha-2 country code."),
     (customer(address={"country": "us"}), "address.country: Not a valid ISO-3166-1 alpha-2 country code."),
     (customer(address={"country": "XX"}), "address.country: Not a valid ISO-3166-1 alpha-2 country code."),
-    (customer(address={"street": "x"}), "address.street: Unknown field."),
-    (customer(billingAddress="1 Main St"), "billingAddress: Unknown field."),
-    (customer(settings=[setting(i) for i in range(11)]), "settings: Longer than maximum length 10."),
-    (customer(settings=[setting(dataType="BOOL")]),
-     "settings[0].dataType: Must be one of: STRING, NUMERIC, JSON, JSON_LOGIC."),
+    (customer(address={"street": "x"}), {"address.street"}),
+    (customer(billingAddress="1 Main St"), {"billingAddress"}),
+    (customer(settings=[setting(i) for i in range(11)]), {"settings"}),
+    (customer(settings=[setting(dataType="BOOL")]), {"settings[0].dataType"}),
     (customer(settings=[setting(value="abc", dataType="NUMERIC")]),
      "settings[0].value: Not a valid NUMERIC value."),
     (customer(settings=[setting(value="{", dataType="JSON")]), "settings[0].value: Not a valid JSON value."),
-    (customer(settings=[{"id": "s", "value": "v", "namespace": "n", "name": "k"}]),
-     "settings[0].dataType: Missing data for required field."),
+    (customer(settings=[{"id": "s", "value": "v", "namespace": "n", "name": "k"}]), {"settings[0].dataType"}),
     (customer(account={"id": "A1", "name": "Acc", "invoiceCurrency": "XYZ"}),
      "account.invoiceCurrency: Not a valid ISO-4217 currency code."),
     (customer(account={"id": "A1", "name": "Acc", "invoiceCurrency": "usd"}),
      "account.invoiceCurrency: Not a valid ISO-4217 currency code."),
-    (customer(account={"id": "a" * 51, "name": "Acc"}), "account.id: Longer than maximum length 50."),
-    (customer(account={"id": "A1", "name": "Ac"}), "account.name: Length must be between 3 and 255."),
-    (customer(account={"id": "A1", "name": "Acc", "customerId": "C1"}), "account.customerId: Unknown field."),
-    (customer(account={"id": "A1", "name": "Acc", "netTermDays": 1.5}), "account.netTermDays: Not a valid integer."),
+    (customer(account={"id": "a" * 51, "name": "Acc"}), {"account.id"}),
+    (customer(account={"id": "A1", "name": "Ac"}), {"account.name"}),
+    (customer(account={"id": "A1", "name": "Acc", "customerId": "C1"}), {"account.customerId"}),
+    (customer(account={"id": "A1", "name": "Acc", "netTermDays": 1.5}), {"account.netTermDays"}),
 ])
 def test_create_customer_validation_rejects_with_togai_error_shape(client, payload, message):
     response = client.post("/customers", json=payload, headers=AUTH)
-    assert (response.status_code, response.get_json()) == (400, {"message": message})
+    assert_refused(response, 400, message)
     assert state_of(client)["customers"] == []
 
 
@@ -287,7 +301,7 @@ def test_patch_customer_updates_and_validates(client):
     assert response.status_code == 200
     assert (response.get_json()["name"], response.get_json()["billingAddress"]) == ("Acme Holdings", "DE")
     bad = client.patch("/customers/C1", json={"id": "C9"}, headers=AUTH)
-    assert (bad.status_code, bad.get_json()) == (400, {"message": "id: Unknown field."})
+    assert_refused(bad, 400, {"id"})
     missing = client.patch("/customers/NOPE", json={"name": "Whoever"}, headers=AUTH)
     assert (missing.status_code, missing.get_json()) == (404, {"message": "Customer with id 'NOPE' not found"})
 
@@ -296,8 +310,7 @@ def test_patch_customer_updates_and_validates(client):
 
 def test_post_accounts_needs_an_existing_customer(client):
     response = client.post("/accounts", json={"id": "A2", "name": "Second"}, headers=AUTH)
-    assert (response.status_code, response.get_json()) == (400, {
-        "message": "customerId: Missing data for required field."})
+    assert_refused(response, 400, {"customerId"})
     response = client.post("/accounts", json={"id": "A2", "name": "Second", "customerId": "C1"}, headers=AUTH)
     assert (response.status_code, response.get_json()) == (404, {"message": "Customer with id 'C1' not found"})
     client.post("/customers", json=customer(), headers=AUTH)
@@ -322,7 +335,7 @@ def test_patch_account_emits_updated_only_on_change_and_currency_is_immutable(cl
     assert [(e["type"], e["data"]["id"]) for e in state_of(client)["events"]] == [
         ("account.created", "C1"), ("account.updated", "C1")]
     bad = client.patch("/accounts/C1", json={"status": "ARCHIVED"}, headers=AUTH)
-    assert (bad.status_code, bad.get_json()) == (400, {"message": "status: Must be one of: ACTIVE, DRAFT."})
+    assert_refused(bad, 400, {"status"})
 
 
 def test_api_events_can_be_switched_off(client):
@@ -377,16 +390,13 @@ def test_settings_crud_filtering_and_pagination(client):
      "Account with id 'NOPE' not found"),
     ("post", "/settings", {**setting(), "entityType": "CUSTOMER", "entityId": "NOPE"}, 404,
      "Customer with id 'NOPE' not found"),
-    ("post", "/settings", {**setting(), "entityType": "WIDGET", "entityId": "C1"}, 400,
-     "entityType: Must be one of: ORGANIZATION, CUSTOMER, ACCOUNT, USAGE_METER, PRICE_PLAN, ADDON, FEATURE, "
-     "EVENT_SCHEMA, INVOICE, INVOICE_GROUP."),
-    ("post", "/settings", setting(), 400,
-     "entityId: Missing data for required field.; entityType: Missing data for required field."),
+    ("post", "/settings", {**setting(), "entityType": "WIDGET", "entityId": "C1"}, 400, {"entityType"}),
+    ("post", "/settings", setting(), 400, {"entityId", "entityType"}),  # a set: marshmallow's words
     ("post", "/settings", {**setting(0), "entityType": "ACCOUNT", "entityId": "C1"}, 400,
      "Setting with id 's0' already exists"),
     ("post", "/settings", {**setting(7, name="k0"), "entityType": "ACCOUNT", "entityId": "C1"}, 400,
      "Setting 'zuora.k0' already exists for ACCOUNT 'C1'"),
-    ("patch", "/settings/s0", {"value": "x", "entityId": "C2"}, 400, "entityId: Unknown field."),
+    ("patch", "/settings/s0", {"value": "x", "entityId": "C2"}, 400, {"entityId"}),
     ("patch", "/settings/s0", {"value": "x", "dataType": "NUMERIC"}, 400, "value: Not a valid NUMERIC value."),
     ("patch", "/settings/nope", {"value": "x"}, 404, "Setting with id 'nope' not found"),
     ("get", "/settings?pageSize=0", None, 400, "pageSize must be an integer from 1 to 50"),
@@ -401,7 +411,7 @@ def test_settings_refusals(client, method, path, body, status, message):
     client.post("/settings", json={**setting(0), "entityType": "ACCOUNT", "entityId": "C1"}, headers=AUTH)
     response = getattr(client, method)(path, json=body, headers=AUTH) if body is not None \
         else getattr(client, method)(path, headers=AUTH)
-    assert (response.status_code, response.get_json()) == (status, {"message": message})
+    assert_refused(response, status, message)
     assert client.get("/settings/s0", headers=AUTH).get_json()["value"] == "v"
 
 
@@ -491,12 +501,12 @@ def test_draft_invoice_emits_nothing_until_finalized_once(client):
     ({"fixed": [{"description": "Fee", "amount": "10.00"}]}, 400, "fixed[0].amount: Not a valid number."),
     ({"fixed": [{"description": "Fee"}]}, 400, "fixed[0]: Give amount, or quantity and valuePerQuantity."),
     ({"usage": [{"meterId": "m" * 21, "name": "Calls", "quantity": 1, "valuePerQuantity": 1}]}, 400,
-     "usage[0].meterId: Longer than maximum length 20."),
+     {"usage[0].meterId"}),  # a set: marshmallow's words, only the fields count
     ({"usage": [{"meterId": "um.c", "name": "Calls", "quantity": -1, "valuePerQuantity": 1}]}, 400,
-     "usage[0].quantity: Must be greater than or equal to 0."),
+     {"usage[0].quantity"}),
     ({"finalize": False, "status": "DUE"}, 400, "status: An invoice that is not finalized must be DRAFT."),
     ({"finalize": "yes"}, 400, "finalize: Not a valid boolean."),
-    ({"colour": "red"}, 400, "colour: Unknown field."),
+    ({"colour": "red"}, 400, {"colour"}),
     ({"id": "INV-1"}, 400, "Invoice with id 'INV-1' already exists"),
 ])
 def test_invoice_spec_refusals(client, overrides, status, message):
@@ -505,7 +515,7 @@ def test_invoice_spec_refusals(client, overrides, status, message):
     spec = {"accountId": "C1", "startDate": "2024-01-01", "endDate": "2024-02-01",
             "fixed": [{"description": "Fee", "amount": 1}], **overrides}
     response = client.post("/_sandbox/invoices", json=spec)
-    assert (response.status_code, response.get_json()) == (status, {"message": message})
+    assert_refused(response, status, message)
     assert len(state_of(client)["invoices"]) == 1
 
 
@@ -616,7 +626,7 @@ def test_events_without_webhook_url_are_skipped_until_configured(live):
 ])
 def test_config_refusals(client, body, message):
     response = client.post("/_sandbox/config", json=body)
-    assert (response.status_code, response.get_json()) == (400, {"message": message})
+    assert_refused(response, 400, message)
 
 
 def test_invoice_finalized_event_reaches_receiver(live):

@@ -6,6 +6,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import WEBHOOK_SECRET
+from tests.validation_errors import assert_refusal
 
 
 def signed_headers(body: bytes, msg_id="msg_1", timestamp=None, secret=WEBHOOK_SECRET):
@@ -86,17 +87,17 @@ def test_tampered_body_is_401(client):
 
 
 @pytest.mark.parametrize("payload,detail", [
-    ({"data": {"id": "a"}}, {"type": ["Missing data for required field."]}),
-    ({"type": "account.created"}, {"data": ["Missing data for required field."]}),
-    ({"type": "account.created", "data": {}}, {"data": {"id": ["Missing data for required field."]}}),
-    ({"type": "account.created", "data": {"id": 7}}, {"data": {"id": ["Not a valid string."]}}),
-    ({"type": "account.created", "data": "acc-1"}, {"data": {"_schema": ["Invalid input type."]}}),
+    ({"data": {"id": "a"}}, {"type"}),  # a set: marshmallow's words, only the fields count
+    ({"type": "account.created"}, {"data"}),
+    ({"type": "account.created", "data": {}}, {"data.id"}),
+    ({"type": "account.created", "data": {"id": 7}}, {"data.id"}),
+    ({"type": "account.created", "data": "acc-1"}, {"data"}),
     ([], {"body": ["Must be a JSON object."]}),
 ])
 def test_signed_but_malformed_body_is_400(client, payload, detail):
     resp = post(client, payload)
     assert resp.status_code == 400
-    assert resp.get_json() == {"error": "invalid_payload", "detail": detail}
+    assert_refusal(resp.get_json(), "invalid_payload", detail)
 
 
 def test_non_json_and_oversized_bodies(client):

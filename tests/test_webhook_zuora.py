@@ -12,6 +12,7 @@ from integration.config import Secret
 from integration.services import Services
 from integration.store.db import Database
 from tests.conftest import make_config
+from tests.validation_errors import assert_refusal
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"zuora:callout-password-2b8e").decode()}
 
@@ -57,17 +58,17 @@ def test_second_callout_for_pending_account_does_not_add_work(client, services):
     (b"\xff\xfe", {"body": ["Not valid JSON."]}),
     (b"[1, 2]", {"body": ["Must be a JSON object."]}),
     (b'"A1"', {"body": ["Must be a JSON object."]}),
-    (b"{}", {"AccountId": ["Missing data for required field."]}),
-    (b'{"AccountId": ""}', {"AccountId": ["Length must be between 1 and 64."]}),
-    (json.dumps({"AccountId": "x" * 65}).encode(), {"AccountId": ["Length must be between 1 and 64."]}),
+    (b"{}", {"AccountId"}),  # a set: marshmallow's words, only the fields count
+    (b'{"AccountId": ""}', {"AccountId"}),
+    (json.dumps({"AccountId": "x" * 65}).encode(), {"AccountId"}),
     (b'{"AccountId": "A 1"}', {"AccountId": ["must not contain whitespace"]}),
-    (b'{"AccountId": 12345}', {"AccountId": ["Not a valid string."]}),
-    (b'{"AccountId": null}', {"AccountId": ["Field may not be null."]}),
+    (b'{"AccountId": 12345}', {"AccountId"}),
+    (b'{"AccountId": null}', {"AccountId"}),
 ])
 def test_malformed_body_is_400_naming_the_field(client, services, body, detail):
     resp = post(client, body)
     assert resp.status_code == 400
-    assert resp.get_json() == {"error": "invalid_payload", "detail": detail}
+    assert_refusal(resp.get_json(), "invalid_payload", detail)
     assert events(services) == []
 
 

@@ -140,12 +140,28 @@ class TogaiSpec:
         self.spec = spec = merge_all_of(spec)
         self._registry = Registry().with_resource("togai", Resource.from_contents(spec, default_specification=DRAFT4))
 
-    def errors(self, schema: dict, body: Any) -> list[str]:
+    def _errors(self, schema: dict, body: Any) -> list[Any]:
         from openapi_schema_validator import OAS30Validator, oas30_format_checker
         if "$ref" in schema:
             schema = {"$ref": "togai" + schema["$ref"]}
         validator = OAS30Validator(schema, registry=self._registry, format_checker=oas30_format_checker)
-        return [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in validator.iter_errors(body)]
+        return list(validator.iter_errors(body))
+
+    def errors(self, schema: dict, body: Any) -> list[str]:
+        """Readable, for a failing test's report; assert on :meth:`failures` where the kind matters."""
+        return [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in self._errors(schema, body)]
+
+    def failures(self, schema: dict, body: Any) -> list[tuple[str, str, Any]]:
+        """:meth:`errors` by structure, not jsonschema's sentences: ``(path, the JSON Schema keyword that
+        failed, what failed it)``, that last the missing names for ``required``, else the value."""
+        found: list[tuple[str, str, Any]] = []
+        for e in self._errors(schema, body):
+            what = (tuple(n for n in e.validator_value if n not in e.instance) if e.validator == "required"
+                    else e.instance)
+            failure = ("/".join(map(str, e.absolute_path)) or "(body)", e.validator, what)
+            if failure not in found:  # jsonschema reports each missing name, each time with the whole list
+                found.append(failure)
+        return found
 
     def component(self, name: str) -> dict:
         return {"$ref": f"#/components/schemas/{name}"}
@@ -167,20 +183,25 @@ class TogaiSpec:
     def check_response(self, path: str, method: str, status: int, body: Any) -> list[str]:
         return self.errors(self.response_schema(path, method, status), body)
 
+    def response_failures(self, path: str, method: str, status: int, body: Any) -> list[tuple[str, str, Any]]:
+        return self.failures(self.response_schema(path, method, status), body)
+
     def check_request(self, path: str, method: str, body: Any) -> list[str]:
         return self.errors(self.request_schema(path, method), body)
 
 
-def problems(model: type, body: Any) -> list[str]:
+def problems(model: type, body: Any, missing_is_fine: str | None = None) -> list[str]:
     """What keeps ``body`` from being a ``model`` as the vendor documents it: fields the schema lacks
     (:func:`undocumented`) and values of the wrong type. The SDKs themselves build models without
-    validation (pydantic ``construct``), so this validates explicitly, with the SDK's own strict types."""
+    validation (pydantic ``construct``), so this validates explicitly, with the SDK's own strict types.
+    A field named ``missing_is_fine`` may be absent anywhere (pydantic's error type ``missing``, not its words)."""
     from pydantic import ValidationError
     found = [f"undocumented field {path}" for path in undocumented(model, body)]
     try:
         model.model_validate(body)
     except ValidationError as exc:
-        found.extend(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        found.extend(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                     if not (e["type"] == "missing" and e["loc"] and e["loc"][-1] == missing_is_fine))
     return found
 
 
