@@ -7,7 +7,6 @@ the one handler registered here turns every refusal into the same JSON shape.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,8 +39,29 @@ def error_response(status: int, code: str, detail: Any = None, headers: Mapping[
     return response
 
 
-def _code_for(exc: HTTPException) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
+HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "the request could not be read"),
+    401: ("unauthorized", "credentials are missing or wrong"),
+    403: ("forbidden", "this request is not allowed"),
+    404: ("not_found", "no such resource"),
+    405: ("method_not_allowed", "this resource does not answer that method"),
+    408: ("request_timeout", "the request did not arrive in time"),
+    413: ("request_entity_too_large", "the request body is too large"),
+    415: ("unsupported_media_type", "the body's content type is not accepted here"),
+    429: ("too_many_requests", "too many requests; wait and try again"),
+    431: ("request_header_fields_too_large", "the request's headers are too large"),
+    500: ("internal_error", "the service hit an unexpected error; it is logged"),
+    503: ("service_unavailable", "the service cannot answer now; try again"),
+}
+"""The service's own code and sentence for each HTTP error it answers outside a handler of its own (an
+unknown path, a wrong method, a body over the limit…). Written here rather than derived from the web
+framework's exception names and descriptions, so a new werkzeug release (413 is "Content Too Large" in
+RFC 9110) cannot change what clients and their tooling match on."""
+
+
+def http_error_body(status: int) -> tuple[str, str]:
+    """``(code, detail)`` for an HTTP error status, the project's words; ``http_<status>`` if not listed."""
+    return HTTP_ERRORS.get(status, (f"http_{status}", f"the request was answered {status}"))
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -54,9 +74,10 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException):
         # Keep the exception's own headers (a 405's Allow, say), not its HTML content type.
         headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
-        return error_response(exc.code or 500, _code_for(exc), exc.description, headers=headers)
+        status = exc.code or 500
+        return error_response(status, *http_error_body(status), headers=headers)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.error("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "the service hit an unexpected error; it is logged")
+        return error_response(500, *http_error_body(500))
