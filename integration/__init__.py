@@ -18,7 +18,7 @@ __all__ = ["create_app"]
 def create_app(config: Config | None = None, services: Services | None = None) -> Flask:
     """Build the web application. Without arguments, settings come from the environment."""
     from integration.logs import configure_logging
-    from integration.web import admin, admin_extras, console_app, ops, reports, webhooks  # noqa: F401 - routes
+    from integration.web import admin, admin_extras, console_app, ops, reports, security, webhooks  # noqa: F401
     from integration.web.errors import register_error_handlers
     from integration.web.payloads import STREAM_LIMIT
 
@@ -31,6 +31,7 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = STREAM_LIMIT  # bodies are capped at MAX_BODY by read_capped_body
     app.extensions["integration"] = services
     register_error_handlers(app)
+    security.init_app(app)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(admin.bp)

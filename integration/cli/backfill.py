@@ -17,6 +17,7 @@ import click
 from integration.cli.operator_common import fail, guard_store, printable, services_or_exit
 from integration.cli.progress import Progress
 from integration.domain.errors import SyncError
+from integration.domain.spreadsheet import spreadsheet_cell as cell  # the --report file's cells
 from integration.flows.backfill import ACTIONS, SIDES, PlanItem, Planner, index_billing, index_zuora
 from integration.flows.backfill_apply import plan_invoices, queue, wants_queue
 from integration.services import Services
@@ -32,11 +33,6 @@ def _date(ctx, param, value: str | None) -> datetime | None:
         return datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=timezone.utc)
     except ValueError:
         raise click.BadParameter("not a date such as 2025-01-31 (YYYY-MM-DD)") from None
-
-
-def cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run: vendor text starting with = + - @ is quoted with '."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @click.command("backfill")

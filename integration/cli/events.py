@@ -11,6 +11,7 @@ from integration.cli.operator_common import (
     printable,
     services_or_exit,
 )
+from integration.domain.identifiers import printable_problem
 from integration.web.admin import event_as_json
 
 
@@ -19,8 +20,16 @@ def events() -> None:
     """Look at inbox events."""
 
 
+def _event_id(ctx, param, value: str) -> str:
+    """A usage error (exit 2) for an ID no event has and the store may not take: a lone surrogate
+    (an argument's undecodable bytes) cannot be encoded at all, and PostgreSQL refuses a NUL."""
+    if (problem := printable_problem(value)) is not None:
+        raise click.BadParameter(f"not an event ID: it {problem}")
+    return value
+
+
 @events.command("show")
-@click.argument("event_id")
+@click.argument("event_id", callback=_event_id)
 @click.option("--json", "as_json", is_flag=True, help="the admin API's JSON")
 @guard_store
 def show(event_id: str, as_json: bool) -> None:

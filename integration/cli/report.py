@@ -15,8 +15,8 @@ import click
 from integration.cli.operator_common import EXIT_NOT_DONE, echo_table, fail, guard_store, printable, services_or_exit
 from integration.domain.errors import SyncError
 from integration.domain.periods import Period, parse_period
+from integration.domain.spreadsheet import spreadsheet_cell
 from integration.flows.totals import TotalsReport, totals_report
-from integration.store.mapping_export import spreadsheet_cell
 
 COLUMNS = ("zuora_account", "billing_account", "currency", "billing_total", "zuora_total", "difference",
            "differing_invoices")

@@ -28,6 +28,7 @@ def worker_command(poll_interval: float) -> None:
     from integration.logs import configure_logging
     from integration.services import Services
     from integration.worker.alerts import AlertJob
+    from integration.worker.housekeeping import ForgetDeliveriesJob
     from integration.worker.loop import Worker
     from integration.worker.reconcile import ReconcileJob
     from integration.worker.scheduled_retry import scheduled_retry_job
@@ -38,7 +39,8 @@ def worker_command(poll_interval: float) -> None:
     services = Services.from_config(config)
     migrate_or_exit(services.db)
     runner = Worker(services.inbox, build_handlers(services), poll_interval=poll_interval,
-                    periodic=[scheduled_retry_job(services), AlertJob(services), ReconcileJob(services)])
+                    periodic=[scheduled_retry_job(services), AlertJob(services), ReconcileJob(services),
+                              ForgetDeliveriesJob(services)])
     runner.install_signal_handlers()
     runner.run()
 

@@ -29,6 +29,17 @@ def identifier_problem(value: str) -> str | None:
     """
     if any(char.isspace() for char in value):
         return WHITESPACE_MESSAGE
+    return printable_problem(value)
+
+
+def printable_problem(value: str) -> str | None:
+    """``NOT_PRINTABLE_MESSAGE`` when ``value`` holds a character of the refused categories, else None.
+
+    The looser rule, for what an operator types to look something up (a search, an ID in a path or
+    an argument): a space there finds nothing and harms nothing, but a NUL cannot even be put to
+    PostgreSQL (the query fails, which would read as "store unavailable") and a lone surrogate
+    cannot be encoded for either engine; no record has either, so the answer is a 400 naming the field.
+    """
     if any(unicodedata.category(char) in NOT_PRINTABLE_CATEGORIES for char in value):
         return NOT_PRINTABLE_MESSAGE
     return None

@@ -8,6 +8,11 @@ lease; a new event for an object that already has one *pending* (not yet claimed
 into it. Both rules are kept by unique keys (``dedupe_key``; one coalescing event per object and
 type), not by a select-then-insert that only one writer at a time would make safe.
 
+A sender's delivery ID (``record(..., remember_for=...)``) is remembered on its own, in
+``webhook_deliveries``, for at least that sender's replay window: a delivery coalesced into a pending
+event leaves no event of its own, so without that row the same delivery sent again after the event
+ran would create and run a new one. Its primary key decides between two copies arriving at once.
+
 The inbox's own retries (backoff after a TransientError, a lease that expired) stay in the event's
 attempt series, so a lost answer is replayed from Zuora's store; every other retry goes through
 ``events.start_new_series`` (a new key), since Zuora replays a stored *failure* for 24 h too. Each
@@ -63,19 +68,56 @@ class Inbox:
 
     def record(self, *, source: str, type: str, object_type: str, object_id: str, object_key: str,
                dedupe_key: str | None = None, payload: dict | None = None, coalesce: bool = True,
-               conn: Tx | None = None) -> Recorded:
-        """Store an event durably (or find the one it repeats or joins). Raises StoreUnavailable."""
+               remember_for: timedelta | None = None, conn: Tx | None = None) -> Recorded:
+        """Store an event durably (or find the one it repeats or joins). Raises StoreUnavailable.
+
+        ``remember_for``: ``dedupe_key`` is a sender's delivery ID, remembered for at least that long
+        however the delivery ends (a new event, a repeat, or coalesced into a pending one), so that
+        the same delivery sent again within it is a repeat that creates no work."""
         if conn is None:
             with self.db.transaction() as tx:
                 return self.record(source=source, type=type, object_type=object_type, object_id=object_id,
                                    object_key=object_key, dedupe_key=dedupe_key, payload=payload,
-                                   coalesce=coalesce, conn=tx)
+                                   coalesce=coalesce, remember_for=remember_for, conn=tx)
         event_id = new_event_id()
-        dedupe_key = dedupe_key or f"{source}:generated:{event_id}"
+        now = self.clock()
+        if remember_for is not None:
+            if dedupe_key is None:
+                raise ValueError("remember_for needs the delivery ID as dedupe_key")
+            seen = self._remember_delivery(conn, dedupe_key, event_id, now, now + remember_for)
+            if seen is not None:
+                return Recorded(seen, created=False)
+        recorded = self._insert_or_join(conn, event_id, now, source=source, type=type, object_type=object_type,
+                                        object_id=object_id, object_key=object_key,
+                                        dedupe_key=dedupe_key or f"{source}:generated:{event_id}",
+                                        payload=payload, coalesce=coalesce)
+        if remember_for is not None and recorded.event_id != event_id:
+            conn.run(q.POINT_DELIVERY, delivery_key=dedupe_key, event_id=recorded.event_id)
+        return recorded
+
+    @staticmethod
+    def _remember_delivery(conn: Tx, delivery_key: str, event_id: str, now: datetime,
+                           forget_after: datetime) -> str | None:
+        """Remember a delivery ID for ``event_id``; None when it is new, else the event its earlier
+        copy recorded. On PostgreSQL a racing copy's insert waits for ours to commit, then reads it."""
+        for _ in range(3):  # a row can be forgotten between the insert and the read
+            if conn.one(q.REMEMBER_DELIVERY, delivery_key=delivery_key, event_id=event_id, now=to_db_time(now),
+                        forget_after=to_db_time(forget_after)) is not None:
+                return None
+            seen = conn.one(q.DELIVERY, delivery_key=delivery_key)
+            if seen is not None:
+                return str(seen["event_id"])
+        raise RuntimeError(f"could not remember or find the delivery {delivery_key!r}")
+
+    @staticmethod
+    def _insert_or_join(conn: Tx, event_id: str, now: datetime, *, source: str, type: str, object_type: str,
+                        object_id: str, object_key: str, dedupe_key: str, payload: dict | None,
+                        coalesce: bool) -> Recorded:
+        """Insert the event, or find the one with its dedupe key, or the pending one it joins."""
         for _ in range(3):  # a conflicting row can leave between the insert and the read (other engines)
             inserted = conn.one(q.INSERT, id=event_id, source=source, type=type, object_type=object_type,
                                 object_id=object_id, object_key=object_key, dedupe_key=dedupe_key,
-                                payload=json.dumps(payload or {}), now=to_db_time(self.clock()),
+                                payload=json.dumps(payload or {}), now=to_db_time(now),
                                 series_key=new_series_key(), coalescing=1 if coalesce else 0)
             if inserted is not None:
                 conn.announce()
@@ -87,6 +129,12 @@ class Inbox:
             if pending is not None:
                 return Recorded(pending["id"], created=False, coalesced=True)
         raise RuntimeError(f"could not record or find the event {dedupe_key!r}")
+
+    def forget_deliveries(self) -> int:
+        """Delete the delivery IDs whose replay window has passed (the worker's housekeeping); returns
+        how many. Safe from any number of processes at once: each deletes what is left."""
+        with self.db.transaction() as tx:
+            return tx.run(q.FORGET_DELIVERIES, now=to_db_time(self.clock()))
 
     def active_event_id(self, conn: Tx, object_key: str) -> str | None:
         """The pending or running event of an object, if any (oldest first)."""

@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterator
 from typing import TextIO
 
+from integration.domain.spreadsheet import spreadsheet_cell
 from integration.store import mappings
 from integration.store.db import Database
 
@@ -22,12 +23,6 @@ def all_mappings(db: Database, type: str | None = None) -> Iterator[mappings.Map
         if cursor is None:
             return
         after = mappings.decode_cursor(cursor)
-
-
-def spreadsheet_cell(value: str | None) -> str:
-    """Spreadsheet-safe: a cell starting with = + - @ (a formula to Excel) gets a leading quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def write_csv(db: Database, out: TextIO, type: str | None = None) -> int:

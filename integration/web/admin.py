@@ -18,6 +18,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from integration import metrics
+from integration.domain.identifiers import printable_problem
 from integration.domain.times import iso_moment
 from integration.store import failures, mappings, meters
 from integration.store.inbox import Attempt, Event
@@ -91,6 +92,14 @@ def read_cursor(query: dict, decode: Callable[[str], int]) -> int | None:
         raise ApiError(400, "invalid_query", {"after": ["Not a cursor returned by this API."]}) from None
 
 
+def check_path_id(name: str, value: str) -> None:
+    """A 400 ``invalid_path`` naming ``name`` when a path ID is not printable (a NUL, a control, format
+    or surrogate character). No record has such an ID, and some of them (a NUL) PostgreSQL cannot even
+    be asked about: the query would fail, and a failed query reads as "store unavailable"."""
+    if (problem := printable_problem(value)) is not None:
+        raise ApiError(400, "invalid_path", {name: [problem]})
+
+
 def load_body(schema: Schema) -> dict:
     """The JSON object body, loaded by ``schema``; a 400 ``invalid_payload`` or a 413 otherwise."""
     body = read_capped_body()
@@ -134,6 +143,7 @@ def event_as_json(event: Event, history: list[Attempt] | None = None) -> dict:
 @bp.get("/events/<event_id>")
 def get_event(event_id: str) -> ResponseReturnValue:
     """One inbox event, whatever its status (a failed one's code and message included)."""
+    check_path_id("event_id", event_id)
     event = _services().inbox.get(event_id) if len(event_id) <= MAX_PATH_ID else None
     if event is None:
         raise ApiError(404, "not_found", {"event_id": ["No such event."]})

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from integration.domain.kinds import METER_ID_MAX_LENGTH
 from integration.store import events_list, links
 from integration.store.meters import delete_meter
-from integration.web.admin import bp, load_body, load_query, read_cursor
+from integration.web.admin import bp, check_path_id, load_body, load_query, read_cursor
 from integration.web.errors import ApiError
 from integration.web.schemas_extra import EventQuerySchema, LinkRequestSchema
 
@@ -37,6 +37,7 @@ def list_events() -> ResponseReturnValue:
 @bp.delete("/meters/<meter_id>")
 def remove_meter(meter_id: str) -> ResponseReturnValue:
     """Remove a meter's settings (204); its usage is invoiced as ordinary lines from then on."""
+    check_path_id("meter_id", meter_id)
     if len(meter_id) > METER_ID_MAX_LENGTH or not delete_meter(_services().db, meter_id):
         raise ApiError(404, "not_found", {"meter_id": ["No settings for this meter."]})
     log.info("meter settings removed by an operator", extra={"meter_id": meter_id})

@@ -11,7 +11,8 @@
   without a valid token changes nothing and is answered 400 with a page that says so. Over HTTPS it
   also wants a same-origin ``Referer`` (Flask-WTF's default; pages send ``Referrer-Policy: same-origin``).
 - **Headers.** A strict Content-Security-Policy (own scripts and styles only, no inline code),
-  ``X-Frame-Options: DENY``, ``nosniff``, no caching of pages that show account data. Jinja's
+  ``X-Frame-Options: DENY``, ``nosniff``, HSTS over HTTPS and same-origin redirects on every response
+  of the app (integration.web.security); no caching of pages that show account data. Jinja's
   autoescaping shows every value as text.
 """
 from __future__ import annotations
@@ -47,8 +48,6 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
                static_folder="static", static_url_path="/static")
 csrf = CSRFProtect()
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self';"
-       " frame-ancestors 'none'; base-uri 'none'")
 LOGIN_ATTEMPTS = 5
 LOGIN_WINDOW_SECONDS = 300.0
 PUBLIC_ENDPOINTS = {"console.login", "console.static"}
@@ -125,11 +124,8 @@ def guard() -> ResponseReturnValue | None:
 
 
 @bp.after_request
-def security_headers(response):
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+def no_caching(response):
+    """Pages show account data: never cached (the security headers are app-wide: integration.web.security)."""
     if request.endpoint != "console.static":
         response.headers["Cache-Control"] = "no-store"
     return response

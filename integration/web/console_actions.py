@@ -9,6 +9,7 @@ from flask import current_app, flash, redirect, request, url_for
 from marshmallow import ValidationError
 
 from integration import metrics
+from integration.domain.identifiers import printable_problem
 from integration.store import failures, links, meters
 from integration.store.meters import delete_meter
 from integration.web.console import bp
@@ -99,7 +100,9 @@ def meter_save():
 @bp.post("/meters/delete")
 def meter_delete():
     meter_id = request.form.get("meter_id", "")
-    if len(meter_id) <= 64 and delete_meter(_services().db, meter_id):
+    if (problem := printable_problem(meter_id)) is not None:  # a NUL would fail the query on PostgreSQL
+        flash(f"Meter not removed: the meter ID {problem}.", "error")
+    elif len(meter_id) <= 64 and delete_meter(_services().db, meter_id):
         flash(f"Meter {meter_id} removed: its usage is invoiced as ordinary lines from now on.", "ok")
     else:
         flash("No settings for that meter.", "error")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 
-from flask import Response, abort, current_app, request
+from flask import Response, abort, current_app, flash, request
 
 from integration.domain.errors import FAILURE_CODES
+from integration.domain.identifiers import printable_problem
 from integration.store import events_list, failures, mappings, meters
 from integration.store.mapping_export import write_csv
 from integration.web.console import bp, page
@@ -42,11 +43,22 @@ def overview():
                 depth=_services().inbox.depth(), last_sync=events_list.last_done_per_type(db))
 
 
+def _not_printable(name: str, value: str) -> str | None:
+    """The message for a search or ID that no record can match and the store may not even take (a NUL
+    fails a PostgreSQL query, which would read as "store unavailable"), or None when it is fine."""
+    problem = printable_problem(value)
+    return f"{name} {problem}; nothing was looked up." if problem else None
+
+
 @bp.get("/mappings")
 def mappings_page():
     db = _services().db
     type_ = _choice("type", mappings.TYPES)
     search = (request.args.get("q") or "").strip()[:255]
+    if refused := _not_printable("The search", search):
+        flash(refused, "error")
+        return page("mappings.html", title="Mappings", active="mappings", rows=[], type=type_, q="",
+                    types=mappings.TYPES, next_cursor=None), 400
     next_cursor = None
     if search:
         found = {}
@@ -79,6 +91,8 @@ def failures_page():
 
 @bp.get("/events/<event_id>")
 def event_page(event_id: str):
+    if refused := _not_printable("The event ID in this address", event_id):
+        return page("error.html", title="Not an event ID", message=refused), 400
     inbox = _services().inbox
     event = inbox.get(event_id) if len(event_id) <= 100 else None
     if event is None:

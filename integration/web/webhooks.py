@@ -18,6 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from integration import metrics
 from integration.config import HMAC_ALGORITHMS
+from integration.domain.deliveries import BILLING_DELIVERY_WINDOW, ZUORA_DELIVERY_WINDOW
 from integration.domain.identifiers import identifier_problem
 from integration.store.tx import StoreUnavailable
 from integration.web.errors import ApiError
@@ -144,6 +145,7 @@ def zuora_callout():
                    object_id=account_id,
                    object_key=f"zuora-account:{account_id}",
                    dedupe_key=f"zuora:{notification_id}" if notification_id else None,
+                   remember_for=ZUORA_DELIVERY_WINDOW if notification_id else None,
                    payload={"notification_id": notification_id or None})
 
 
@@ -174,4 +176,4 @@ def billing_event():
     object_id = data["data"]["id"]
     return _record(source="billing", type=data["type"], object_type=object_type, object_id=object_id,
                    object_key=f"{key_prefix}:{object_id}", dedupe_key=f"billing:{webhook_id}",
-                   payload={"webhook_id": webhook_id})
+                   remember_for=BILLING_DELIVERY_WINDOW, payload={"webhook_id": webhook_id})

@@ -84,3 +84,13 @@ HISTORY = text("SELECT series, attempt, worker_id, started_at, ended_at, outcome
 OPEN_COUNTS = text("SELECT status, COUNT(*) AS n FROM events WHERE status IN ('pending', 'running') GROUP BY status")
 STATUS_COUNTS = text("SELECT status, COUNT(*) AS n FROM events GROUP BY status")
 OLDEST_DUE = text("SELECT MIN(next_attempt_at) AS t FROM events WHERE status = 'pending' AND next_attempt_at <= :now")
+
+# Delivery IDs (migration sqlite/0009, postgresql/0006): every sender's delivery ID is remembered for
+# its replay window, coalesced or not. The insert lands (a new delivery) or meets the primary key (a
+# repeat; on PostgreSQL after the racing transaction that holds the key commits) and does nothing.
+REMEMBER_DELIVERY = text(
+    "INSERT INTO webhook_deliveries (delivery_key, event_id, received_at, forget_after)"
+    " VALUES (:delivery_key, :event_id, :now, :forget_after) ON CONFLICT DO NOTHING RETURNING delivery_key")
+DELIVERY = text("SELECT event_id FROM webhook_deliveries WHERE delivery_key = :delivery_key")
+POINT_DELIVERY = text("UPDATE webhook_deliveries SET event_id = :event_id WHERE delivery_key = :delivery_key")
+FORGET_DELIVERIES = text("DELETE FROM webhook_deliveries WHERE forget_after <= :now")
