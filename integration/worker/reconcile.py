@@ -82,7 +82,9 @@ def is_finalized(invoice: dict) -> bool:
 
 
 def changed_since(row: dict, since: datetime, *keys: str) -> bool:
-    """Whether the row changed after ``since``; a row without any of ``keys`` counts as changed (read it)."""
+    """Whether the row changed after ``since``; a row without any of ``keys`` counts as changed (read it).
+    Reading it is all that means: whether it is *new* is the baseline's and the mapping table's to say,
+    never a missing timestamp's (a Togai account has none)."""
     moments = [m for m in (parse_instant(row.get(k)) for k in keys) if m is not None]
     return not moments or max(moments) > since
 
