@@ -1,6 +1,10 @@
 """Reconciliation (CONTRACT §9) against both sandboxes over real HTTP: an invoice whose webhook never came
 and a Zuora account whose callout failed every delivery are synced within one interval; a pass that dies
-midway loses nothing; already-synced objects cost list calls only; ``integration reconcile`` prints them."""
+midway loses nothing; already-synced objects cost list calls only; ``integration reconcile`` prints them.
+
+Each test starts the service first (``service_started``: its first pass, which records what the tenants
+hold as existing before it, CONTRACT §12) and then loses a webhook; tests/test_onboarding_safety.py has
+the tenant that already had data."""
 from __future__ import annotations
 
 import threading
@@ -44,6 +48,12 @@ def wait_for(predicate, timeout: float = 30.0):
     raise AssertionError("condition not reached in time")
 
 
+def service_started(stack) -> None:
+    """The service's first reconciliation pass (the worker runs it as it starts): it takes the baseline."""
+    first = run_pass(stack.services)
+    assert first.baseline and all(ids == [] for ids in first.queued.values())
+
+
 def run_worker_with(stack, job: ReconcileJob) -> tuple[Worker, threading.Thread]:
     worker = Worker(stack.services.inbox, stack.handlers, poll_interval=0.01, periodic=[job])
     thread = threading.Thread(target=worker.run, daemon=True)
@@ -62,6 +72,7 @@ def test_the_sandbox_flag_suppresses_the_webhook(stack):
 
 def test_invoice_whose_webhook_never_came_reaches_zuora_within_one_interval(stack):
     account = stack.linked_account("acc-1")
+    service_started(stack)
     invoice = quiet_invoice(stack, "inv-lost")
     job = ReconcileJob(stack.services, interval=timedelta(seconds=1))
     worker, thread = run_worker_with(stack, job)
@@ -80,6 +91,7 @@ def test_invoice_whose_webhook_never_came_reaches_zuora_within_one_interval(stac
 
 def test_zuora_account_whose_callouts_all_failed_is_synced_the_same_way(stack):
     zuora_url = stack.zuora_server.url
+    service_started(stack)
     resp = requests.post(f"{zuora_url}/_sandbox/config", timeout=10, json={
         "callout_url": "http://127.0.0.1:9/callouts", "callout_attempts": 1, "callout_retry_interval": 0})
     assert resp.status_code == 200, resp.text
@@ -105,6 +117,7 @@ def test_zuora_account_whose_callouts_all_failed_is_synced_the_same_way(stack):
 
 
 def test_a_pass_that_dies_midway_loses_nothing_and_the_next_completes_it(stack):
+    service_started(stack)
     for account_id in ("acc-a", "acc-b", "acc-c"):
         sandbox_billing_account(stack.billing_server.url, account_id, webhook=False)
     before = state.watermark(stack.services.db)
@@ -129,6 +142,7 @@ def test_a_pass_that_dies_midway_loses_nothing_and_the_next_completes_it(stack):
 
 
 def test_already_synced_objects_cost_list_calls_only(stack):
+    service_started(stack)
     stack.linked_account("acc-1")
     stack.finalized(stack.invoice(id="inv-synced", fixed=[{"description": "Fee", "amount": Decimal("5.00")}])["id"])
     stack.worker.drain()
@@ -148,13 +162,18 @@ def test_already_synced_objects_cost_list_calls_only(stack):
 
 
 def test_reconcile_command_prints_what_it_queued(stack, monkeypatch):
-    sandbox_billing_account(stack.billing_server.url, "acc-cli", webhook=False)
     env = {"DATABASE_URL": stack.services.config.database_url, "ZUORA_BASE_URL": stack.zuora_server.url,
            "ZUORA_CLIENT_ID": ZUORA_ID, "ZUORA_CLIENT_SECRET": ZUORA_SECRET,
            "BILLING_BASE_URL": stack.billing_server.url, "BILLING_API_TOKEN": BILLING_TOKEN,
            "BILLING_WEBHOOK_SECRET": WEBHOOK_SECRET, "ADMIN_TOKEN": ADMIN_TOKEN, "ZUORA_CALLOUT_AUTH": "none"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    started = CliRunner().invoke(main, ["reconcile"])  # the first pass: a baseline, nothing queued
+    assert started.exit_code == 0, started.output
+    assert started.output.splitlines() == [
+        "first pass: recorded 0 zuora accounts, 0 billing accounts, 0 billing invoices as existing before the "
+        "service; nothing queued (onboard them with integration backfill; later passes sync what is new)"]
+    sandbox_billing_account(stack.billing_server.url, "acc-cli", webhook=False)
     before = state.watermark(stack.services.db)
 
     looked_back = CliRunner().invoke(main, ["reconcile", "--since", "2020-01-01T00:00:00Z"])

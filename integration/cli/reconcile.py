@@ -3,6 +3,8 @@
 Without ``--since`` it starts from the stored watermark (less the overlap) and, having completed, moves
 the watermark forward as the worker's scheduled pass would. With ``--since`` it reads from that moment
 and leaves the watermark alone (an operator looking further back must not make the worker skip ahead).
+The first pass on a store, by hand or by the worker, queues nothing whatever ``--since`` says: it records
+what the tenants hold as existing before the service (``integration backfill``'s to onboard; CONTRACT §12).
 """
 from __future__ import annotations
 

@@ -36,8 +36,11 @@ from integration.domain.errors import (
 )
 
 SETTINGS_MAX_PAGES = 20
-SETTINGS_PAGE_SIZE = 50  # Togai's maximum page size
-INVOICES_PAGE_SIZE = 50  # listInvoices: "Max page size cannot be more than 50"
+# Togai's page limits (its OpenAPI document): listInvoices "Max page size cannot be more than 50" (a
+# larger one is a 422); getAccounts, getCustomers and listSetting document ``pageSize`` with no maximum,
+# so they are read 50 a page too: the one size every list is documented to accept.
+INVOICES_PAGE_SIZE = 50
+SETTINGS_PAGE_SIZE = ACCOUNTS_PAGE_SIZE = INVOICES_PAGE_SIZE
 LIST_MAX_PAGES = 400_000  # 20 M objects: a bound against a remote that pages forever
 _DUPLICATE_HINT = re.compile(r"already\s+exist|duplicate|conflict|not\s+unique|unique\s+constraint|already\s+in\s+use"
                              r"|already\s+taken", re.IGNORECASE)
@@ -164,7 +167,7 @@ class BillingClient(RemoteClient):
 
     def list_accounts(self) -> Iterator[dict]:
         """``GET /accounts`` (getAccounts), every account oldest first, streamed page by page."""
-        return self._list("/accounts", {}, SETTINGS_PAGE_SIZE)
+        return self._list("/accounts", {}, ACCOUNTS_PAGE_SIZE)
 
     def _list(self, endpoint: str, params: dict[str, str], size: int,
               max_pages: int = LIST_MAX_PAGES) -> Iterator[dict]:

@@ -50,11 +50,17 @@ the tenant's history; pinning makes them depend on this code only.
 
 USAGE_FILE_MAX_BYTES = 4_194_304
 USAGE_FILENAME_MAX = 50
+# Zuora's page limits (CONTRACT §12; developer.zuora.com/docs/guides/pagination): Object Query answers at
+# most 99 rows a page, every other paged v1 GET list at most 40 (zuora-sdk: ``page_size`` ``le=40``). A
+# larger ask is not a bigger page: the guide says it "is treated as 40", the built-in sandbox refuses it.
 OBJECT_QUERY_PAGE_SIZE = 99
+V1_LIST_PAGE_SIZE = 40
 OBJECT_QUERY_MAX_PAGES = 20
 USAGE_QUERY_MAX_PAGES = 100
-INVOICE_ITEM_PAGE_SIZE = 200
-INVOICE_ITEM_MAX_PAGES = 10  # a standalone invoice holds at most 1,000 items
+INVOICE_ITEM_PAGE_SIZE = V1_LIST_PAGE_SIZE
+# A standalone invoice holds at most 1,000 items, each with at most 10 discount items (reference §3):
+# 11,000 rows, read 40 at a time, is the most pages one invoice can need.
+INVOICE_ITEM_MAX_PAGES = -(-1_000 * 11 // INVOICE_ITEM_PAGE_SIZE)
 LIST_MAX_PAGES = 200_000  # 19.8 M records: a bound, not a limit any tenant meets
 _OPERATORS = ("EQ", "NE", "LT", "LE", "GT", "GE", "SW", "IN")
 TRACK_ID_MAX = 64
@@ -234,8 +240,9 @@ class ZuoraClient(RemoteClient):
 
     def get_invoice_items(self, invoice_id: str) -> list[dict]:
         """``GET /v1/invoices/{invoice_id}/items``: the items as Zuora holds them now (``chargeAmount``
-        as ``Decimal``), what the totals report compares with the billing invoice. Pages (``page``,
-        ``pageSize``, answered with ``nextPage``) are followed to a bound."""
+        as ``Decimal``), what the totals report compares with the billing invoice. Read ``pageSize`` 40
+        (Zuora's v1 maximum) a page, ``page`` 1, 2, … while Zuora answers a ``nextPage``, to a bound.
+        The page number is ours, never the ``nextPage`` URL: a remote cannot send us elsewhere."""
         endpoint = "/v1/invoices/{invoice_id}/items"
         items: list[dict] = []
         for page in range(1, INVOICE_ITEM_MAX_PAGES + 1):

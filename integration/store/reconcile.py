@@ -1,13 +1,21 @@
-"""Reconciliation's state in the store (CONTRACT §9): the watermark, the slot claim, and the queueing
-of one ``reconcile`` event per object that the service has not seen.
+"""Reconciliation's state in the store (CONTRACT §9, §12): the watermark, the slot claim, the baseline,
+and the queueing of one ``reconcile`` event per object that the service has not seen.
 
-An object is left alone when it has a mapping (already synced) or any event that is pending, running,
-failed (it is on the failure list, whose retries own it) or done (a flow already decided about it, e.g.
-an invoice with nothing to push). Everything else is recorded with ``record_unless_active`` in one
-transaction per object, so two passes racing (or a webhook arriving at the same moment) queue one event.
+The baseline is what existed before the service, which reconciliation must never create a twin for
+(``integration backfill`` onboards it, matching twins first). Togai's accounts carry no timestamps, so it
+is decided from what the service saw rather than from a missing field: the first pass records the ID
+of every object it lists (``record_baseline``) and marks the baseline taken (``finish_baseline``) only
+once it has listed them all, so a first pass that dies midway is simply taken again by the next.
+
+An object is left alone when it is in the baseline, has a mapping (already synced) or any event that is
+pending, running, failed (it is on the failure list, whose retries own it) or done (a flow already decided
+about it, e.g. an invoice with nothing to push). Everything else is recorded with ``record_unless_active``
+in one transaction per object, so two passes racing (or a webhook arriving at the same moment) queue one
+event.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from integration import metrics
@@ -18,6 +26,7 @@ from integration.store.inbox import Inbox
 from integration.store.queries import reconcile as q
 
 NAME = "default"
+BASELINE = "baseline"  # the reconcile_state row that says the baseline is complete, and when it was taken
 SOURCE = "reconcile"
 KINDS = {
     # kind -> (event type, object_type, object_key prefix, mapping type, look-up side)
@@ -51,12 +60,46 @@ def claim(db: Database, slot: str, worker_id: str, now: datetime) -> bool:
         return scheduler.claim_slot(tx, slot, worker_id, now)
 
 
+def baseline_taken(db: Database) -> datetime | None:
+    """When the first complete pass took the baseline (its start), or None while none has: the next pass
+    must take it, and queue nothing."""
+    with db.read() as tx:
+        return from_db_time(tx.scalar(q.BASELINE_TAKEN, name=BASELINE))
+
+
+def record_baseline(db: Database, kind: str, object_ids: Iterable[str], now: datetime) -> int:
+    """Record objects of ``kind`` as existing before the service, in one transaction; the number new
+    to the baseline. Recording one twice (a retaken or racing first pass) is a no-op: the key decides."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown reconciliation kind {kind!r}")
+    params = [{"kind": kind, "object_id": object_id, "now": to_db_time(now)} for object_id in dict.fromkeys(object_ids)]
+    if not params:
+        return 0
+    with db.transaction() as tx:
+        return tx.run_many(q.RECORD_BASELINE, params)
+
+
+def finish_baseline(db: Database, taken_at: datetime, now: datetime) -> None:
+    """Mark the baseline complete, as taken at ``taken_at``; a baseline already complete stays as it was."""
+    with db.transaction() as tx:
+        tx.run(q.FINISH_BASELINE, name=BASELINE, taken_at=to_db_time(taken_at), now=to_db_time(now))
+
+
+def baseline_counts(db: Database) -> dict[str, int]:
+    """How many objects of each kind the baseline holds (every kind named, zero where none)."""
+    with db.read() as tx:
+        found = {row["kind"]: int(row["n"]) for row in tx.rows(q.BASELINE_COUNTS)}
+    return {kind: found.get(kind, 0) for kind in KINDS}
+
+
 def queue(inbox: Inbox, kind: str, object_id: str, *, payload: dict | None = None) -> str | None:
-    """Queue a ``reconcile`` event for one object unless it is mapped or has an event; the new
-    event's ID, or None when the object needs nothing."""
+    """Queue a ``reconcile`` event for one object unless it is in the baseline, mapped or has an event;
+    the new event's ID, or None when the object needs nothing."""
     event_type, object_type, prefix, mapping_type, side = KINDS[kind]
     object_key = f"{prefix}:{object_id}"
     with inbox.db.transaction() as tx:
+        if tx.scalar(q.IN_BASELINE, kind=kind, object_id=object_id) is not None:
+            return None
         found = (mappings.find(tx, mapping_type, zuora_key=object_id) if side == "zuora"
                  else mappings.find(tx, mapping_type, billing_id=object_id))
         if found is not None or tx.scalar(q.HANDLED, object_key=object_key) is not None:

@@ -14,6 +14,14 @@ Each object with no mapping and no event is queued (``integration.store.reconcil
 streamed, so a pass holds one page at a time. The watermark moves to the pass's *start* only when the
 pass completes: a pass that dies midway leaves it, and the next pass reads the same window again and
 skips what the first one queued. Already-synced objects cost list calls only.
+
+The first pass (CONTRACT §12, onboarding safety) queues nothing: it lists *every* object of the three
+kinds, whatever its timestamps, and records them as the baseline — what existed before the service, which
+is ``integration backfill``'s to onboard, with its twin matching and its dry run. Reconciliation must not
+create a Zuora account for each existing Togai account just because Togai gives accounts no timestamp;
+nor a second twin for a Zuora account whose twin only ``backfill --match-email`` would find. Later passes
+queue only what is neither in the baseline nor mapped, so an object created after the service started is
+synced as before, and webhooks are untouched. The worker runs its first pass as it starts.
 """
 from __future__ import annotations
 
@@ -34,18 +42,25 @@ log = logging.getLogger("integration.reconcile")
 
 OVERLAP = timedelta(minutes=5)
 FINALIZED_STATUSES = ("DUE", "PAID", "PARTIALLY_PAID")
+BASELINE_BATCH = 500  # IDs recorded per transaction while the first pass takes the baseline
 
 
 @dataclass
 class PassResult:
-    """What one pass read and queued, per kind (``zuora_account``, ``billing_account``, ``billing_invoice``)."""
+    """What one pass read and queued, per kind (``zuora_account``, ``billing_account``, ``billing_invoice``);
+    a ``baseline`` pass (the first) queues nothing and records what it read instead."""
 
     since: datetime
     started_at: datetime
+    baseline: bool = False
     found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(state.KINDS, 0))
     queued: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in state.KINDS})
 
     def summary(self) -> str:
+        if self.baseline:
+            parts = [f"{self.found[kind]} {kind.replace('_', ' ')}s" for kind in state.KINDS]
+            return ("first pass: recorded " + ", ".join(parts) + " as existing before the service; nothing "
+                    "queued (onboard them with integration backfill; later passes sync what is new)")
         parts = [f"{kind.replace('_', ' ')}s: {self.found[kind]} read, {len(self.queued[kind])} queued"
                  for kind in state.KINDS]
         return f"reconciled since {self.since.isoformat()}: " + "; ".join(parts)
@@ -67,42 +82,71 @@ def is_finalized(invoice: dict) -> bool:
 
 
 def changed_since(row: dict, since: datetime, *keys: str) -> bool:
-    """Whether the row changed after ``since``; a row without any of ``keys`` counts as changed (read it)."""
+    """Whether the row changed after ``since``; a row without any of ``keys`` counts as changed (read it).
+    Reading it is all that means: whether it is *new* is the baseline's and the mapping table's to say,
+    never a missing timestamp's (a Togai account has none)."""
     moments = [m for m in (parse_instant(row.get(k)) for k in keys) if m is not None]
     return not moments or max(moments) > since
 
 
-def candidates(services: Services, since: datetime) -> Iterator[tuple[str, dict]]:
-    """``(kind, row)`` for every object a pass since ``since`` must look at, streamed."""
+def candidates(services: Services, since: datetime | None) -> Iterator[tuple[str, dict]]:
+    """``(kind, row)`` for every object a pass since ``since`` must look at, streamed; with ``since``
+    None, every object there is (the first pass's baseline: no timestamp filter at all)."""
     for row in services.zuora.list_accounts(updated_since=since):
         yield "zuora_account", row
     for row in services.billing.list_accounts():
-        if changed_since(row, since, "updatedAt", "createdAt"):
+        if since is None or changed_since(row, since, "updatedAt", "createdAt"):
             yield "billing_account", row
     for row in services.billing.list_invoices():
-        if is_finalized(row) and changed_since(row, since, "updatedAt", "generatedAt"):
+        if is_finalized(row) and (since is None or changed_since(row, since, "updatedAt", "generatedAt")):
             yield "billing_invoice", row
 
 
 def run_pass(services: Services, *, since: datetime | None = None, clock: Callable[[], datetime] = utcnow,
-             source: Callable[[Services, datetime], Iterable[tuple[str, dict]]] = candidates,
+             source: Callable[[Services, datetime | None], Iterable[tuple[str, dict]]] = candidates,
              advance: bool = True) -> PassResult:
     """One pass: read what changed since ``since`` (default: the stored watermark less ``OVERLAP``), queue
-    what the service has not seen, then, if ``advance``, move the watermark to this pass's start."""
+    what the service has not seen, then, if ``advance``, move the watermark to this pass's start.
+
+    Until a baseline has been taken, the pass takes it instead (``since`` aside: it reads everything) and
+    queues nothing; the baseline is marked complete only after the last row, whether or not ``advance``."""
     started_at = clock()
     since = since if since is not None else state.watermark(services.db) - OVERLAP
-    result = PassResult(since=since, started_at=started_at)
-    for kind, row in source(services, since):
-        result.found[kind] += 1
-        event_id = state.queue(services.inbox, kind, str(row["id"]))
-        if event_id is not None:
-            result.queued[kind].append(str(row["id"]))
+    taking_baseline = state.baseline_taken(services.db) is None
+    result = PassResult(since=since, started_at=started_at, baseline=taking_baseline)
+    if taking_baseline:
+        _take_baseline(services, source(services, None), result, clock)
+    else:
+        for kind, row in source(services, since):
+            result.found[kind] += 1
+            event_id = state.queue(services.inbox, kind, str(row["id"]))
+            if event_id is not None:
+                result.queued[kind].append(str(row["id"]))
     if advance:
         state.advance(services.db, started_at, clock())
     log.info("reconciliation pass completed", extra={
-        "since": since.isoformat(), "found": sum(result.found.values()),
+        "since": since.isoformat(), "found": sum(result.found.values()), "baseline": taking_baseline,
         "queued": sum(len(v) for v in result.queued.values())})
     return result
+
+
+def _take_baseline(services: Services, rows: Iterable[tuple[str, dict]], result: PassResult,
+                   clock: Callable[[], datetime]) -> None:
+    """Record every listed object as existing before the service, a batch per transaction; then mark the
+    baseline taken as of the pass's start. A pass that dies before the end leaves it untaken: the next
+    pass lists everything again (what this one recorded stays, once)."""
+    pending: dict[str, list[str]] = {kind: [] for kind in state.KINDS}
+    for kind, row in rows:
+        result.found[kind] += 1
+        pending[kind].append(str(row["id"]))
+        if len(pending[kind]) >= BASELINE_BATCH:
+            state.record_baseline(services.db, kind, pending[kind], clock())
+            pending[kind] = []
+    for kind, ids in pending.items():
+        state.record_baseline(services.db, kind, ids, clock())
+    state.finish_baseline(services.db, result.started_at, clock())
+    log.info("reconciliation baseline taken: what exists now is integration backfill's to onboard",
+             extra={"recorded": dict(result.found)})
 
 
 def slot_of(now: datetime, interval: timedelta) -> str:

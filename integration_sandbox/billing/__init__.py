@@ -11,8 +11,8 @@ API (Bearer token on every path outside ``/_sandbox``; missing or wrong → 401)
 - ``POST /customers`` (201), ``GET /customers`` (paged), ``GET``/``PATCH /customers/{id}``
 - ``POST /accounts`` (201), ``GET /accounts`` (paged), ``GET``/``PATCH /accounts/{id}``; ``invoiceCurrency``
   is immutable
-- ``GET /invoices`` (``status``, ``owner_id``, ``customer_id``, ``start_time``/``end_time``; ≤ 50 a page):
-  ``InvoiceSummary`` rows
+- ``GET /invoices`` (``status``, ``owner_id``, ``customer_id``, ``start_time``/``end_time``; ≤ 50 a page,
+  a larger ``pageSize`` is the spec's 422): ``InvoiceSummary`` rows
 - ``POST /settings`` (201), ``GET /settings`` (``entity_type``, ``entity_id``, ``namespace``,
   ``setting_id``, ``pageSize`` ≤ 50 default 10, ``nextToken``) → ``{"data", "nextToken"?, "context"}``,
   ``GET /settings/{id}``, ``PATCH /settings/{id}`` (201, as the spec lists for update)
@@ -30,6 +30,9 @@ Choices where the spec is silent (each the stricter reading):
   channel. So the service sees the echo of its own writes. ``POST /_sandbox/config
   {"emit_api_events": false}`` turns API-originated events off.
 - A setting is unique by ID and by (entityType, entityId, namespace, name).
+- ``GET /customers``, ``/accounts`` and ``/settings`` document ``pageSize`` with no maximum; the sandbox
+  holds them to listInvoices' documented 50 (a 400 above it), so a client that pages them by 50, as the
+  service does, works on any Togai tenant.
 - Leaf line items carry no ``lineItems`` key (the spec's InvoiceLineItem has none); parents do.
 
 Outgoing events are Standard-Webhooks-signed POSTs of ``{"type", "data": {"id"}}`` sent from one

@@ -75,22 +75,27 @@ def _decode_token(token: str) -> int:
     return offset
 
 
-def page_size(raw: str | None, default: int, maximum: int) -> int:
-    """``pageSize`` from the query string: 1..maximum, ``default`` when absent; else 400."""
+def page_size(raw: str | None, default: int, maximum: int, *, over_limit: int = 400) -> int:
+    """``pageSize`` from the query string: 1..maximum, ``default`` when absent; else 400 — or
+    ``over_limit`` for a well-formed size above ``maximum`` (listInvoices documents 422, "Unable to
+    process the query parameters provided. Please check our docs for the api limits")."""
     if raw is None:
         return default
-    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= maximum:
+    if not re.fullmatch(r"[0-9]{1,6}", raw) or int(raw) < 1:
         raise ApiError(400, f"pageSize must be an integer from 1 to {maximum}")
+    if int(raw) > maximum:
+        raise ApiError(over_limit, f"pageSize must be an integer from 1 to {maximum}")
     return int(raw)
 
 
 def paginate(items: list, args: Any, *, default: int, maximum: int, context: bool = True,
-             view: Callable[[Any], dict] | None = None) -> dict:
+             view: Callable[[Any], dict] | None = None, over_limit: int = 400) -> dict:
     """One page of ``items`` in Togai's paged shape: ``data``, ``nextToken`` when more, and (where the
     response schema has it) ``context``. The token is an opaque offset. ``view`` (the API shape of
     one stored object) is applied to the page only, so paging a tenant of 20,000 accounts costs a
-    page's views per request, not the whole tenant's."""
-    size = page_size(args.get("pageSize"), default, maximum)
+    page's views per request, not the whole tenant's. A page larger than ``maximum`` is refused
+    (``over_limit``), never served: a client asking for more than Togai gives must fail here first."""
+    size = page_size(args.get("pageSize"), default, maximum, over_limit=over_limit)
     offset = _decode_token(args["nextToken"]) if args.get("nextToken") else 0
     page = items[offset:offset + size]
     body: dict[str, Any] = {"data": [view(item) for item in page] if view is not None else page}

@@ -45,8 +45,8 @@ class InvoicingMixin:
     def list_invoices(self, args: Any) -> dict:
         """``GET /invoices`` (listInvoices): filtered by ``status``, ``owner_id`` (account),
         ``customer_id`` and ``start_time``/``end_time`` (epoch milliseconds; sandbox choice: the
-        invoice date lies in ``[start_time, end_time)``), oldest first, 50 a page at most; the rows
-        are Togai's ``InvoiceSummary`` (the invoice without its line-item trees)."""
+        invoice date lies in ``[start_time, end_time)``), oldest first, 50 a page at most (more is
+        the spec's 422); the rows are Togai's ``InvoiceSummary`` (the invoice without its line-item trees)."""
         status = args.get("status")
         if status is not None and status not in INVOICE_STATUSES:
             raise ApiError(400, f"status must be one of: {', '.join(INVOICE_STATUSES)}")
@@ -57,7 +57,8 @@ class InvoicingMixin:
                     if all(v is None or inv.get(k) == v for k, v in wanted.items())
                     and (start is None or inv["invoiceDate"] >= start)
                     and (end is None or inv["invoiceDate"] < end)]
-        return paginate(rows, args, default=INVOICES_PAGE_DEFAULT, maximum=INVOICES_PAGE_MAX, context=False)
+        return paginate(rows, args, default=INVOICES_PAGE_DEFAULT, maximum=INVOICES_PAGE_MAX, context=False,
+                        over_limit=422)
 
     def _invoice(self, invoice_id: str) -> dict:
         invoice = self._invoices.get(invoice_id)

@@ -42,6 +42,10 @@ MAX_IDEMPOTENCY_KEY = 255
 MAX_USAGE_FILE_BYTES = 4 * 1024 * 1024
 MAX_USAGE_FILE_NAME = 50
 MAX_INVOICE_ITEMS = 1000
+# Paged v1 GET lists (developer.zuora.com/docs/guides/pagination; zuora-sdk: ``page_size`` ``le=40``):
+# ``pageSize`` at most 40, "typically" 10 when absent; ``page`` counts from 1. Object Query is 1-99.
+V1_PAGE_SIZE_DEFAULT, V1_PAGE_SIZE_MAX = 10, 40
+OBJECT_QUERY_PAGE_SIZE_DEFAULT, OBJECT_QUERY_PAGE_SIZE_MAX = 10, 99
 CALLOUT_TIMEOUT = (10, 15)  # Zuora: 10 s to connect, 15 s to transfer
 CALLOUT_WORKERS = 4
 HMAC_ALGORITHMS = {"MD5": "md5", "SHA-1": "sha1", "SHA-224": "sha224", "SHA-256": "sha256",
@@ -125,6 +129,24 @@ def reason(resource: int, category: int, message: str) -> dict:
 def object_error(code: str, message: str) -> Body:
     """The Object (CRUD) API's error body."""
     return {"Success": False, "Errors": [{"Code": code, "Message": message}]}
+
+
+def v1_page(args: Any) -> tuple[int, int]:
+    """``page`` and ``pageSize`` of a paged v1 GET list; ``ValueError`` (the sandbox's 400) when either is
+    not a whole number in range. WHY refuse: Zuora's pagination guide says a larger ``pageSize`` "is
+    treated as 40" and zuora-sdk refuses it before sending; either way a client that asks for 200 and
+    counts pages by its own size reads the wrong rows on a real tenant. Refusing is what lets a test see it."""
+    raw_size, raw_page = args.get("pageSize"), args.get("page")
+    size, page = V1_PAGE_SIZE_DEFAULT, 1
+    if raw_size is not None:
+        if not re.fullmatch(r"[0-9]{1,6}", raw_size) or not 1 <= int(raw_size) <= V1_PAGE_SIZE_MAX:
+            raise ValueError(f"Invalid value for 'pageSize': it must be an integer from 1 to {V1_PAGE_SIZE_MAX}")
+        size = int(raw_size)
+    if raw_page is not None:
+        if not re.fullmatch(r"[0-9]{1,9}", raw_page) or int(raw_page) < 1:
+            raise ValueError("Invalid value for 'page': it must be an integer of 1 or more")
+        page = int(raw_page)
+    return page, size
 
 
 def _is_int(v: Any) -> bool:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import flask
 
 from .common import (
+    CAT_BAD_QUERY,
     CAT_BUSINESS,
     CAT_INVALID,
     CAT_MALFORMED,
@@ -27,6 +28,7 @@ from .common import (
     _utc_iso,
     common_error,
     reason,
+    v1_page,
 )
 from .idempotency import _api, _json_body
 from .object_query import _query_invoices
@@ -168,11 +170,22 @@ def _register_invoice_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
     @app.get("/v1/invoices/<key>/items")
     @_api(sb)
     def get_invoice_items(key: str) -> tuple[Body, int]:
+        try:
+            page, size = v1_page(flask.request.args)
+        except ValueError as exc:
+            return common_error([reason(RES_GET, CAT_BAD_QUERY, str(exc))]), 400
         with sb.lock:
             inv = sb.find_invoice(key)
             if inv is None:
                 return common_error([reason(RES_GET, CAT_NOT_FOUND, f"Cannot find entity by key: '{key}'.")]), 200
-            return {"success": True, "invoiceItems": [invoice_item_view(i) for i in inv["items"]]}, 200
+            items = inv["items"]
+            start = (page - 1) * size
+            body: Body = {"success": True,
+                          "invoiceItems": [invoice_item_view(i) for i in items[start:start + size]]}
+            if start + size < len(items):
+                body["nextPage"] = (f"{flask.request.url_root.rstrip('/')}/v1/invoices/{key}/items"
+                                    f"?page={page + 1}&pageSize={size}")
+            return body, 200
 
 
 def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:

@@ -6,6 +6,11 @@ filterable on every object), ``sort[]``, ``fields[]``, ``expand[]``, ``includeNu
 what the tenant does differently. Anything the sandbox cannot answer is a 400 in Object Query's
 documented error shape (``CommonErrorResponse``: ``{"code": <int>, "message": ...}``), never ignored.
 
+``pageSize`` above 99 is refused here as Zuora refuses it (CONTRACT §12), so a client that asks a real
+tenant for more fails in a test first. Zuora's pagination guide gives Object Query 99 (other paged v1
+lists 40); zuora-sdk 3.21's parameter text says 1-50, the generic wording of cursor-paged lists, and
+its ``le=50`` is the SDK's own check, not the tenant's.
+
 Sandbox choices: only the fields listed per resource are filterable and sortable (on Zuora, the indexed
 ones); ``cursor`` is an offset; null fields are left out unless ``includeNullFields=true``, as on Zuora.
 """
@@ -20,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import flask
 
-from .common import CAT_BAD_QUERY, CAT_NOT_FOUND, RES_GET, Body
+from .common import (
+    CAT_BAD_QUERY,
+    CAT_NOT_FOUND,
+    OBJECT_QUERY_PAGE_SIZE_DEFAULT,
+    OBJECT_QUERY_PAGE_SIZE_MAX,
+    RES_GET,
+    Body,
+)
 from .views import (
     account_query_view,
     expanded_contact_view,
@@ -243,12 +255,12 @@ def query(resource: Resource, rows: list[Row]) -> Body:
         sorts.append((_names(resource, name, "sortable", resource.filterable), direction.upper() == "DESC"))
     fields, expand, include_null = _shape_args(resource, args)
     try:
-        page_size = int(args.get("pageSize", "10"))
+        page_size = int(args.get("pageSize", str(OBJECT_QUERY_PAGE_SIZE_DEFAULT)))
         offset = int(args.get("cursor", "0") or 0)
     except ValueError:
         raise QueryError("pageSize and cursor must be integers") from None
-    if not 1 <= page_size <= 99:
-        raise QueryError("pageSize must be between 1 and 99")
+    if not 1 <= page_size <= OBJECT_QUERY_PAGE_SIZE_MAX:
+        raise QueryError(f"pageSize must be between 1 and {OBJECT_QUERY_PAGE_SIZE_MAX}")
     if offset < 0:
         raise QueryError("cursor is not one this query answered")
     matched = [r for r in rows if all(clause(r[0]) for clause in clauses)]

@@ -1,4 +1,5 @@
-"""Reconciliation's watermark, and the check "has this object an event the inbox already handles"."""
+"""Reconciliation's watermark, its baseline (what existed before the service), and the check "has this
+object an event the inbox already handles"."""
 from sqlalchemy import text
 
 WATERMARK = text("SELECT watermark FROM reconcile_state WHERE name = :name")
@@ -9,3 +10,11 @@ ADVANCE = text("INSERT INTO reconcile_state (name, watermark, updated_at) VALUES
                " WHERE reconcile_state.watermark < excluded.watermark")
 HANDLED = text("SELECT status FROM events WHERE object_key = :object_key"
                " AND status IN ('pending', 'running', 'failed', 'done') LIMIT 1")
+# The baseline: once taken, never retaken or moved (the first pass to finish it wins; a racing one is a no-op).
+BASELINE_TAKEN = text("SELECT watermark FROM reconcile_state WHERE name = :name")
+FINISH_BASELINE = text("INSERT INTO reconcile_state (name, watermark, updated_at) VALUES (:name, :taken_at, :now)"
+                       " ON CONFLICT (name) DO NOTHING")
+RECORD_BASELINE = text("INSERT INTO reconcile_baseline (kind, object_id, recorded_at) VALUES (:kind, :object_id, :now)"
+                       " ON CONFLICT (kind, object_id) DO NOTHING")
+IN_BASELINE = text("SELECT 1 FROM reconcile_baseline WHERE kind = :kind AND object_id = :object_id")
+BASELINE_COUNTS = text("SELECT kind, COUNT(*) AS n FROM reconcile_baseline GROUP BY kind")
