@@ -212,15 +212,15 @@ def test_refused_webhooks_are_logged_and_counted_by_route_and_reason(served):
     def moved(route, reason):
         return after.get((route, reason), 0) - before.get((route, reason), 0)
 
-    assert moved("/webhooks/zuora", "unauthorized") == 3
+    assert moved("/webhooks/zuora", "wrong_credentials") == 3
     assert moved("/webhooks/zuora", "invalid_payload") == 1
     assert moved("/webhooks/billing", "unsupported_media_type") == 1
-    assert moved("/webhooks/billing", "invalid_signature") == 1
+    assert moved("/webhooks/billing", "timestamp_out_of_tolerance") == 1
     log = served.log()
     refusals = [json.loads(line) for line in log.splitlines() if '"webhook refused"' in line]
     assert {(r["route"], r["status"], r["reason"]) for r in refusals} >= {
-        ("/webhooks/zuora", 401, "unauthorized"), ("/webhooks/zuora", 400, "invalid_payload"),
-        ("/webhooks/billing", 415, "unsupported_media_type"), ("/webhooks/billing", 401, "invalid_signature")}
+        ("/webhooks/zuora", 401, "wrong_credentials"), ("/webhooks/zuora", 400, "invalid_payload"),
+        ("/webhooks/billing", 415, "unsupported_media_type"), ("/webhooks/billing", 401, "timestamp_out_of_tolerance")}
     assert [r["fields"] for r in refusals if r["reason"] == "invalid_payload"] == [["AccountId"]]
     for leaked in ("wrong-password-77", "callout-password-2b8e", "body-must-not-be-logged", "A 1"):
         assert leaked not in log

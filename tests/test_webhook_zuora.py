@@ -12,6 +12,7 @@ from integration.config import Secret
 from integration.services import Services
 from integration.store.db import Database
 from tests.conftest import make_config
+from tests.error_shapes import bad_fields
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"zuora:callout-password-2b8e").decode()}
 
@@ -57,28 +58,45 @@ def test_second_callout_for_pending_account_does_not_add_work(client, services):
     (b"\xff\xfe", {"body": ["Not valid JSON."]}),
     (b"[1, 2]", {"body": ["Must be a JSON object."]}),
     (b'"A1"', {"body": ["Must be a JSON object."]}),
-    (b"{}", {"AccountId": ["Missing data for required field."]}),
-    (b'{"AccountId": ""}', {"AccountId": ["Length must be between 1 and 64."]}),
-    (json.dumps({"AccountId": "x" * 65}).encode(), {"AccountId": ["Length must be between 1 and 64."]}),
     (b'{"AccountId": "A 1"}', {"AccountId": ["must not contain whitespace"]}),
-    (b'{"AccountId": 12345}', {"AccountId": ["Not a valid string."]}),
-    (b'{"AccountId": null}', {"AccountId": ["Field may not be null."]}),
 ])
-def test_malformed_body_is_400_naming_the_field(client, services, body, detail):
+def test_malformed_body_is_400_with_the_projects_message(client, services, body, detail):
     resp = post(client, body)
     assert resp.status_code == 400
     assert resp.get_json() == {"error": "invalid_payload", "detail": detail}
     assert events(services) == []
 
 
-def test_missing_credentials_get_a_basic_challenge(client, services):
-    resp = post(client, {"AccountId": "A1"}, auth=False)
+@pytest.mark.parametrize("body", [b"{}", b'{"AccountId": ""}', json.dumps({"AccountId": "x" * 65}).encode(),
+                                  b'{"AccountId": 12345}', b'{"AccountId": null}'],
+                         ids=["missing", "empty", "too long", "a number", "null"])
+def test_malformed_account_id_is_400_naming_the_field(client, services, body):
+    resp = post(client, body)
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_payload"
+    assert bad_fields(resp.get_json()["detail"]) == {"AccountId"}
+    assert events(services) == []
+
+
+@pytest.mark.parametrize("authorization,reason", [
+    (None, "missing_credentials"),
+    ("", "missing_credentials"),
+    ("Basic " + base64.b64encode(b"zuora:wrong").decode(), "wrong_credentials"),
+    ("Basic " + base64.b64encode(b"someone:callout-password-2b8e").decode(), "wrong_credentials"),
+    ("Basic " + base64.b64encode(b"zuora:").decode(), "wrong_credentials"),
+    ("Bearer " + base64.b64encode(b"zuora:callout-password-2b8e").decode(), "malformed_credentials"),
+    ("Basic not*base64", "malformed_credentials"),
+    ("Basic " + base64.b64encode(b"no colon").decode(), "malformed_credentials"),
+], ids=["no header", "empty header", "wrong password", "wrong user", "empty password", "not Basic",
+        "not base64", "no colon"])
+def test_refused_credentials_get_a_basic_challenge_and_their_reason(client, services, authorization, reason):
+    headers = {} if authorization is None else {"Authorization": authorization}
+    resp = post(client, {"AccountId": "A1"}, headers=headers, auth=False)
     assert resp.status_code == 401
     assert resp.headers["WWW-Authenticate"] == 'Basic realm="zuora-callouts"'
-    assert resp.get_json() == {"error": "unauthorized", "detail": "valid Basic credentials are required"}
-    wrong = {"Authorization": "Basic " + base64.b64encode(b"zuora:wrong").decode()}
-    resp = post(client, {"AccountId": "A1"}, headers=wrong, auth=False)
-    assert resp.status_code == 401 and resp.headers["WWW-Authenticate"] == 'Basic realm="zuora-callouts"'
+    answer = resp.get_json()
+    assert list(answer) == ["error", "reason", "detail"]
+    assert (answer["error"], answer["reason"]) == ("unauthorized", reason)
+    assert isinstance(answer["detail"], str) and answer["detail"]
     assert events(services) == []
 
 
@@ -111,21 +129,34 @@ def hmac_client(tmp_path):
     return build
 
 
+def hmac_of(body: bytes, fmt="BASE64", algorithm="SHA-256", key=b"hmac-key-31415") -> str:
+    digest = hmac.new(key, body, getattr(hashlib, algorithm.replace("-", "").lower())).digest()
+    return digest.hex() if fmt == "HEX" else base64.b64encode(digest).decode()
+
+
 @pytest.mark.parametrize("fmt,algorithm", [("BASE64", "SHA-256"), ("HEX", "SHA-512"), ("BASE64", "SHA-384")])
 def test_hmac_signed_callouts(hmac_client, fmt, algorithm):
     client = hmac_client(fmt, algorithm)
     body = b'{"AccountId": "A1"}'
-    digest = hmac.new(b"hmac-key-31415", body, getattr(hashlib, algorithm.replace("-", "").lower())).digest()
-    signature = digest.hex() if fmt == "HEX" else base64.b64encode(digest).decode()
+    signature = hmac_of(body, fmt, algorithm)
     ok = post(client, body, headers={"X-Zuora-Signature": signature}, auth=False)
     assert ok.status_code == 200
-    for bad in ({"X-Zuora-Signature": "bm9wZQ=="}, {}):
-        resp = post(client, body, headers=bad, auth=False)
+    if fmt == "HEX":
+        assert post(client, body, headers={"X-Zuora-Signature": signature.upper()}, auth=False).status_code == 200
+    wrong = hmac_of(body, fmt, algorithm, key=b"another-key")
+    for headers, reason in [({}, "missing_signature"), ({"X-Zuora-Signature": " "}, "missing_signature"),
+                            ({"X-Zuora-Signature": "bm9wZQ=="}, "malformed_signature_header"),
+                            ({"X-Zuora-Signature": "!?" * 32}, "malformed_signature_header"),
+                            ({"X-Zuora-Signature": signature[:-4]}, "malformed_signature_header"),
+                            ({"X-Zuora-Signature": wrong}, "signature_mismatch")]:
+        resp = post(client, body, headers=headers, auth=False)
         assert resp.status_code == 401
-        assert resp.get_json() == {"error": "invalid_signature",
-                                   "detail": "missing or wrong X-Zuora-Signature signature"}
+        answer = resp.get_json()
+        assert list(answer) == ["error", "reason", "detail"]
+        assert (answer["error"], answer["reason"]) == ("invalid_signature", reason), headers
+        assert "X-Zuora-Signature" in answer["detail"]
     tampered = post(client, b'{"AccountId": "A2"}', headers={"X-Zuora-Signature": signature}, auth=False)
-    assert tampered.status_code == 401
+    assert tampered.status_code == 401 and tampered.get_json()["reason"] == "signature_mismatch"
 
 
 def test_store_that_cannot_commit_answers_503(tmp_path):
@@ -268,9 +299,11 @@ def test_refusals_are_counted_by_route_and_reason(client):
         return REGISTRY.get_sample_value("integration_webhook_refused_total",
                                          {"route": "/webhooks/zuora", "reason": reason}) or 0.0
 
-    before = {reason: count(reason) for reason in ("unauthorized", "unsupported_media_type", "invalid_payload")}
+    reasons = ("missing_credentials", "wrong_credentials", "unsupported_media_type", "invalid_payload")
+    before = {reason: count(reason) for reason in reasons}
     post(client, {"AccountId": "A1"}, auth=False)
+    post(client, {"AccountId": "A1"}, auth=False, headers={"Authorization": "Basic " + base64.b64encode(
+        b"zuora:wrong").decode()})
     post(client, "x", content_type="text/plain")
     post(client, {"AccountId": "A\x00"})
-    assert {reason: count(reason) - before[reason] for reason in before} == {
-        "unauthorized": 1, "unsupported_media_type": 1, "invalid_payload": 1}
+    assert {reason: count(reason) - before[reason] for reason in reasons} == dict.fromkeys(reasons, 1)
