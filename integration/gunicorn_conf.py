@@ -5,10 +5,12 @@ multiprocess mode, a dead worker's gauges are dropped here.
 
 The worker is gthread reading request heads in its event loop with a deadline, so slow clients
 cannot hold its threads, and answering gunicorn's own errors as JSON (``integration.web.gunicorn_worker``).
+gunicorn's own log lines pass the service's secret masking (``integration.web.gunicorn_logging``).
 """
 import os
 
 worker_class = "integration.web.gunicorn_worker.HeadFirstWorker"
+logger_class = "integration.web.gunicorn_logging.ServiceLogger"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 graceful_timeout = 20
 timeout = 30

@@ -39,12 +39,14 @@ class Served:
                 [sys.executable, "-m", "integration", "serve", "--no-worker", "--workers", "2",
                  "--host", "127.0.0.1", "--port", str(self.port)], env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        while True:  # wait until gunicorn answers
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.log()
+        while True:  # wait until gunicorn answers (a request made while a worker boots waits in the backlog)
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"`integration serve` did not start:\n{self.log()}")
             try:
                 if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.05)
 
     def log(self) -> str:
