@@ -229,6 +229,28 @@ class FrontDoor:
             return invalid(UNSUPPORTED_ALGORITHM, "webhook-signature has no v1 (HMAC-SHA256) signature")
         return None, signatures
 
+    # -- for the server, in its event loop ---------------------------------------------------------------
+
+    def before_body(self, method: str, path: str, headers: Mapping[str, str],
+                    content_length: int | None) -> Refusal | None:
+        """``check_head`` for a webhook request whose head is complete and whose body is not yet read,
+        logged and counted when it refuses; None for a request to any other route (the view decides)."""
+        route = self.route(method, path)
+        refused = self.check_head(route, headers, content_length) if route else None
+        if route and refused:
+            record_refusal(route, refused)
+        return refused
+
+    def refused_by_server(self, method: str, path: str, status: int, code: str, detail: str) -> Refusal | None:
+        """A refusal the server decided before the view ran (408 too slow, 413 too large, 400 a malformed
+        chunked body), as the webhook's own refusal, logged and counted; None for any other route."""
+        route = self.route(method, path)
+        if route is None:
+            return None
+        refused = too_large() if status == 413 else refusal(status, code, detail)
+        record_refusal(route, refused)
+        return refused
+
     # -- with the body -------------------------------------------------------------------------------
 
     def check_body(self, route: str, headers: Mapping[str, str], body: bytes) -> Refusal | None:
