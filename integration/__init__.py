@@ -20,6 +20,7 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     from integration.logs import configure_logging
     from integration.web import admin, admin_extras, console_app, ops, reports, security, webhooks  # noqa: F401
     from integration.web.errors import register_error_handlers
+    from integration.web.front_door import FrontDoor
     from integration.web.payloads import STREAM_LIMIT
 
     if services is None:
@@ -30,6 +31,8 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     app.json = _InOrderJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = STREAM_LIMIT  # bodies are capped at MAX_BODY by read_capped_body
     app.extensions["integration"] = services
+    # the webhook checks, also run by `integration serve`'s worker before it reads a body (gunicorn_worker)
+    app.extensions["integration.front_door"] = FrontDoor(services.config)
     register_error_handlers(app)
     security.init_app(app)
     app.register_blueprint(webhooks.bp)

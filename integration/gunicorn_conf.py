@@ -3,12 +3,15 @@
 Database connections open lazily in each worker after the fork; with prometheus-client's
 multiprocess mode, a dead worker's gauges are dropped here.
 
-The worker is gthread reading request heads in its event loop with a deadline, so slow clients
-cannot hold its threads, and answering gunicorn's own errors as JSON (``integration.web.gunicorn_worker``).
+The worker is gthread reading whole requests (head and body) in its event loop under one deadline, with
+the webhooks' credential and signature checks run before a body is read, so slow clients cannot hold its
+threads; it answers gunicorn's own errors as JSON (``integration.web.gunicorn_worker``). gunicorn's own log
+lines pass the service's secret masking (``integration.web.gunicorn_logging``).
 """
 import os
 
 worker_class = "integration.web.gunicorn_worker.HeadFirstWorker"
+logger_class = "integration.web.gunicorn_logging.ServiceLogger"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 graceful_timeout = 20
 timeout = 30

@@ -108,5 +108,5 @@ def test_first_hour_source_the_block_check_serve_and_a_zuora_account_reaches_bil
 def _ready(url: str) -> bool:
     try:
         return requests.get(f"{url}/readyz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # a request made while gunicorn boots waits in its backlog
         return False

@@ -21,6 +21,7 @@ from integration import create_app
 from integration.cli import main
 from integration.config import _VARIABLES
 from integration.domain.errors import FAILURE_CODES
+from integration.web.front_door import REFUSAL_CODES
 from integration_sandbox.billing import create_billing_sandbox
 from integration_sandbox.billing.invoices import SHAPES
 from integration_sandbox.zuora import create_zuora_sandbox
@@ -345,3 +346,8 @@ def test_every_invoice_shape_is_documented(shape):
 @pytest.mark.parametrize("code", FAILURE_CODES)
 def test_every_failure_code_is_in_the_failure_table(code):
     assert any(row[0] == f"`{code}`" for row in table_rows(section(page("operations.md"), "Failures")))
+
+
+@pytest.mark.parametrize("code", REFUSAL_CODES)
+def test_every_webhook_refusal_code_is_in_the_refusals_table(code):
+    assert any(row[2] == f"`{code}`" for row in table_rows(section(page("admin-api.md"), "Refusals")))

@@ -5,57 +5,16 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
-from integration.store.db import Database
 from integration.web.gunicorn_worker import MAX_HEAD
-from tests.conftest import ADMIN_TOKEN, service_env
-from tests.e2e_stack import free_port
+from tests.conftest import ADMIN_TOKEN
+from tests.served import CALLOUT_AUTH, Served, raw_exchange, refused_counts, split_answer
 
 pytestmark = pytest.mark.slow
-CALLOUT_AUTH = "Basic " + base64.b64encode(b"zuora:callout-password-2b8e").decode()
-
-
-class Served:
-    """`integration serve --no-worker` on a free loopback port, its output in a file."""
-
-    def __init__(self, workdir: Path, **extra_env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.database_url = f"sqlite:///{workdir}/integration.db"
-        self.log_path = workdir / "serve.log"
-        env = {**service_env(self.database_url), **extra_env}
-        with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "integration", "serve", "--no-worker", "--workers", "2",
-                 "--host", "127.0.0.1", "--port", str(self.port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:  # wait until gunicorn answers
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.log()
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.05)
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def events(self) -> list[dict]:
-        return [dict(r) for r in Database(self.database_url).utils().execute("SELECT * FROM events").fetchall()]
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -63,23 +22,6 @@ def served(tmp_path_factory):
     server = Served(tmp_path_factory.mktemp("front-door"))
     yield server
     server.stop()
-
-
-def raw_exchange(port: int, request: bytes, timeout: float = 15) -> bytes:
-    """Send raw bytes and read the answer until the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(request)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return answer
-
-
-def split_answer(answer: bytes) -> tuple[int, dict, dict]:
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, json.loads(body)
 
 
 def chunked_post(port: int, path: str, body: bytes, headers: dict) -> tuple[int, dict]:
@@ -164,6 +106,7 @@ def test_fifty_slow_clients_dripping_headers_do_not_stop_callouts(served):
 
 
 def test_a_head_that_does_not_arrive_in_time_gets_408_json(tmp_path):
+    # INTEGRATION_HEAD_TIMEOUT_SECONDS: the former name of INTEGRATION_REQUEST_TIMEOUT_SECONDS, still read
     server = Served(tmp_path, INTEGRATION_HEAD_TIMEOUT_SECONDS="1")
     try:
         status, _headers, body = split_answer(raw_exchange(server.port, b"POST /webhooks/zuora HTTP/1.1\r\nHost: x"))
@@ -186,14 +129,6 @@ def test_a_head_that_does_not_arrive_in_time_gets_408_json(tmp_path):
 
 # -- refused webhooks: logged and counted across processes ------------------------------------------------
 
-def refused_counts(served) -> dict[tuple[str, str], float]:
-    text = requests.get(f"{served.url}/metrics", timeout=5).text
-    families = {f.name: f for f in text_string_to_metric_families(text)}
-    family = families.get("integration_webhook_refused")
-    return {(s.labels["route"], s.labels["reason"]): s.value
-            for s in (family.samples if family else []) if s.name.endswith("_total")}
-
-
 def test_refused_webhooks_are_logged_and_counted_by_route_and_reason(served):
     before = refused_counts(served)
     secret_body = b'{"AccountId": "A 1", "marker": "body-must-not-be-logged"}'
@@ -212,15 +147,15 @@ def test_refused_webhooks_are_logged_and_counted_by_route_and_reason(served):
     def moved(route, reason):
         return after.get((route, reason), 0) - before.get((route, reason), 0)
 
-    assert moved("/webhooks/zuora", "unauthorized") == 3
+    assert moved("/webhooks/zuora", "wrong_credentials") == 3
     assert moved("/webhooks/zuora", "invalid_payload") == 1
     assert moved("/webhooks/billing", "unsupported_media_type") == 1
-    assert moved("/webhooks/billing", "invalid_signature") == 1
+    assert moved("/webhooks/billing", "timestamp_out_of_tolerance") == 1
     log = served.log()
     refusals = [json.loads(line) for line in log.splitlines() if '"webhook refused"' in line]
     assert {(r["route"], r["status"], r["reason"]) for r in refusals} >= {
-        ("/webhooks/zuora", 401, "unauthorized"), ("/webhooks/zuora", 400, "invalid_payload"),
-        ("/webhooks/billing", 415, "unsupported_media_type"), ("/webhooks/billing", 401, "invalid_signature")}
+        ("/webhooks/zuora", 401, "wrong_credentials"), ("/webhooks/zuora", 400, "invalid_payload"),
+        ("/webhooks/billing", 415, "unsupported_media_type"), ("/webhooks/billing", 401, "timestamp_out_of_tolerance")}
     assert [r["fields"] for r in refusals if r["reason"] == "invalid_payload"] == [["AccountId"]]
     for leaked in ("wrong-password-77", "callout-password-2b8e", "body-must-not-be-logged", "A 1"):
         assert leaked not in log

@@ -61,7 +61,7 @@ def test_errors_use_the_error_schema(client):
     document = client.get("/openapi.json").get_json()
     error = document["components"]["schemas"]["Error"]
     assert error["required"] == ["error"]
-    assert set(error["properties"]) == {"error", "detail"}
+    assert set(error["properties"]) == {"error", "reason", "detail"}
     ref = {"$ref": "#/components/schemas/Error"}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():

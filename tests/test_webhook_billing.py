@@ -61,29 +61,82 @@ def test_unknown_type_is_acknowledged_and_ignored(client, services):
     assert services.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 0
 
 
+WRONG_SECRET = "whsec_" + "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldDEyMw=="
+
+
+def without(*names):
+    return lambda h, b: {k: v for k, v in h.items() if k not in names}
+
+
 @pytest.mark.parametrize("mutate,reason", [
-    (lambda h, b: {**h, "webhook-signature": "v1,bm9wZQ=="}, "No matching signature found"),
-    (lambda h, b: {k: v for k, v in h.items() if k != "webhook-signature"}, "Missing required headers"),
-    (lambda h, b: {**h, "webhook-signature": "garbage"}, "Malformed signature headers"),
-    (lambda h, b: {**h, "webhook-timestamp": "yesterday"}, "Invalid Signature Headers"),
-    (lambda h, b: signed_headers(b, timestamp=time.time() - 400), "Message timestamp too old"),
-    (lambda h, b: signed_headers(b, timestamp=time.time() + 400), "Message timestamp too new"),
-    (lambda h, b: signed_headers(b, secret="whsec_" + "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldDEyMw=="),
-     "No matching signature found"),
-])
-def test_bad_signatures_are_401(client, services, mutate, reason):
+    (lambda h, b: {**h, "webhook-signature": "v1,bm9wZQ=="}, "signature_mismatch"),
+    (lambda h, b: signed_headers(b, secret=WRONG_SECRET), "signature_mismatch"),
+    (lambda h, b: {**h, "webhook-id": "msg_other"}, "signature_mismatch"),
+    (without("webhook-signature"), "missing_signature"),
+    (without("webhook-id", "webhook-timestamp", "webhook-signature"), "missing_signature"),
+    (lambda h, b: {**h, "webhook-timestamp": " "}, "missing_signature"),
+    (lambda h, b: {**h, "webhook-signature": "garbage"}, "malformed_signature_header"),
+    (lambda h, b: {**h, "webhook-signature": "v1,not*base64"}, "malformed_signature_header"),
+    (lambda h, b: {**h, "webhook-signature": h["webhook-signature"] + " ,abc="}, "malformed_signature_header"),
+    (lambda h, b: {**h, "webhook-timestamp": "yesterday"}, "malformed_signature_header"),
+    (lambda h, b: {**h, "webhook-timestamp": "1.7e9"}, "malformed_signature_header"),
+    (lambda h, b: {**h, "webhook-timestamp": "-5"}, "malformed_signature_header"),
+    (lambda h, b: signed_headers(b, timestamp=time.time() - 400), "timestamp_out_of_tolerance"),
+    (lambda h, b: signed_headers(b, timestamp=time.time() + 400), "timestamp_out_of_tolerance"),
+    (lambda h, b: {**h, "webhook-signature": "v1a,bm9wZQ== v2,bm9wZQ=="}, "unsupported_algorithm"),
+], ids=["another signature", "another secret", "another webhook-id", "no signature header", "no headers at all",
+        "blank timestamp", "entry without a version", "signature not base64", "empty version",
+        "timestamp not a number", "timestamp not whole seconds", "negative timestamp", "timestamp too old",
+        "timestamp too new", "only other versions"])
+def test_bad_signatures_are_401_with_the_projects_reason(client, services, mutate, reason):
     body = json.dumps({"type": "account.created", "data": {"id": "acc-1"}}).encode()
     resp = post(client, None, raw=body, headers=mutate(signed_headers(body), body))
     assert resp.status_code == 401
-    assert resp.get_json() == {"error": "invalid_signature", "detail": reason}
+    answer = resp.get_json()
+    assert list(answer) == ["error", "reason", "detail"]
+    assert (answer["error"], answer["reason"]) == ("invalid_signature", reason)
+    assert isinstance(answer["detail"], str) and answer["detail"]
     assert services.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 0
+
+
+def test_a_missing_signature_header_is_named(client):
+    body = json.dumps({"type": "account.created", "data": {"id": "acc-1"}}).encode()
+    resp = post(client, None, raw=body, headers=without("webhook-timestamp")(signed_headers(body), body))
+    assert resp.get_json()["reason"] == "missing_signature"
+    assert "webhook-timestamp" in resp.get_json()["detail"].split("missing:")[1]
+
+
+def test_a_v1_signature_among_other_versions_passes(client):
+    body = json.dumps({"type": "account.created", "data": {"id": "acc-3"}}).encode()
+    headers = signed_headers(body)
+    headers["webhook-signature"] = f"v1a,bm9wZQ== {headers['webhook-signature']}"
+    assert post(client, None, raw=body, headers=headers).status_code == 200
+
+
+def test_the_reason_is_the_same_in_body_log_and_metric(client, caplog):
+    from prometheus_client import REGISTRY
+
+    def count(reason):
+        return REGISTRY.get_sample_value("integration_webhook_refused_total",
+                                         {"route": "/webhooks/billing", "reason": reason}) or 0.0
+
+    body = json.dumps({"type": "account.created", "data": {"id": "acc-1"}}).encode()
+    for headers, reason in [(signed_headers(body, secret=WRONG_SECRET), "signature_mismatch"),
+                            (signed_headers(body, timestamp=time.time() - 400), "timestamp_out_of_tolerance")]:
+        before = count(reason)
+        caplog.clear()
+        resp = post(client, None, raw=body, headers=headers)
+        assert resp.get_json()["reason"] == reason
+        assert count(reason) - before == 1
+        [line] = [r for r in caplog.records if r.getMessage() == "webhook refused"]
+        assert (line.route, line.status, line.reason) == ("/webhooks/billing", 401, reason)
 
 
 def test_tampered_body_is_401(client):
     body = json.dumps({"type": "account.created", "data": {"id": "acc-1"}}).encode()
     headers = signed_headers(body)
     resp = post(client, None, raw=body.replace(b"acc-1", b"acc-2"), headers=headers)
-    assert resp.status_code == 401
+    assert resp.status_code == 401 and resp.get_json()["reason"] == "signature_mismatch"
 
 
 @pytest.mark.parametrize("payload,detail", [

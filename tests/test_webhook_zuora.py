@@ -72,14 +72,26 @@ def test_malformed_body_is_400_naming_the_field(client, services, body, detail):
     assert events(services) == []
 
 
-def test_missing_credentials_get_a_basic_challenge(client, services):
-    resp = post(client, {"AccountId": "A1"}, auth=False)
+@pytest.mark.parametrize("authorization,reason", [
+    (None, "missing_credentials"),
+    ("", "missing_credentials"),
+    ("Basic " + base64.b64encode(b"zuora:wrong").decode(), "wrong_credentials"),
+    ("Basic " + base64.b64encode(b"someone:callout-password-2b8e").decode(), "wrong_credentials"),
+    ("Basic " + base64.b64encode(b"zuora:").decode(), "wrong_credentials"),
+    ("Bearer " + base64.b64encode(b"zuora:callout-password-2b8e").decode(), "malformed_credentials"),
+    ("Basic not*base64", "malformed_credentials"),
+    ("Basic " + base64.b64encode(b"no colon").decode(), "malformed_credentials"),
+], ids=["no header", "empty header", "wrong password", "wrong user", "empty password", "not Basic",
+        "not base64", "no colon"])
+def test_refused_credentials_get_a_basic_challenge_and_their_reason(client, services, authorization, reason):
+    headers = {} if authorization is None else {"Authorization": authorization}
+    resp = post(client, {"AccountId": "A1"}, headers=headers, auth=False)
     assert resp.status_code == 401
     assert resp.headers["WWW-Authenticate"] == 'Basic realm="zuora-callouts"'
-    assert resp.get_json() == {"error": "unauthorized", "detail": "valid Basic credentials are required"}
-    wrong = {"Authorization": "Basic " + base64.b64encode(b"zuora:wrong").decode()}
-    resp = post(client, {"AccountId": "A1"}, headers=wrong, auth=False)
-    assert resp.status_code == 401 and resp.headers["WWW-Authenticate"] == 'Basic realm="zuora-callouts"'
+    answer = resp.get_json()
+    assert list(answer) == ["error", "reason", "detail"]
+    assert (answer["error"], answer["reason"]) == ("unauthorized", reason)
+    assert isinstance(answer["detail"], str) and answer["detail"]
     assert events(services) == []
 
 
@@ -112,21 +124,34 @@ def hmac_client(tmp_path):
     return build
 
 
+def hmac_of(body: bytes, fmt="BASE64", algorithm="SHA-256", key=b"hmac-key-31415") -> str:
+    digest = hmac.new(key, body, getattr(hashlib, algorithm.replace("-", "").lower())).digest()
+    return digest.hex() if fmt == "HEX" else base64.b64encode(digest).decode()
+
+
 @pytest.mark.parametrize("fmt,algorithm", [("BASE64", "SHA-256"), ("HEX", "SHA-512"), ("BASE64", "SHA-384")])
 def test_hmac_signed_callouts(hmac_client, fmt, algorithm):
     client = hmac_client(fmt, algorithm)
     body = b'{"AccountId": "A1"}'
-    digest = hmac.new(b"hmac-key-31415", body, getattr(hashlib, algorithm.replace("-", "").lower())).digest()
-    signature = digest.hex() if fmt == "HEX" else base64.b64encode(digest).decode()
+    signature = hmac_of(body, fmt, algorithm)
     ok = post(client, body, headers={"X-Zuora-Signature": signature}, auth=False)
     assert ok.status_code == 200
-    for bad in ({"X-Zuora-Signature": "bm9wZQ=="}, {}):
-        resp = post(client, body, headers=bad, auth=False)
+    if fmt == "HEX":
+        assert post(client, body, headers={"X-Zuora-Signature": signature.upper()}, auth=False).status_code == 200
+    wrong = hmac_of(body, fmt, algorithm, key=b"another-key")
+    for headers, reason in [({}, "missing_signature"), ({"X-Zuora-Signature": " "}, "missing_signature"),
+                            ({"X-Zuora-Signature": "bm9wZQ=="}, "malformed_signature_header"),
+                            ({"X-Zuora-Signature": "!?" * 32}, "malformed_signature_header"),
+                            ({"X-Zuora-Signature": signature[:-4]}, "malformed_signature_header"),
+                            ({"X-Zuora-Signature": wrong}, "signature_mismatch")]:
+        resp = post(client, body, headers=headers, auth=False)
         assert resp.status_code == 401
-        assert resp.get_json() == {"error": "invalid_signature",
-                                   "detail": "missing or wrong X-Zuora-Signature signature"}
+        answer = resp.get_json()
+        assert list(answer) == ["error", "reason", "detail"]
+        assert (answer["error"], answer["reason"]) == ("invalid_signature", reason), headers
+        assert "X-Zuora-Signature" in answer["detail"]
     tampered = post(client, b'{"AccountId": "A2"}', headers={"X-Zuora-Signature": signature}, auth=False)
-    assert tampered.status_code == 401
+    assert tampered.status_code == 401 and tampered.get_json()["reason"] == "signature_mismatch"
 
 
 def test_store_that_cannot_commit_answers_503(tmp_path):
@@ -269,9 +294,11 @@ def test_refusals_are_counted_by_route_and_reason(client):
         return REGISTRY.get_sample_value("integration_webhook_refused_total",
                                          {"route": "/webhooks/zuora", "reason": reason}) or 0.0
 
-    before = {reason: count(reason) for reason in ("unauthorized", "unsupported_media_type", "invalid_payload")}
+    reasons = ("missing_credentials", "wrong_credentials", "unsupported_media_type", "invalid_payload")
+    before = {reason: count(reason) for reason in reasons}
     post(client, {"AccountId": "A1"}, auth=False)
+    post(client, {"AccountId": "A1"}, auth=False, headers={"Authorization": "Basic " + base64.b64encode(
+        b"zuora:wrong").decode()})
     post(client, "x", content_type="text/plain")
     post(client, {"AccountId": "A\x00"})
-    assert {reason: count(reason) - before[reason] for reason in before} == {
-        "unauthorized": 1, "unsupported_media_type": 1, "invalid_payload": 1}
+    assert {reason: count(reason) - before[reason] for reason in reasons} == dict.fromkeys(reasons, 1)

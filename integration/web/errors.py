@@ -17,19 +17,25 @@ log = logging.getLogger("integration.web")
 
 
 class ApiError(Exception):
-    """A refused request: answered ``status`` with ``{"error": code, "detail": detail}`` and ``headers``."""
+    """A refused request: answered ``status`` with ``{"error": code, "detail": detail}`` and ``headers``;
+    a refused webhook's 401 also names its cause, ``{"error", "reason", "detail"}`` (CONTRACT §11)."""
 
-    def __init__(self, status: int, code: str, detail: Any = None, headers: Mapping[str, str] | None = None):
+    def __init__(self, status: int, code: str, detail: Any = None, headers: Mapping[str, str] | None = None,
+                 reason: str | None = None):
         super().__init__(f"{status} {code}")
         self.status = status
         self.code = code
         self.detail = detail
         self.headers = dict(headers or {})
+        self.reason = reason
 
 
-def error_response(status: int, code: str, detail: Any = None, headers: Mapping[str, str] | None = None):
+def error_response(status: int, code: str, detail: Any = None, headers: Mapping[str, str] | None = None,
+                   reason: str | None = None):
     """The JSON error answer; ``ApiError``'s handler and the other error handlers all answer through it."""
     body = {"error": code}
+    if reason is not None:
+        body["reason"] = reason
     if detail is not None:
         body["detail"] = detail
     response = jsonify(body)
@@ -68,7 +74,7 @@ def register_error_handlers(app: Flask) -> None:
     """JSON for every error the app raises: ``ApiError``, werkzeug's HTTP errors, and bugs (a logged 500)."""
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.detail, headers=exc.headers)
+        return error_response(exc.status, exc.code, exc.detail, headers=exc.headers, reason=exc.reason)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -87,7 +87,9 @@ def _admin(summary: str, ok: dict, *, status: str = "200", body=None, query=None
 
 WEBHOOK_ERRORS = {
     "400": _error("malformed body (`invalid_payload`, naming the field) or header"),
-    "401": _error("missing or wrong credentials or signature"),
+    "401": _error("missing or wrong credentials or signature; `reason` names the cause (missing_credentials, "
+                  "wrong_credentials, missing_signature, malformed_signature_header, timestamp_out_of_tolerance, "
+                  "unsupported_algorithm, signature_mismatch, …)"),
     "413": _error("body larger than 64 KiB"),
     "415": _error("the body is not application/json"),
     "503": _error("the event could not be stored; the sender should retry"),

@@ -58,6 +58,8 @@ class AcceptedSchema(Schema):
 
 class ErrorSchema(Schema):
     error = fields.String(required=True, metadata={"description": "machine-readable error code"})
+    reason = fields.String(metadata={"description": "a refused webhook's 401: its cause, one code per cause "
+                                                    "(missing_credentials, signature_mismatch, …)"})
     detail = fields.Raw(metadata={"description": "what was wrong, by field where that applies"})
 
 

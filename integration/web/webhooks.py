@@ -6,29 +6,31 @@ commit we answer 503 so the sender retries (Zuora retries on 5xx, never on other
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import logging
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from flask import Blueprint, current_app, jsonify, request
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from integration import metrics
-from integration.config import HMAC_ALGORITHMS
 from integration.domain.deliveries import BILLING_DELIVERY_WINDOW, ZUORA_DELIVERY_WINDOW
 from integration.domain.identifiers import identifier_problem
 from integration.store.tx import StoreUnavailable
 from integration.web.errors import ApiError
+from integration.web.front_door import (
+    BILLING_ROUTE,
+    ZUORA_ROUTE,
+    FrontDoor,
+    Refusal,
+    record_refusal,
+    refusal,
+    too_large,
+)
 from integration.web.payloads import MAX_BODY, parse_json_object, read_capped_body
 from integration.web.schemas import BillingEventSchema, ZuoraCalloutSchema
 
 log = logging.getLogger("integration.web")
 bp = Blueprint("webhooks", __name__)
 
-BASIC_CHALLENGE = 'Basic realm="zuora-callouts"'
 BILLING_EVENT_TYPES = {
     # type -> (object_type, object_key prefix)
     "account.created": ("account", "billing-account"),
@@ -41,29 +43,44 @@ def _services():
     return current_app.extensions["integration"]
 
 
-def _is_json(mimetype: str) -> bool:
-    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+def front_door() -> FrontDoor:
+    """The webhook checks for this app's configuration (``integration.web.front_door``)."""
+    return current_app.extensions["integration.front_door"]
 
 
-def refuse(status: int, code: str, detail, headers: dict | None = None) -> NoReturn:
+def refuse_with(refused: Refusal) -> NoReturn:
     """Refuse the webhook (``ApiError``, answered as JSON), logged with its reason and counted in
-    ``integration_webhook_refused_total{route, reason}``. The log line names the fields that were
-    wrong, never their values, the body or a credential (the detail strings carry none either)."""
+    ``integration_webhook_refused_total{route, reason}`` (``record_refusal``)."""
     route = request.url_rule.rule if request.url_rule is not None else request.path
-    metrics.WEBHOOK_REFUSED.labels(route=route, reason=code).inc()
-    fields = sorted(detail) if isinstance(detail, dict) else None
-    log.warning("webhook refused", extra={"route": route, "status": status, "reason": code,
-                                          **({"fields": fields} if fields else {})})
-    raise ApiError(status, code, detail, headers)
+    record_refusal(route, refused, sorted(refused.detail) if isinstance(refused.detail, dict) else None)
+    raise ApiError(refused.status, refused.error, refused.detail, refused.headers,
+                   reason=refused.reason if refused.status == 401 else None)
 
 
-def _read_body() -> bytes:
-    """The raw body; a refusal for a non-JSON or oversized request (chunked or not)."""
-    if not _is_json(request.mimetype):
-        refuse(415, "unsupported_media_type", "the body must be application/json")
+def refuse(status: int, code: str, detail: Any) -> NoReturn:
+    """Refuse for a cause that is its own code (400, 413, 415, 503): ``error`` and ``reason`` are ``code``."""
+    refuse_with(refusal(status, code, detail))
+
+
+def _headers() -> dict[str, str]:
+    """The request's headers, names in lower case (as ``FrontDoor`` reads them)."""
+    return {name.lower(): value for name, value in request.headers.items()}
+
+
+def _checked_body(route: str) -> bytes:
+    """The raw body of a webhook whose head and signature pass ``FrontDoor``'s checks; a refusal otherwise.
+
+    ``check_head`` runs here even though ``integration serve`` has already run it before reading the body:
+    under any other server (or the test client) this is its only run, and it is cheap.
+    """
+    headers = _headers()
+    if refused := front_door().check_head(route, headers, request.content_length):
+        refuse_with(refused)
     body = read_capped_body(MAX_BODY)
     if body is None:
-        refuse(413, "payload_too_large", f"the body may be at most {MAX_BODY} bytes")
+        refuse_with(too_large())
+    if refused := front_door().check_body(route, headers, body):
+        refuse_with(refused)
     return body
 
 
@@ -97,43 +114,10 @@ def _record(answer: dict | None = None, **event):
 
 # -- Zuora ------------------------------------------------------------------------------------------
 
-def _basic_auth_ok(config) -> bool:
-    auth = request.authorization
-    if auth is None or auth.type != "basic":
-        return False
-    user_ok = hmac.compare_digest((auth.username or "").encode(), config.zuora_callout_username.encode())
-    password_ok = hmac.compare_digest((auth.password or "").encode(),
-                                      config.zuora_callout_password.reveal().encode())
-    return user_ok and password_ok
-
-
-def callout_signature(config, body: bytes) -> str:
-    """The HMAC Zuora puts in the configured header, in the configured format."""
-    digest = hmac.new(config.zuora_callout_hmac_secret.reveal().encode(), body,
-                      getattr(hashlib, HMAC_ALGORITHMS[config.zuora_callout_hmac_algorithm])).digest()
-    if config.zuora_callout_hmac_format == "HEX":
-        return digest.hex()
-    return base64.b64encode(digest).decode()
-
-
-def _hmac_ok(config, body: bytes) -> bool:
-    given = request.headers.get(config.zuora_callout_hmac_header, "").strip()
-    expected = callout_signature(config, body)
-    if config.zuora_callout_hmac_format == "HEX":
-        given = given.lower()
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
-@bp.post("/webhooks/zuora")
+@bp.post(ZUORA_ROUTE)
 def zuora_callout():
     """A Zuora notification callout: queue a sync of the account it names."""
-    config = _services().config
-    if config.callout_basic_auth and not _basic_auth_ok(config):
-        refuse(401, "unauthorized", "valid Basic credentials are required",
-               headers={"WWW-Authenticate": BASIC_CHALLENGE})
-    body = _read_body()
-    if config.zuora_callout_hmac_secret and not _hmac_ok(config, body):
-        refuse(401, "invalid_signature", f"missing or wrong {config.zuora_callout_hmac_header} signature")
+    body = _checked_body(ZUORA_ROUTE)
     try:
         data = parse_json_object(body, ZuoraCalloutSchema())
     except ApiError as exc:  # refused through refuse(), which counts and logs webhook refusals
@@ -151,18 +135,10 @@ def zuora_callout():
 
 # -- billing ------------------------------------------------------------------------------------------
 
-@bp.post("/webhooks/billing")
+@bp.post(BILLING_ROUTE)
 def billing_event():
     """A Standard-Webhooks-signed billing event: queue a fetch-and-sync of the object it points at."""
-    config = _services().config
-    body = _read_body()
-    headers = {name: request.headers.get(name, "") for name in
-               ("webhook-id", "webhook-timestamp", "webhook-signature")}
-    try:
-        Webhook(config.billing_webhook_secret.reveal()).verify(body, headers, json_parse=False)
-    except (WebhookVerificationError, ValueError, binascii.Error) as exc:
-        reason = str(exc) if isinstance(exc, WebhookVerificationError) else "Malformed signature headers"
-        refuse(401, "invalid_signature", reason)
+    body = _checked_body(BILLING_ROUTE)
     webhook_id = _header_id("webhook-id")
     try:
         data = parse_json_object(body, BillingEventSchema())
