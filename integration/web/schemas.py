@@ -44,7 +44,8 @@ class BillingEventSchema(Schema):
         unknown = EXCLUDE
 
     type = fields.String(required=True, validate=[validate.Length(min=1, max=100), IDENTIFIER],
-                         metadata={"description": "account.created, account.updated or invoice.finalized"})
+                         metadata={"description": "account.created, account.updated, invoice.finalized, "
+                                                   "invoice.voided or invoice.updated"})
     data = fields.Nested(BillingEventDataSchema, required=True)
 
 
