@@ -5,7 +5,7 @@ recorded and the invoice is never pushed; an ``invoice.updated`` whose invoice i
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -16,6 +16,7 @@ from integration.flows import build_handlers
 from integration.flows.backfill_apply import plan_invoices
 from integration.store import failures, mappings, voids
 from integration.worker.loop import Worker
+from integration.worker.reconcile import run_pass
 
 pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
 
@@ -299,3 +300,44 @@ def test_backfill_never_plans_a_voided_invoice(stack):
     planned = list(plan_invoices(s.db, s.billing, s.zuora, s.config.zuora_invoice_link_field,
                                  datetime(2024, 1, 1, tzinfo=timezone.utc)))
     assert [item.invoice_id for item in planned] == [other["id"]]
+
+
+# -- reconciliation (CONTRACT §9, §12) ---------------------------------------------------------------------
+
+def test_reconciliation_finds_a_mapped_invoice_that_became_void(stack):
+    """The void's webhook never came: one pass queues it, the void flow reverses the twin; the next pass,
+    and an unmapped void invoice, queue nothing."""
+    stack.linked_account()
+    invoice, twin = pushed(stack)
+    never_pushed = stack.invoice(fixed=FEE, finalize=False)
+    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    void_in_billing(stack, invoice["id"])
+    void_in_billing(stack, never_pushed["id"])
+
+    result = run_pass(stack.services, since=since, advance=False)
+    assert result.queued["billing_invoice_void"] == [invoice["id"]]
+    assert result.queued["billing_invoice"] == []  # a void invoice is never queued to be pushed
+    [event] = stack.events("invoice.voided")
+    assert (event["source"], event["object_key"]) == ("reconcile", f"billing-invoice:{invoice['id']}")
+    stack.worker.drain()
+
+    row = invoice_mapping(stack, invoice["id"])
+    assert row.reversal == "reversed" and row.credit_memo_id == stack.zuora_state()["credit_memos"][0]["id"]
+    again = run_pass(stack.services, since=since, advance=False)
+    assert again.found["billing_invoice_void"] == 2 and again.queued["billing_invoice_void"] == []
+    assert len(puts(stack, twin["id"], "reverse")) == 1
+
+
+def test_reconciliation_leaves_a_refused_void_to_the_failure_list(stack):
+    stack.linked_account()
+    invoice, twin = pushed(stack)
+    requests.post(f"{stack.zuora_server.url}/_sandbox/invoices/{twin['id']}/payments", json={}, timeout=10)
+    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    void_in_billing(stack, invoice["id"])
+    run_pass(stack.services, since=since, advance=False)
+    stack.worker.drain()
+    [event] = stack.events("invoice.voided")
+    assert event["error_code"] == ZUORA_REJECTED
+
+    assert run_pass(stack.services, since=since, advance=False).queued["billing_invoice_void"] == []
+    assert len(stack.events("invoice.voided")) == 1

@@ -1,5 +1,6 @@
 """Reconciliation's state in the store (CONTRACT §9): the watermark, the slot claim, and the queueing
-of one ``reconcile`` event per object that the service has not seen.
+of one ``reconcile`` event per object that the service has not seen, or per mapped invoice that became
+void (§12) and whose Zuora twin is not undone yet.
 
 An object is left alone when it has a mapping (already synced) or any event that is pending, running,
 failed (it is on the failure list, whose retries own it) or done (a flow already decided about it, e.g.
@@ -24,7 +25,10 @@ KINDS = {
     "zuora_account": ("account.callout", "account", "zuora-account", "account", "zuora"),
     "billing_account": ("account.created", "account", "billing-account", "account", "billing"),
     "billing_invoice": ("invoice.finalized", "invoice", "billing-invoice", "invoice", "billing"),
+    "billing_invoice_void": ("invoice.voided", "invoice", "billing-invoice", "invoice", "billing"),
 }
+VOIDS = frozenset({"billing_invoice_void"})
+"""Kinds queued for what the store *has* (a mapping not yet undone), not for what it lacks."""
 
 
 def watermark(db: Database) -> datetime:
@@ -52,15 +56,21 @@ def claim(db: Database, slot: str, worker_id: str, now: datetime) -> bool:
 
 
 def queue(inbox: Inbox, kind: str, object_id: str, *, payload: dict | None = None) -> str | None:
-    """Queue a ``reconcile`` event for one object unless it is mapped or has an event; the new
+    """Queue a ``reconcile`` event for one object unless it is mapped or has an event (a void: unless
+    its invoice is unmapped, undone already, failed or has an event pending or running); the new
     event's ID, or None when the object needs nothing."""
     event_type, object_type, prefix, mapping_type, side = KINDS[kind]
     object_key = f"{prefix}:{object_id}"
     with inbox.db.transaction() as tx:
-        found = (mappings.find(tx, mapping_type, zuora_key=object_id) if side == "zuora"
-                 else mappings.find(tx, mapping_type, billing_id=object_id))
-        if found is not None or tx.scalar(q.HANDLED, object_key=object_key) is not None:
-            return None
+        if kind in VOIDS:  # a mapped invoice, not undone, not on the failure list
+            if tx.scalar(q.NOT_REVERSED, billing_id=object_id) is None or \
+                    tx.scalar(q.FAILED, object_key=object_key) is not None:
+                return None
+        else:
+            found = (mappings.find(tx, mapping_type, zuora_key=object_id) if side == "zuora"
+                     else mappings.find(tx, mapping_type, billing_id=object_id))
+            if found is not None or tx.scalar(q.HANDLED, object_key=object_key) is not None:
+                return None
         event_id, created = inbox.record_unless_active(
             tx, source=SOURCE, type=event_type, object_type=object_type, object_id=object_id,
             object_key=object_key, payload=payload or {"found_by": "reconcile"})

@@ -8,7 +8,10 @@ A pass reads, from its stored watermark less ``OVERLAP`` (clock skew between us 
 - billing accounts — Togai's ``Account`` carries no timestamps and ``GET /accounts`` no time filter, so
   every account is listed and checked against the store (cheap: a list call per 50, no per-object GET);
 - billing invoices that are finalized and were updated after it (``GET /invoices``; its time filter is on
-  the invoice *date*, which says nothing about when it was finalized, so the update time is checked here).
+  the invoice *date*, which says nothing about when it was finalized, so the update time is checked here);
+  of those, the ``VOID`` ones are voids (CONTRACT §12): a mapped invoice that became void since the
+  watermark and whose Zuora twin is not undone yet gets an ``invoice.voided`` (the void flow then undoes it);
+  a void one is never queued to be pushed.
 
 Each object with no mapping and no event is queued (``integration.store.reconcile.queue``). Lists are
 streamed, so a pass holds one page at a time. The watermark moves to the pass's *start* only when the
@@ -34,11 +37,13 @@ log = logging.getLogger("integration.reconcile")
 
 OVERLAP = timedelta(minutes=5)
 FINALIZED_STATUSES = ("DUE", "PAID", "PARTIALLY_PAID")
+VOID = "VOID"
 
 
 @dataclass
 class PassResult:
-    """What one pass read and queued, per kind (``zuora_account``, ``billing_account``, ``billing_invoice``)."""
+    """What one pass read and queued, per kind (``zuora_account``, ``billing_account``, ``billing_invoice``,
+    ``billing_invoice_void``)."""
 
     since: datetime
     started_at: datetime
@@ -80,7 +85,11 @@ def candidates(services: Services, since: datetime) -> Iterator[tuple[str, dict]
         if changed_since(row, since, "updatedAt", "createdAt"):
             yield "billing_account", row
     for row in services.billing.list_invoices():
-        if is_finalized(row) and changed_since(row, since, "updatedAt", "generatedAt"):
+        if not changed_since(row, since, "updatedAt", "generatedAt"):
+            continue
+        if row.get("status") == VOID:
+            yield "billing_invoice_void", row
+        elif is_finalized(row):
             yield "billing_invoice", row
 
 

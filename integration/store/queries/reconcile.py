@@ -9,3 +9,8 @@ ADVANCE = text("INSERT INTO reconcile_state (name, watermark, updated_at) VALUES
                " WHERE reconcile_state.watermark < excluded.watermark")
 HANDLED = text("SELECT status FROM events WHERE object_key = :object_key"
                " AND status IN ('pending', 'running', 'failed', 'done') LIMIT 1")
+# Voids (CONTRACT §12): a mapped invoice whose Zuora twin is not undone yet, and whether a failed event of it
+# is on the failure list (whose retries own it).
+NOT_REVERSED = text("SELECT 1 FROM id_mappings WHERE type = 'invoice' AND billing_id = :billing_id"
+                    " AND reversed_at IS NULL")
+FAILED = text("SELECT 1 FROM events WHERE object_key = :object_key AND status = 'failed' LIMIT 1")
