@@ -341,3 +341,22 @@ def test_reconciliation_leaves_a_refused_void_to_the_failure_list(stack):
 
     assert run_pass(stack.services, since=since, advance=False).queued["billing_invoice_void"] == []
     assert len(stack.events("invoice.voided")) == 1
+
+
+def test_a_usage_only_invoice_voided_keeps_its_usage_with_a_warning(stack):
+    """No Zuora invoice (every line travels as usage): the void is recorded as one that never reached Zuora
+    as an invoice, and the usage that did is named."""
+    stack.linked_account()
+    stack.meter("m-api", "quantity", uom="API Call")
+    invoice = stack.invoice(usage=[{"meterId": "m-api", "name": "API calls", "quantity": 10,
+                                    "valuePerQuantity": Decimal("0.5")}])
+    stack.finalized(invoice["id"])
+    stack.worker.drain()
+    assert stack.zuora_state()["invoices"] == [] and len(stack.zuora_state()["usage"]) == 1
+
+    void_in_billing(stack, invoice["id"])
+    event_id = delivered(stack, "invoice.voided", invoice["id"])
+    stack.worker.drain()
+    assert voids.unpushed_void(stack.services.db, invoice["id"]) is not None
+    [attempt] = stack.services.inbox.history(event_id)
+    assert attempt.message.startswith("warning: 1 usage record(s) already sent to Zuora for this invoice")

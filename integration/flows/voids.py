@@ -94,10 +94,10 @@ class VoidFlow:
             if voids.unpushed_void(self.db, invoice_id) is not None:
                 return Outcome(summary=f"invoice {invoice_id} was voided before it reached Zuora; recorded before")
             twin = self._lost_twin(invoice_id)
-            if twin is None:
+            if twin is None:  # (usage of a usage-only invoice may have been sent all the same)
                 return Outcome(writes=[voids.record_unpushed(invoice_id, event.id)],
-                               summary=f"invoice {invoice_id} voided before it reached Zuora; recorded, it will "
-                                       f"never be pushed")
+                               summary=f"invoice {invoice_id} voided before it reached Zuora as an invoice; "
+                                       f"recorded, it will never be pushed", warnings=self._usage_left(invoice_id))
             zuora_id, number = str(twin["id"]), str(twin.get("invoiceNumber") or twin["id"])
             writes.append(mappings.link("invoice", zuora_id=zuora_id, zuora_number=twin.get("invoiceNumber"),
                                         billing_id=invoice_id, origin="billing"))
