@@ -8,7 +8,7 @@ import pytest
 
 from integration import create_app
 from integration.config import Secret
-from integration.store import mappings, meters
+from integration.store import mappings, meters, voids
 from tests.conftest import ADMIN_TOKEN
 from tests.test_admin_api import failed_event
 
@@ -188,6 +188,14 @@ def test_mappings_search_by_either_id_and_download_csv(console, services):
     lines = csv.get_data(as_text=True).splitlines()
     assert lines[0].startswith("type,zuora_id,zuora_number,billing_id") and len(lines) == 3
     assert ",'=cmd()," in lines[2]  # a formula is defused for spreadsheets
+
+
+def test_a_voided_invoice_s_row_says_how_its_twin_was_undone(console, services):
+    with services.db.transaction() as conn:
+        mappings.link("invoice", zuora_id="ZI1", zuora_number="INV001", billing_id="inv-1", origin="billing")(conn)
+        voids.record_reversal("inv-1", "reversed", "CM-42")(conn)
+    page = console.get("/console/mappings?type=invoice").get_data(as_text=True)
+    assert re.search(r"Voided: reversed \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC, credit memo <code>CM-42</code>", page)
 
 
 def test_sync_page_queues_at_most_ten(console, services):

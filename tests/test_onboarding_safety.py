@@ -82,9 +82,11 @@ def test_starting_on_a_tenant_with_data_creates_nothing_and_backfill_then_links_
     first, second = run_pass(stack.services), run_pass(stack.services)  # the service started; two passes
     stack.worker.drain()
 
-    assert first.baseline and first.found == {"zuora_account": 5, "billing_account": 5, "billing_invoice": 1}
+    assert first.baseline and first.found == {"zuora_account": 5, "billing_account": 5, "billing_invoice": 1,
+                                              "billing_invoice_void": 0}
     assert not second.baseline and second.found["billing_account"] == 5 and second.found["zuora_account"] == 5
-    assert first.queued == second.queued == {"zuora_account": [], "billing_account": [], "billing_invoice": []}
+    assert first.queued == second.queued == {"zuora_account": [], "billing_account": [], "billing_invoice": [],
+                                             "billing_invoice_void": []}
     assert tenant_size(stack) == before and writes(stack) == written  # nothing created or written on either side
     assert all_events(stack) == [] and stack.mappings("account") == []
     assert state.baseline_counts(stack.services.db) == {"zuora_account": 5, "billing_account": 5,
@@ -106,7 +108,7 @@ def test_starting_on_a_tenant_with_data_creates_nothing_and_backfill_then_links_
     quiet_invoice(stack, "inv-new", account_id="b-field-1")
     third = run_pass(stack.services)
     assert third.queued == {"zuora_account": [new_zuora], "billing_account": ["b-new"],
-                            "billing_invoice": ["inv-new"]}
+                            "billing_invoice": ["inv-new"], "billing_invoice_void": []}
     stack.worker.drain()
     linked = {m["zuora_id"]: m["billing_id"] for m in stack.mappings("account")}
     assert linked[new_zuora] == new_zuora and "b-new" in linked.values()

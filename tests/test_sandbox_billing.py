@@ -638,6 +638,17 @@ def test_invoice_finalized_event_reaches_receiver(live):
         {"type": "account.created", "data": {"id": "C1"}}, {"type": "invoice.finalized", "data": {"id": "I1"}}]
 
 
+def test_the_void_event_is_delivered_signed(live):
+    live.post("/customers", customer(), headers=AUTH)
+    live.post("/_sandbox/invoices", {"accountId": "C1", "id": "I1", "startDate": "2024-01-01",
+                                     "endDate": "2024-02-01", "fixed": [{"description": "Fee", "amount": 5}]})
+    assert live.post("/_sandbox/invoices/I1/void").status_code == 200
+    live.settle()
+    headers, body = live.receiver.received[-1]
+    assert json.loads(body) == {"type": "invoice.voided", "data": {"id": "I1"}}
+    Webhook(SECRET).verify(body, {k.lower(): v for k, v in headers.items()})  # raises if the signature is wrong
+
+
 # -- faults, concurrency, inspection -------------------------------------------------------------------
 
 def test_rate_limit_answers_429_with_retry_after_and_sandbox_paths_are_exempt(live):

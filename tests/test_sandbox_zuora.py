@@ -1107,7 +1107,8 @@ def test_config_validation(client, settings, detail):
 def test_state_endpoint_shape(client, auth):
     create_account(client, auth)
     s = state(client)
-    assert set(s) == {"accounts", "invoices", "usage", "imports", "callouts", "tokens_issued", "requests"}
+    assert set(s) == {"accounts", "invoices", "credit_memos", "usage", "imports", "callouts", "tokens_issued",
+                      "requests"}
     assert s["accounts"][0]["basicInfo"]["accountNumber"] == "A00000001"
     assert s["tokens_issued"] == 1
 

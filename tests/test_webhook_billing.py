@@ -38,6 +38,16 @@ def test_account_events_point_at_the_billing_account(client, services, event_typ
     assert tuple(row) == ("account", "billing-account:acc-1")
 
 
+@pytest.mark.parametrize("event_type", ["invoice.voided", "invoice.updated"])
+def test_void_events_are_work_on_the_invoice_s_own_key(client, services, event_type):
+    """CONTRACT §3/§12: both are kinds of work, keyed like invoice.finalized, so a void never runs beside a
+    push of the same invoice (whether an invoice.updated is a void is the flow's to find out)."""
+    resp = post(client, {"type": event_type, "data": {"id": "inv.9"}})
+    assert resp.status_code == 200 and resp.get_json()["accepted"] is True
+    [row] = services.db.utils().execute("SELECT type, object_type, object_id, object_key FROM events").fetchall()
+    assert tuple(row) == (event_type, "invoice", "inv.9", "billing-invoice:inv.9")
+
+
 def test_redelivery_with_same_webhook_id_is_deduplicated(client, services):
     body = json.dumps({"type": "account.created", "data": {"id": "acc-1"}}).encode()
     first = post(client, None, raw=body, headers=signed_headers(body, "msg_dup")).get_json()

@@ -9,6 +9,7 @@ import logging
 import random
 import threading
 import time
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -877,3 +878,35 @@ def test_constructor_refuses_bad_configuration():
     with pytest.raises(ValueError, match="client_id and client_secret are required") as caught:
         ZuoraClient(BASE, "id", "")
     assert "secret" not in str(caught.value).replace("client_secret", "")
+
+
+# -- undoing an invoice (CONTRACT §12) ------------------------------------------------------------------
+
+def test_reverse_sends_its_dates_unkeyed_and_needs_a_credit_memo_or_a_job(mock, clock):
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    url = f"{BASE}/v1/invoices/8ad0inv/reverse"
+    mock.put(url, [{"json": {"success": True, "creditMemo": {"id": "cm-1"}}},
+                   {"json": {"success": True, "jobId": "job-1", "jobStatus": "Processing"}},
+                   {"json": {"success": True}}])
+    client = make_client(clock)
+    day = date(2026, 2, 1)
+    assert client.reverse_invoice("8ad0inv", memo_date=day, apply_effective_date=day,
+                                  comment="voided")["creditMemo"] == {"id": "cm-1"}
+    sent = api_calls(mock)[0]
+    assert sent.json() == {"memoDate": "2026-02-01", "applyEffectiveDate": "2026-02-01", "comment": "voided"}
+    assert "Idempotency-Key" not in sent.headers  # Zuora: no key on PUT
+    assert client.reverse_invoice("8ad0inv", memo_date=day, apply_effective_date=day)["jobId"] == "job-1"
+    with pytest.raises(MalformedResponse, match=r"neither creditMemo\.id nor jobId"):
+        client.reverse_invoice("8ad0inv", memo_date=day, apply_effective_date=day)
+
+
+def test_a_refused_cancel_is_zuora_rejected_with_zuoras_reason(mock, clock):
+    mock.post(TOKEN_URL, token_reply(ACCESS))
+    mock.put(f"{BASE}/v1/invoices/8ad0inv/cancel", json={
+        "success": False, "processId": "P1", "reasons": [{"code": 59210030, "message": "Only a Draft invoice can be "
+                                                                                       "canceled"}]})
+    with pytest.raises(ZuoraRejected) as refused:
+        make_client(clock).cancel_invoice("8ad0inv")
+    assert (refused.value.remote_code, refused.value.code) == ("59210030", ZUORA_REJECTED)
+    assert "Only a Draft invoice can be canceled" in refused.value.remote_message
+    assert len(api_calls(mock)) == 1  # a business refusal is not repeated

@@ -19,7 +19,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import requests
@@ -256,6 +256,35 @@ class ZuoraClient(RemoteClient):
             if not body.get("nextPage") or not rows:
                 return items
         raise MalformedResponse(f"Zuora GET {endpoint}: more than {INVOICE_ITEM_MAX_PAGES} pages of items")
+
+    def query_invoice(self, invoice_id: str) -> dict | None:
+        """One invoice as Object Query shows it (``status``, ``invoiceDate``, ``reversed``…), or None."""
+        rows = self._object_query("invoices", [("id", "EQ", invoice_id)])
+        return rows[0] if rows else None
+
+    def find_credit_memos(self, invoice_id: str) -> list[dict]:
+        """The credit memos made from one invoice (Object Query ``credit-memos`` by ``invoiceId``)."""
+        return self._object_query("credit-memos", [("invoiceId", "EQ", invoice_id)])
+
+    def cancel_invoice(self, invoice_id: str) -> dict:
+        """``PUT /v1/invoices/{id}/cancel`` (a ``Draft``): ``AsyncOperationResponse`` (a ``jobId`` from 1,000
+        items). PUT takes no Idempotency-Key: a repeat of a cancel that took effect is refused; read back."""
+        endpoint = "/v1/invoices/{invoice_id}/cancel"
+        return self._call("PUT", endpoint, self.url(endpoint, invoice_id=invoice_id), self._reader("PUT", endpoint, ()))
+
+    def reverse_invoice(self, invoice_id: str, *, memo_date: date, apply_effective_date: date,
+                        comment: str | None = None) -> dict:
+        """``PUT /v1/invoices/{id}/reverse`` (a ``Posted`` one): a credit memo applied to it. The answer holds
+        ``creditMemo.id``, or a ``jobId`` (asynchronous over 2,000 items). Not keyed, as ``cancel_invoice``."""
+        endpoint = "/v1/invoices/{invoice_id}/reverse"
+        payload = {"memoDate": memo_date.isoformat(), "applyEffectiveDate": apply_effective_date.isoformat(),
+                   **({"comment": comment} if comment else {})}
+        body = self._call("PUT", endpoint, self.url(endpoint, invoice_id=invoice_id), self._reader("PUT", endpoint, ()),
+                          data=self._json(payload, "payload"), headers={"Content-Type": "application/json"})
+        memo = body.get("creditMemo")
+        if not (isinstance(memo, dict) and isinstance(memo.get("id"), str) and memo["id"]) and not body.get("jobId"):
+            raise MalformedResponse(f"Zuora PUT {endpoint}: response has neither creditMemo.id nor jobId")
+        return body
 
     # ------------------------------------------------------------------ usage
 

@@ -22,7 +22,8 @@ from integration import metrics
 from integration.clients.billing import BillingClient
 from integration.clients.zuora import ZuoraClient
 from integration.flows.backfill import PlanItem
-from integration.store import links, mappings
+from integration.flows.invoices import NEVER_PUSHED_STATUSES
+from integration.store import links, mappings, voids
 from integration.store.db import Database
 from integration.store.inbox import Inbox
 
@@ -74,13 +75,13 @@ def plan_invoices(db: Database, billing: BillingClient, zuora: ZuoraClient, invo
     linked and whose Zuora twin is missing (no invoice mapping, and no Zuora invoice naming it in
     ``ZUORA_INVOICE_LINK_FIELD``). Streamed: one list page and one look-up at a time."""
     for row in billing.list_invoices(start=since):
-        if not is_finalized(row):
+        if not is_finalized(row) or row.get("status") in NEVER_PUSHED_STATUSES:  # a voided invoice: §12
             continue
         invoice_id, owner = str(row["id"]), str(row.get("ownerId") or row.get("accountId") or "")
         account = mappings.find(db, "account", billing_id=owner) if owner else None
         if account is None:
             continue
-        if mappings.find(db, "invoice", billing_id=invoice_id) is not None:
+        if mappings.find(db, "invoice", billing_id=invoice_id) is not None or voids.unpushed_void(db, invoice_id):
             continue
         if zuora.find_invoices(invoice_link_field, invoice_id):
             continue

@@ -31,7 +31,9 @@ Choices where the contract is silent:
   than being split: one billing invoice ↔ one Zuora invoice keeps the mapping and the customer's
   statement one-to-one, and Togai invoices carry far fewer lines in practice.
 - ``VOID`` and ``MERGED`` invoices are not pushed even when finalized (billing a voided invoice is
-  worse than not billing it); the event finishes with a summary saying so, like a draft.
+  worse than not billing it); the event finishes with a summary saying so, like a draft. A ``VOID`` one
+  is handed to the void flow (integration.flows.voids, CONTRACT §12), which records it or undoes its
+  twin; one whose void was recorded before it reached Zuora is never pushed, not even fetched.
 - Dates are the UTC calendar dates of the billing instants; a service end before its start (a
   zero-length period) is clamped to the start.
 - Item ``quantity``/``unitPrice`` are not sent (Zuora would re-derive or check the amount from
@@ -50,7 +52,7 @@ from integration.domain.errors import BillingRejected, InvalidData, MissingMappi
 from integration.domain.line_items import Line, invoice_lines, required_amount
 from integration.flows.outcome import Outcome
 from integration.services import Services
-from integration.store import mappings, meters
+from integration.store import mappings, meters, voids
 from integration.store.inbox import Event
 from integration.store.meters import MeterSettings
 
@@ -229,17 +231,22 @@ def usage_dedupe_key(invoice_id: str) -> str:
 class InvoiceFlow:
     """``invoice.finalized`` → a Zuora standalone invoice, and the usage follow-up event."""
 
-    def __init__(self, services: Services):
+    def __init__(self, services: Services, *, on_void: Callable[[Event], Outcome] | None = None):
         self.db = services.db
         self.inbox = services.inbox
         self.zuora = services.zuora
         self.billing = services.billing
         self.status = services.config.zuora_invoice_status
         self.link_field = services.config.zuora_invoice_link_field
+        self.on_void = on_void  # integration.flows.voids: an invoice found VOID is a void, whatever the event
 
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id
+        if voids.unpushed_void(self.db, invoice_id) is not None:  # CONTRACT §12: never pushed afterwards
+            return Outcome(summary=f"invoice {invoice_id} was voided before it reached Zuora; never pushed")
         invoice = fetch_invoice(self.billing, invoice_id)
+        if invoice.get("status") == "VOID" and self.on_void is not None:
+            return self.on_void(event)
         reason = why_not_pushed(invoice)
         if reason:
             return Outcome(summary=f"invoice {invoice_id} not pushed: {reason}")

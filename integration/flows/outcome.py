@@ -12,7 +12,10 @@ Write = Callable[[Any], None]
 @dataclass
 class Outcome:
     """What a finished flow wants recorded atomically with the event's completion: its ``writes``
-    (mapping rows, follow-up events) and a one-line ``summary`` for the log."""
+    (mapping rows, follow-up events), a one-line ``summary`` for the log, and ``warnings``: what an
+    operator should know although the event succeeded (e.g. usage a void left in Zuora), kept as the
+    message of the event's done attempt, so its history shows them."""
 
     writes: list[Write] = field(default_factory=list)
     summary: str = ""
+    warnings: list[str] = field(default_factory=list)

@@ -234,6 +234,8 @@ class UsageFlow:
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id
         invoice = fetch_invoice(self.billing, invoice_id)
+        if invoice.get("status") == "VOID":  # CONTRACT §12: nothing more of a voided invoice reaches Zuora
+            return Outcome(summary=f"usage of invoice {invoice_id}: not pushed, the invoice is void")
         account = linked_owner(self.db, invoice, invoice_id)
         lines = invoice_lines(invoice)
         check_adds_up(invoice, lines)

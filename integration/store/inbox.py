@@ -240,11 +240,12 @@ class Inbox:
                message=message[:ATTEMPT_MESSAGE_MAX] if message is not None else None,
                id=row["id"], series=row["series"], attempt=row["attempts"])
 
-    def finish(self, event_id: str, worker_id: str, conn: Tx) -> None:
-        """Mark done, inside the caller's transaction (which also writes the mappings)."""
+    def finish(self, event_id: str, worker_id: str, conn: Tx, note: str | None = None) -> None:
+        """Mark done, inside the caller's transaction (which also writes the mappings); ``note`` (a flow's
+        warnings) is kept as the done attempt's message, in the event's history."""
         row = self._own(conn, event_id, worker_id)
         now = to_db_time(self.clock())
-        self._close_attempt(conn, row, now, "done")
+        self._close_attempt(conn, row, now, "done", None, note)
         conn.run(q.FINISH, id=event_id, now=now)
 
     def fail(self, event_id: str, worker_id: str, code: str, message: str,

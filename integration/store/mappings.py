@@ -41,9 +41,12 @@ class Mapping:
     origin: str
     created_at: str
     updated_at: str
+    reversed_at: str | None = None  # invoices: when the Zuora twin was undone for a void (CONTRACT §12)
+    reversal: str | None = None  # ``cancelled`` (a Draft) or ``reversed`` (a Posted one, into a credit memo)
+    credit_memo_id: str | None = None
 
     def as_json(self) -> dict:
-        """The admin API's item shape (CONTRACT §4)."""
+        """The admin API's item shape (CONTRACT §4), and an undone invoice's ``reversal`` (§12)."""
         item = {"type": self.type, "zuora_id": self.zuora_id, "zuora_number": self.zuora_number,
                 "billing_id": self.billing_id, "origin": self.origin,
                 "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
@@ -51,6 +54,8 @@ class Mapping:
             item["billing_customer_id"] = self.billing_customer_id
         if self.billing_parent_id is not None:
             item["billing_parent_id"] = self.billing_parent_id
+        if self.reversed_at is not None:
+            item.update(reversal=self.reversal, reversed_at=iso(self.reversed_at), credit_memo_id=self.credit_memo_id)
         return item
 
 

@@ -1,5 +1,6 @@
 """Reconciliation's state in the store (CONTRACT §9, §12): the watermark, the slot claim, the baseline,
-and the queueing of one ``reconcile`` event per object that the service has not seen.
+and the queueing of one ``reconcile`` event per object that the service has not seen, or per mapped
+invoice that became void (§12) and whose Zuora twin is not undone yet.
 
 The baseline is what existed before the service, which reconciliation must never create a twin for
 (``integration backfill`` onboards it, matching twins first). Togai's accounts carry no timestamps, so it
@@ -33,7 +34,12 @@ KINDS = {
     "zuora_account": ("account.callout", "account", "zuora-account", "account", "zuora"),
     "billing_account": ("account.created", "account", "billing-account", "account", "billing"),
     "billing_invoice": ("invoice.finalized", "invoice", "billing-invoice", "invoice", "billing"),
+    "billing_invoice_void": ("invoice.voided", "invoice", "billing-invoice", "invoice", "billing"),
 }
+VOIDS = frozenset({"billing_invoice_void"})
+"""Kinds queued for what the store *has* (a mapping not yet undone), not for what it lacks."""
+BASELINE_KINDS = tuple(kind for kind in KINDS if kind not in VOIDS)
+"""Kinds the baseline records: a void needs a mapping the service made, so none existed before it."""
 
 
 def watermark(db: Database) -> datetime:
@@ -70,8 +76,8 @@ def baseline_taken(db: Database) -> datetime | None:
 def record_baseline(db: Database, kind: str, object_ids: Iterable[str], now: datetime) -> int:
     """Record objects of ``kind`` as existing before the service, in one transaction; the number new
     to the baseline. Recording one twice (a retaken or racing first pass) is a no-op: the key decides."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown reconciliation kind {kind!r}")
+    if kind not in BASELINE_KINDS:
+        raise ValueError(f"not a kind the baseline records: {kind!r}")
     params = [{"kind": kind, "object_id": object_id, "now": to_db_time(now)} for object_id in dict.fromkeys(object_ids)]
     if not params:
         return 0
@@ -89,21 +95,28 @@ def baseline_counts(db: Database) -> dict[str, int]:
     """How many objects of each kind the baseline holds (every kind named, zero where none)."""
     with db.read() as tx:
         found = {row["kind"]: int(row["n"]) for row in tx.rows(q.BASELINE_COUNTS)}
-    return {kind: found.get(kind, 0) for kind in KINDS}
+    return {kind: found.get(kind, 0) for kind in BASELINE_KINDS}
 
 
 def queue(inbox: Inbox, kind: str, object_id: str, *, payload: dict | None = None) -> str | None:
-    """Queue a ``reconcile`` event for one object unless it is in the baseline, mapped or has an event;
-    the new event's ID, or None when the object needs nothing."""
+    """Queue a ``reconcile`` event for one object unless it is in the baseline, mapped or has an event (a
+    void: unless its invoice is unmapped, undone already, failed or has an event pending or running); the
+    new event's ID, or None when the object needs nothing. A void needs a mapping, so the baseline (what
+    existed before the service) never hides one: the service pushed that invoice itself."""
     event_type, object_type, prefix, mapping_type, side = KINDS[kind]
     object_key = f"{prefix}:{object_id}"
     with inbox.db.transaction() as tx:
-        if tx.scalar(q.IN_BASELINE, kind=kind, object_id=object_id) is not None:
-            return None
-        found = (mappings.find(tx, mapping_type, zuora_key=object_id) if side == "zuora"
-                 else mappings.find(tx, mapping_type, billing_id=object_id))
-        if found is not None or tx.scalar(q.HANDLED, object_key=object_key) is not None:
-            return None
+        if kind in VOIDS:  # a mapped invoice, not undone, not on the failure list
+            if tx.scalar(q.NOT_REVERSED, billing_id=object_id) is None or \
+                    tx.scalar(q.FAILED, object_key=object_key) is not None:
+                return None
+        else:
+            if tx.scalar(q.IN_BASELINE, kind=kind, object_id=object_id) is not None:
+                return None
+            found = (mappings.find(tx, mapping_type, zuora_key=object_id) if side == "zuora"
+                     else mappings.find(tx, mapping_type, billing_id=object_id))
+            if found is not None or tx.scalar(q.HANDLED, object_key=object_key) is not None:
+                return None
         event_id, created = inbox.record_unless_active(
             tx, source=SOURCE, type=event_type, object_type=object_type, object_id=object_id,
             object_key=object_key, payload=payload or {"found_by": "reconcile"})

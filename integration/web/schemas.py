@@ -44,7 +44,8 @@ class BillingEventSchema(Schema):
         unknown = EXCLUDE
 
     type = fields.String(required=True, validate=[validate.Length(min=1, max=100), IDENTIFIER],
-                         metadata={"description": "account.created, account.updated or invoice.finalized"})
+                         metadata={"description": "account.created, account.updated, invoice.finalized, "
+                                                   "invoice.voided or invoice.updated"})
     data = fields.Nested(BillingEventDataSchema, required=True)
 
 
@@ -86,6 +87,10 @@ class MappingSchema(Schema):
     origin = fields.String(required=True, metadata={"description": "zuora, billing or linked"})
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+    reversal = fields.String(metadata={"description": "invoices voided after the push: cancelled (a Draft twin) "
+                                                      "or reversed (a Posted one, into a credit memo)"})
+    reversed_at = fields.DateTime(metadata={"description": "invoices: when the Zuora twin was undone"})
+    credit_memo_id = fields.String(allow_none=True, metadata={"description": "invoices: the reversal's credit memo"})
 
 
 class MappingPageSchema(Schema):

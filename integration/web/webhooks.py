@@ -36,6 +36,9 @@ BILLING_EVENT_TYPES = {
     "account.created": ("account", "billing-account"),
     "account.updated": ("account", "billing-account"),
     "invoice.finalized": ("invoice", "billing-invoice"),
+    # CONTRACT §12 voids. The invoice's own key: a void never runs beside a push of the same invoice.
+    "invoice.voided": ("invoice", "billing-invoice"),
+    "invoice.updated": ("invoice", "billing-invoice"),
 }
 
 

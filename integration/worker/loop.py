@@ -160,7 +160,8 @@ class Worker:
             with self.inbox.db.transaction() as tx:
                 for write in outcome.writes:
                     write(tx)
-                self.inbox.finish(event.id, self.worker_id, tx)
+                self.inbox.finish(event.id, self.worker_id, tx,
+                                  note="; ".join(f"warning: {w}" for w in outcome.warnings) or None)
         except LeaseLost:
             log.warning("lease lost; another worker has the event", extra=self._extra(event))
         except TransientError as exc:
@@ -178,6 +179,8 @@ class Worker:
         else:
             metrics.EVENTS_DONE.labels(**labels).inc()
             log.info("event done", extra={**self._extra(event), "outcome": "done", "summary": outcome.summary})
+            for warning in outcome.warnings:
+                log.warning("event done with a warning", extra={**self._extra(event), "warning": warning})
 
     def _transient(self, event: Event, exc: TransientError, labels: dict) -> None:
         if self.inbox.reschedule(event.id, self.worker_id, exc.message, exc.retry_after):

@@ -8,7 +8,10 @@ A pass reads, from its stored watermark less ``OVERLAP`` (clock skew between us 
 - billing accounts — Togai's ``Account`` carries no timestamps and ``GET /accounts`` no time filter, so
   every account is listed and checked against the store (cheap: a list call per 50, no per-object GET);
 - billing invoices that are finalized and were updated after it (``GET /invoices``; its time filter is on
-  the invoice *date*, which says nothing about when it was finalized, so the update time is checked here).
+  the invoice *date*, which says nothing about when it was finalized, so the update time is checked here);
+  of those, the ``VOID`` ones are voids (CONTRACT §12): a mapped invoice that became void since the
+  watermark and whose Zuora twin is not undone yet gets an ``invoice.voided`` (the void flow then undoes it);
+  a void one is never queued to be pushed.
 
 Each object with no mapping and no event is queued (``integration.store.reconcile.queue``). Lists are
 streamed, so a pass holds one page at a time. The watermark moves to the pass's *start* only when the
@@ -43,12 +46,13 @@ log = logging.getLogger("integration.reconcile")
 OVERLAP = timedelta(minutes=5)
 FINALIZED_STATUSES = ("DUE", "PAID", "PARTIALLY_PAID")
 BASELINE_BATCH = 500  # IDs recorded per transaction while the first pass takes the baseline
+VOID = "VOID"
 
 
 @dataclass
 class PassResult:
-    """What one pass read and queued, per kind (``zuora_account``, ``billing_account``, ``billing_invoice``);
-    a ``baseline`` pass (the first) queues nothing and records what it read instead."""
+    """What one pass read and queued, per kind (``zuora_account``, ``billing_account``, ``billing_invoice``,
+    ``billing_invoice_void``); a ``baseline`` pass (the first) queues nothing and records what it read instead."""
 
     since: datetime
     started_at: datetime
@@ -58,7 +62,7 @@ class PassResult:
 
     def summary(self) -> str:
         if self.baseline:
-            parts = [f"{self.found[kind]} {kind.replace('_', ' ')}s" for kind in state.KINDS]
+            parts = [f"{self.found[kind]} {kind.replace('_', ' ')}s" for kind in state.BASELINE_KINDS]
             return ("first pass: recorded " + ", ".join(parts) + " as existing before the service; nothing "
                     "queued (onboard them with integration backfill; later passes sync what is new)")
         parts = [f"{kind.replace('_', ' ')}s: {self.found[kind]} read, {len(self.queued[kind])} queued"
@@ -98,7 +102,11 @@ def candidates(services: Services, since: datetime | None) -> Iterator[tuple[str
         if since is None or changed_since(row, since, "updatedAt", "createdAt"):
             yield "billing_account", row
     for row in services.billing.list_invoices():
-        if is_finalized(row) and (since is None or changed_since(row, since, "updatedAt", "generatedAt")):
+        if since is not None and not changed_since(row, since, "updatedAt", "generatedAt"):
+            continue
+        if row.get("status") == VOID:
+            yield "billing_invoice_void", row
+        elif is_finalized(row):
             yield "billing_invoice", row
 
 
@@ -135,8 +143,10 @@ def _take_baseline(services: Services, rows: Iterable[tuple[str, dict]], result:
     """Record every listed object as existing before the service, a batch per transaction; then mark the
     baseline taken as of the pass's start. A pass that dies before the end leaves it untaken: the next
     pass lists everything again (what this one recorded stays, once)."""
-    pending: dict[str, list[str]] = {kind: [] for kind in state.KINDS}
+    pending: dict[str, list[str]] = {kind: [] for kind in state.BASELINE_KINDS}
     for kind, row in rows:
+        if kind not in pending:  # a void: it needs a mapping, which nothing before the service has
+            continue
         result.found[kind] += 1
         pending[kind].append(str(row["id"]))
         if len(pending[kind]) >= BASELINE_BATCH:

@@ -35,6 +35,9 @@ Choices where the spec is silent (each the stricter reading):
   service does, works on any Togai tenant.
 - Leaf line items carry no ``lineItems`` key (the spec's InvoiceLineItem has none); parents do.
 
+``POST /_sandbox/invoices/{id}/void`` voids an invoice (status ``VOID``) and emits ``invoice.voided``
+(``{"event": "invoice.updated"}``: the generic update event instead); ``?webhook=false`` sends nothing.
+
 Outgoing events are Standard-Webhooks-signed POSTs of ``{"type", "data": {"id"}}`` sent from one
 background thread, retried on non-2xx and connection errors per ``webhook_retry_schedule``; the
 ``webhook-id`` is stable across retries and resends of one event. Control and inspection live under

@@ -132,7 +132,8 @@ def create_billing_sandbox(*, api_token: str | None = None, webhook_url: str | N
     stamps createdAt/updatedAt, invoice dates and ``webhook-timestamp``.
 
     Control endpoints (no auth): ``POST /_sandbox/accounts``, ``PATCH /_sandbox/accounts/{id}``,
-    ``POST /_sandbox/invoices``, ``POST /_sandbox/invoices/{id}/finalize``, ``GET|POST
+    ``POST /_sandbox/invoices``, ``POST /_sandbox/invoices/{id}/finalize``,
+    ``POST /_sandbox/invoices/{id}/void``, ``GET|POST
     /_sandbox/config``, ``POST /_sandbox/events/resend``, ``GET /_sandbox/state``,
     ``POST /_sandbox/reset`` and ``GET|POST|DELETE /_sandbox/faults``.
     """

@@ -40,6 +40,11 @@ def _register_control(app: flask.Flask, sandbox: BillingSandbox) -> None:
         with silenced(_quiet()):
             return jsonify(sandbox.finalize_invoice(invoice_id, _optional_json_body()))
 
+    @app.post("/_sandbox/invoices/<invoice_id>/void")
+    def sandbox_void_invoice(invoice_id: str):
+        with silenced(_quiet()):
+            return jsonify(sandbox.void_invoice(invoice_id, _optional_json_body()))
+
     @app.get("/_sandbox/config")
     def sandbox_get_config():
         return jsonify(sandbox.config_view())

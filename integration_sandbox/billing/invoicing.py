@@ -16,7 +16,7 @@ from .common import (
     paginate,
 )
 from .invoices import inclusive_end, invoice_trees
-from .schemas import FinalizeSchema, InvoiceSpecSchema, load
+from .schemas import FinalizeSchema, InvoiceSpecSchema, VoidSchema, load
 
 SUMMARY_FIELDS = ("id", "customerId", "ownerId", "pricePlanId", "status", "finalizingStatus", "invoiceClass",
                   "invoiceType", "startDate", "endDate", "endDateInclusive", "invoiceDate", "dueDate",
@@ -148,3 +148,17 @@ class InvoicingMixin:
             self._invoices[invoice_id] = rebuilt
             self._emit("invoice.finalized", invoice_id, via_api=False)
             return rebuilt
+
+    def void_invoice(self, invoice_id: str, payload: Any) -> dict:
+        """``POST /_sandbox/invoices/{id}/void``: the invoice becomes ``VOID`` (``updatedAt`` now, so a
+        reconciliation pass sees it changed) and emits ``invoice.voided`` — or, with ``{"event":
+        "invoice.updated"}``, the generic update event (Togai's "Invoice updation" trigger)."""
+        data = load(VoidSchema(), payload if payload is not None else {})
+        with self._lock:
+            invoice = self._invoice(invoice_id)
+            if invoice["status"] in ("VOID", "MERGED"):
+                raise ApiError(400, f"Invoice '{invoice_id}' is {invoice['status']}; it cannot be voided")
+            voided = {**invoice, "status": "VOID", "updatedAt": self._clock()}
+            self._invoices[invoice_id] = voided  # replaced, never mutated (see finalize_invoice)
+            self._emit(data["event"], invoice_id, via_api=False)
+            return voided

@@ -261,8 +261,15 @@ class InvoiceSpecSchema(Schema):
             raise ValidationError({"status": ["An invoice that is not finalized must be DRAFT."]})
 
 
+VOID_EVENTS = ("invoice.voided", "invoice.updated")
+
+
 class FinalizeSchema(Schema):
     status = fields.String(validate=validate.OneOf([s for s in INVOICE_STATUSES if s != "DRAFT"]))
+
+
+class VoidSchema(Schema):
+    event = fields.String(load_default="invoice.voided", validate=validate.OneOf(VOID_EVENTS))
 
 
 class ConfigSchema(Schema):

@@ -19,7 +19,11 @@ Sandbox choices where Zuora's docs are silent (documented here so nobody mistake
   requests refused before the endpoint ran (401, injected faults, 429) store nothing.
 * ``/oauth/token`` is exempt from faults and limits ("create-token requests are unlimited").
 * No product catalog, subscriptions, bill runs, payments or commitments: fields that need them are
-  refused with a category-30 reason, so nothing pretends to work that the sandbox cannot check.
+  refused with a category-30 reason, so nothing pretends to work that the sandbox cannot check. A
+  payment can only be applied through ``POST /_sandbox/invoices/{key}/payments`` (what stops a reversal).
+* Invoice Settlement is on: ``PUT /v1/invoices/{key}/cancel`` (a ``Draft`` only) and
+  ``PUT /v1/invoices/{key}/reverse`` (a ``Posted`` one, into a credit memo applied to it, with Zuora's
+  restrictions; :mod:`.settlement`), and ``/object-query/credit-memos``.
 * Money (``amount``, ``Quantity``, ``QTY``) is parsed as :class:`decimal.Decimal` and written back as
   JSON numbers digit for digit; numeric strings are accepted too (Zuora's JSON binder coerces them).
 * Usage-file ``STARTDATE``/``ENDDATE`` use the default en_US locale format ``MM/DD/YYYY``.
@@ -27,7 +31,8 @@ Sandbox choices where Zuora's docs are silent (documented here so nobody mistake
 Extras for tests and the demo, none needing auth: ``GET /_sandbox/state``, ``POST /_sandbox/reset``,
 ``POST /_sandbox/revoke-tokens``, ``GET|POST /_sandbox/config`` (callout settings),
 ``POST /_sandbox/callouts`` (resend), ``POST /_sandbox/fail-next``, ``POST /_sandbox/lose-next`` (a write
-takes effect and its answer is lost: 5xx, timeout or ``success: false``), ``GET|POST|DELETE /_sandbox/faults``.
+takes effect and its answer is lost: 5xx, timeout or ``success: false``), ``GET|POST|DELETE /_sandbox/faults``,
+``POST /_sandbox/invoices/{key}/payments``.
 
 Custom fields: ``custom_fields`` on Account and ``invoice_custom_fields`` on Invoice (``*__c``, strings
 ≤255), returned by the GETs and filterable in Object Query (:mod:`.object_query`: every documented
@@ -39,7 +44,7 @@ rules), and no response carries a field the schema lacks.
 
 Layout (one module per resource): :mod:`.app` (factory, hooks, error handlers), :mod:`.oauth`,
 :mod:`.idempotency` (the wrapper every API view runs in), :mod:`.accounts`, :mod:`.invoices`,
-:mod:`.usage`, :mod:`.object_query`, :mod:`.callouts`, :mod:`.validation`, :mod:`.views`,
+:mod:`.settlement`, :mod:`.usage`, :mod:`.object_query`, :mod:`.callouts`, :mod:`.validation`, :mod:`.views`,
 :mod:`.controls` (``/_sandbox/*``), :mod:`.state` and :mod:`.common`.
 """
 from __future__ import annotations

@@ -33,6 +33,7 @@ from .common import (
 from .controls import _register_sandbox_routes
 from .invoices import _register_invoice_routes
 from .oauth import _register_auth_routes
+from .settlement import _register_settlement_routes
 from .state import ZuoraSandbox
 from .usage import _register_usage_routes
 
@@ -91,6 +92,7 @@ def create_zuora_sandbox(*, client_id: str | None = None, client_secret: str | N
     _register_auth_routes(app, sb)
     _register_account_routes(app, sb)
     _register_invoice_routes(app, sb)
+    _register_settlement_routes(app, sb)
     _register_usage_routes(app, sb)
     _register_sandbox_routes(app, sb)
     return app

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import flask
 
-from .common import CAT_INVALID, LOSE_MODES, RES_ACCOUNT, _is_int, _json_response, _to_decimal
+from .common import CAT_INVALID, LOSE_MODES, RES_ACCOUNT, _is_int, _json_response, _to_decimal, parse_json
+from .settlement import apply_payment
 
 if TYPE_CHECKING:
     from .state import ZuoraSandbox
@@ -112,6 +113,18 @@ def _register_sandbox_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
                     invoice.update(amount=total, amountWithoutTax=total, balance=total)
                     return _json_response({"invoice_id": invoice["id"], "item_id": item_id, "amount": amount})
         return _sandbox_error("not_found", f"no invoice item {item_id}", 404)
+
+    @app.post("/_sandbox/invoices/<key>/payments")
+    def sandbox_apply_payment(key: str) -> flask.Response:
+        """Apply a payment to a posted invoice (``{"amount"}``, default its balance): what stops a reversal."""
+        raw = flask.request.get_data()
+        try:
+            payload = parse_json(raw) if raw else {}
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            payload = None  # refused by apply_payment as not an object
+        with sb.lock:
+            body, status = apply_payment(sb, key, payload)
+        return _json_response(body, status)
 
     @app.post("/_sandbox/lose-next")
     def sandbox_lose_next() -> flask.Response:

@@ -104,6 +104,13 @@ def _usages(sb: ZuoraSandbox) -> tuple[Resource, list[Row]]:
     return resource, [(usage_query_view(u), u) for u in sb.usage]
 
 
+def _credit_memos(sb: ZuoraSandbox) -> tuple[Resource, list[Row]]:
+    resource = Resource("credit-memos", ("id", "memoNumber", "accountId", "invoiceId", "status", "memoDate",
+                                         "reasonCode", *INSTANT_FIELDS),
+                        {"account": ("account", lambda m: account_query_view(sb.accounts[m["accountId"]], sb))})
+    return resource, [(dict(m), m) for m in sb.credit_memos.values()]
+
+
 def _answer(run: Callable[[], Body]) -> tuple[Body, int]:
     try:
         return run(), 200
@@ -135,6 +142,12 @@ def _query_invoices(sb: ZuoraSandbox) -> tuple[Body, int]:
     """``GET /object-query/invoices``."""
     with sb.lock:
         return _answer(lambda: query(*_invoices(sb)))
+
+
+def _query_credit_memos(sb: ZuoraSandbox) -> tuple[Body, int]:
+    """``GET /object-query/credit-memos``."""
+    with sb.lock:
+        return _answer(lambda: query(*_credit_memos(sb)))
 
 
 def _query_usages(sb: ZuoraSandbox) -> tuple[Body, int]:

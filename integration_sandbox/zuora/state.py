@@ -50,6 +50,7 @@ class ZuoraSandbox(TokensMixin, IdempotencyMixin, CalloutsMixin):
     def _clear(self) -> None:
         self.accounts: dict[str, dict] = {}
         self.invoices: dict[str, dict] = {}
+        self.credit_memos: dict[str, dict] = {}
         self.usage: list[dict] = []
         self.imports: dict[str, dict] = {}
         self.callouts: list[dict] = []
@@ -59,6 +60,7 @@ class ZuoraSandbox(TokensMixin, IdempotencyMixin, CalloutsMixin):
         self.lose_next: dict[str, dict] = {}  # path -> {"count", "mode", "status", "hold_seconds"}
         self.account_seq = 0
         self.invoice_seq = 0
+        self.memo_seq = 0
 
     def reset(self) -> None:
         """Forget all data, logs and idempotency keys; credentials, tokens and settings stay."""
@@ -91,6 +93,7 @@ class ZuoraSandbox(TokensMixin, IdempotencyMixin, CalloutsMixin):
             return {
                 "accounts": [account_view(a, self) for a in self.accounts.values()],
                 "invoices": [invoice_state_view(i) for i in self.invoices.values()],
+                "credit_memos": [dict(m) for m in self.credit_memos.values()],
                 "usage": [dict(u) for u in self.usage],
                 "imports": [import_view(i) for i in self.imports.values()],
                 "callouts": [dict(c) for c in self.callouts],

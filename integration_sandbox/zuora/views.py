@@ -81,10 +81,14 @@ def account_query_view(a: dict, sb: ZuoraSandbox) -> dict:
     return out
 
 
+INVOICE_QUERY_ONLY = ("reversed", "isSplit")
+"""Stored invoice fields that only Object Query's ``ExpandedInvoice`` has (``InvoiceResponse`` lacks them)."""
+
+
 def invoice_view(inv: dict) -> dict:
     """Zuora's ``InvoiceResponse`` (POST and GET ``/v1/invoices``), without ``success``: the items are
     read from ``/v1/invoices/{key}/items``; the account number is not part of it."""
-    return {k: v for k, v in inv.items() if k not in ("items", "accountNumber")}
+    return {k: v for k, v in inv.items() if k not in ("items", "accountNumber", *INVOICE_QUERY_ONLY)}
 
 
 def invoice_state_view(inv: dict) -> dict:
@@ -108,8 +112,11 @@ def proxy_import_view(imp: dict) -> dict:
             "CreatedDate": imp["createdDate"], "UpdatedById": SANDBOX_USER_ID, "UpdatedDate": imp["updatedDate"]}
 
 def invoice_query_view(inv: dict, sb: ZuoraSandbox) -> dict:
-    """One invoice as Object Query returns it: the ``InvoiceResponse`` fields and the custom fields."""
-    return invoice_view(inv)
+    """One invoice as Object Query returns it: the ``InvoiceResponse`` fields and the custom fields, and
+    what Invoice Settlement says about it (``reversed``, payments and credit memos applied)."""
+    return {**invoice_view(inv), "paymentAmount": inv.get("paymentAmount", Decimal("0")),
+            "creditMemoAmount": inv.get("creditMemoAmount", Decimal("0")), "reversed": inv.get("reversed", False),
+            "isSplit": inv.get("isSplit", False)}
 
 
 # GET /v1/invoices/{key}/items names two request fields differently; the rest keep their names, and

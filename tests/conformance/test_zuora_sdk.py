@@ -1,10 +1,10 @@
 """The Zuora sandbox driven over HTTP by Zuora's own Python SDK (``zuora-sdk``).
 
-Every call the service makes (token, accounts create/get/update, Object Query on accounts, invoices
-and usages, standalone invoices and their items, usage records and usage-file imports), plus the
-list/query calls the SDK exposes for them: requests are built from the SDK's models and responses
-parsed by them, and no response carries a field the SDK's schema lacks (custom fields ``*__c`` are
-tenant-defined and allowed).
+Every call the service makes (token, accounts create/get/update, Object Query on accounts, invoices,
+credit memos and usages, standalone invoices and their items, cancel and reverse, usage records and
+usage-file imports), plus the list/query calls the SDK exposes for them: requests are built from the
+SDK's models and responses parsed by them, and no response carries a field the SDK's schema lacks
+(custom fields ``*__c`` are tenant-defined and allowed).
 """
 from __future__ import annotations
 
@@ -206,6 +206,35 @@ def test_standalone_invoice_and_its_items_in_the_documented_shapes(api):
         10.1, "Each", "Platform fee", "ContractEffectiveDate")
     # the SDK builds its models without validation (``construct``), so dates stay ISO strings
     assert (str(item.service_start_date), str(item.service_end_date)) == ("2026-01-01", "2026-01-31")
+
+
+def test_cancel_reverse_and_the_credit_memo_in_the_documented_shapes(api):
+    account = new_account(api)
+    invoices, query = Z.InvoicesApi(api), Z.ObjectQueriesApi(api)
+    new_invoice(api, account)  # Posted
+    item = M.CreateInvoiceItem(amount=5, service_start_date=dt.date(2026, 1, 1), charge_name="Seat")
+    request = M.CreateInvoiceRequest(account_id=account.account_id, invoice_date=dt.date(2026, 1, 31),
+                                     status="Draft", invoice_items=[item])
+    draft = invoices.create_standalone_invoice(request, idempotency_key="inv-draft")
+    cancelled = invoices.cancel_invoice_with_http_info(draft.id)
+    assert problems(M.AsyncOperationResponse, raw(cancelled)) == []
+    assert (cancelled.data.success, cancelled.data.id) == (True, draft.id)
+    assert invoices.get_invoice(draft.id).status == "Canceled"
+
+    posted = query.query_invoices(filter=["status.EQ:Posted"]).data[0]
+    reversed_ = invoices.reverse_invoice_with_http_info(posted.id, M.ReverseInvoiceRequest(
+        memo_date=dt.date(2026, 1, 31), apply_effective_date=dt.date(2026, 1, 31), comment="voided"))
+    assert problems(M.ReverseInvoiceResponse, raw(reversed_)) == []
+    assert reversed_.data.success is True and reversed_.data.credit_memo.id
+
+    row = query.query_invoices_with_http_info(filter=[f"id.EQ:{posted.id}"])
+    assert problems(M.QueryInvoicesResponse, raw(row)) == []
+    assert row.data.data[0].reversed is True
+    memos = query.query_credit_memos_with_http_info(filter=[f"invoiceId.EQ:{posted.id}"])
+    assert problems(M.QueryCreditMemosResponse, raw(memos)) == []
+    [memo] = memos.data.data
+    assert (memo.id, memo.reason_code, memo.total_amount, memo.applied_amount) == (
+        reversed_.data.credit_memo.id, "Invoice reversal", 10.1, 10.1)
 
 
 # -- usage ------------------------------------------------------------------------------------------------

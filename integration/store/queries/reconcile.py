@@ -18,3 +18,8 @@ RECORD_BASELINE = text("INSERT INTO reconcile_baseline (kind, object_id, recorde
                        " ON CONFLICT (kind, object_id) DO NOTHING")
 IN_BASELINE = text("SELECT 1 FROM reconcile_baseline WHERE kind = :kind AND object_id = :object_id")
 BASELINE_COUNTS = text("SELECT kind, COUNT(*) AS n FROM reconcile_baseline GROUP BY kind")
+# Voids (CONTRACT §12): a mapped invoice whose Zuora twin is not undone yet, and whether a failed event of it
+# is on the failure list (whose retries own it).
+NOT_REVERSED = text("SELECT 1 FROM id_mappings WHERE type = 'invoice' AND billing_id = :billing_id"
+                    " AND reversed_at IS NULL")
+FAILED = text("SELECT 1 FROM events WHERE object_key = :object_key AND status = 'failed' LIMIT 1")
