@@ -12,7 +12,10 @@ Write = Callable[[Any], None]
 @dataclass
 class Outcome:
     """What a finished flow wants recorded atomically with the event's completion: its ``writes``
-    (mapping rows, follow-up events) and a one-line ``summary`` for the log."""
+    (mapping rows, follow-up events), a one-line ``summary`` for the log, and ``warnings``: what an
+    operator should know although the event succeeded (the platform rounded its subtotal…), kept in the
+    event's history as the done attempt's message and logged at WARNING."""
 
     writes: list[Write] = field(default_factory=list)
     summary: str = ""
+    warnings: list[str] = field(default_factory=list)

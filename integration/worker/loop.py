@@ -160,7 +160,7 @@ class Worker:
             with self.inbox.db.transaction() as tx:
                 for write in outcome.writes:
                     write(tx)
-                self.inbox.finish(event.id, self.worker_id, tx)
+                self.inbox.finish(event.id, self.worker_id, tx, warnings=outcome.warnings)
         except LeaseLost:
             log.warning("lease lost; another worker has the event", extra=self._extra(event))
         except TransientError as exc:
@@ -178,6 +178,8 @@ class Worker:
         else:
             metrics.EVENTS_DONE.labels(**labels).inc()
             log.info("event done", extra={**self._extra(event), "outcome": "done", "summary": outcome.summary})
+            for warning in outcome.warnings:
+                log.warning("event done with a warning", extra={**self._extra(event), "warning": warning})
 
     def _transient(self, event: Event, exc: TransientError, labels: dict) -> None:
         if self.inbox.reschedule(event.id, self.worker_id, exc.message, exc.retry_after):
