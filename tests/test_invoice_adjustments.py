@@ -16,14 +16,19 @@ from decimal import Decimal
 
 import pytest
 import requests
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
+from integration import create_app
+from integration.cli import main
+from integration.cli import report as report_command
 from integration.clients.bodies import dumps_json
 from integration.domain.errors import INVALID_DATA, ZUORA_REJECTED
 from integration.domain.periods import parse_period
 from integration.flows.totals import totals_report
 from integration.flows.usage import holds_marker, usage_marker
 from tests.adjusted_invoices import CURRENCIES, adjusted_invoices
+from tests.conftest import ADMIN_TOKEN
 from tests.test_adjustments import check_refused, reproduces
 from tests.test_invoice_flow import loads, only_invoice
 from tests.test_line_items import documented_example
@@ -106,7 +111,7 @@ def test_togais_documented_example_reaches_zuora_as_exactly_881_94(stack):
                             "rate-card lines' 982.04 (revenueInfo.lineItems[0].lineItems[0].lineItems[0])"]
 
 
-def test_the_totals_report_names_the_adjustment_that_differs(stack):
+def test_the_totals_report_names_the_adjustment_that_differs(stack, monkeypatch):
     stack.linked_account("acc-1", "USD")
     example = documented_example()
     serve_document(stack, example)
@@ -123,6 +128,18 @@ def test_the_totals_report_names_the_adjustment_that_differs(stack):
     assert (invoice.billing_total, invoice.zuora_total, invoice.difference) == (
         Decimal("881.94"), Decimal("891.87"), Decimal("9.93"))
     assert invoice.notes == ("discount differs: billing -100.00, Zuora -90.07",)
+    # The same in the admin API and the command, with the rounding as a warning.
+    body = create_app(services=stack.services).test_client().get(
+        "/admin/reports/totals?period=2020-08", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).get_json()
+    [row_json] = body["data"]
+    assert [i["notes"] for i in row_json["invoices"]] == [["discount differs: billing -100.00, Zuora -90.07"]]
+    assert row_json["warnings"] == row.warnings and len(row.warnings) == 1
+    monkeypatch.setattr(report_command, "services_or_exit", lambda: stack.services)
+    result = CliRunner().invoke(main, ["report", "--period", "2020-08"])
+    assert result.exit_code == 1
+    number = row.zuora_account
+    assert f"{number}: discount differs: billing -100.00, Zuora -90.07" in result.output.splitlines()
+    assert f"warning: {number}: {row.warnings[0]}" in result.output.splitlines()
 
 
 def test_a_replayed_example_is_linked_not_posted_again(stack):
