@@ -15,7 +15,6 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integration.domain.errors import INVALID_DATA
 from integration_sandbox.billing.invoices import SHAPES
 from tests.test_invoice_flow import Stack, only_invoice
 from tests.test_line_items import documented_example, with_meters
@@ -100,30 +99,17 @@ def test_every_shape_bills_the_same_items_and_usage(stack, shape):
             == invoice["totalAmount"])
 
 
-def test_togais_own_example_is_refused_as_it_does_not_add_up(stack):
-    """Togai's example nets a discount (GROSS 981.94 → NET 881.94) that no rate card itemises: the
-    flow refuses it, naming totalAmount, rather than billing 982.04 or guessing the discount."""
-    stack.linked_account()
-    invoice = {**documented_example(), "ownerId": "acc-1", "endDateInclusive": "2020-08-04T11:59:59.999Z"}
-    put_invoice(stack, invoice)
-    stack.finalized(invoice["id"])
-    stack.worker.drain()
-    [event] = stack.events("invoice.finalized")
-    assert (event["status"], event["error_code"]) == ("failed", INVALID_DATA)
-    assert event["last_error"] == ("totalAmount: the invoice's 2 rate-card lines sum to 982.04, not to its "
-                                   "totalAmount 881.94")
-    assert stack.zuora_requests("POST", "/v1/invoices") == [] and stack.zuora_state()["usage"] == []
-
-
 @pytest.mark.parametrize("usage_shape", ["flat", "total_usage"])
 def test_togais_example_with_meter_ids_reaches_zuora_as_usage(stack, usage_shape):
-    """The example as it would be with meter IDs and a total that adds up: the quantity-mode meter is
-    billed its usage from ``value`` (15 rides), the revenue-mode meter its rate card (589.94)."""
+    """The example as it would be with meter IDs: the quantity-mode meter is billed its usage from
+    ``value`` (15 rides), the revenue-mode meter its rate card (589.94); with every line travelling as
+    usage, the example's rounding (−0.10) and discount (−100.00) are invoice items of their own
+    (CONTRACT §12: no item can carry the discount)."""
     stack.linked_account()
     stack.meter("m-local", "quantity", uom="Ride", charge=CALLS_CHARGE)
     stack.meter("m-pro", "revenue", uom="Dollar", charge=GB_CHARGE)
     invoice = with_meters(documented_example())
-    invoice.update(ownerId="acc-1", totalAmount=Decimal("982.04"), endDateInclusive="2020-08-04T11:59:59.999Z")
+    invoice.update(ownerId="acc-1", endDateInclusive="2020-08-04T11:59:59.999Z")
     if usage_shape == "total_usage":
         invoice["usageInfo"] = [{"description": "Total usage", "type": "TOTAL_USAGE", "value": 20,
                                  "lineItems": copy.deepcopy(invoice["usageInfo"])}]
@@ -133,7 +119,9 @@ def test_togais_example_with_meter_ids_reaches_zuora_as_usage(stack, usage_shape
 
     [usage_event] = stack.events("invoice.usage")
     assert usage_event["status"] == "done", usage_event["last_error"]
-    assert stack.zuora_state()["invoices"] == []  # both rate cards are usage-synced meters
+    # Both rate cards are usage-synced meters: the Zuora invoice holds only the adjustments.
+    assert [(i["chargeName"], i["amount"]) for i in only_invoice(stack)["invoiceItems"]] == [
+        ("Billing platform rounding", Decimal("-0.10")), ("Discount", Decimal("-100.00"))]
     records = {r["ChargeNumber"]: r for r in stack.zuora_state()["usage"]}
     local, pro = records[CALLS_CHARGE], records[GB_CHARGE]
     assert (local["Quantity"], local["UOM"]) == (Decimal("15"), "Ride")

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integration.domain import line_items, money
+from integration.domain.adjustments import DISCOUNT, ROUNDING, read_amounts
 from integration.domain.errors import InvalidData
 from integration.domain.line_items import (
     current_type,
@@ -26,7 +27,7 @@ from integration.domain.line_items import (
     meter_usage,
     usage_quantity,
 )
-from integration.flows.invoices import check_adds_up, invoice_items, split_lines
+from integration.flows.invoices import invoice_items, split_lines
 from integration.flows.usage import build_usage_lines
 from integration.store.meters import MeterSettings
 
@@ -98,12 +99,13 @@ def test_documented_example_revenue_lines_are_the_two_rate_cards_with_their_slab
     assert {(line.units, line.meter_id) for line in lines} == {("USD", None)}
 
 
-def test_documented_example_does_not_add_up_because_its_discount_is_not_itemised():
-    invoice = documented_example()
-    with pytest.raises(InvalidData) as caught:
-        check_adds_up(invoice, invoice_lines(invoice))
-    assert str(caught.value) == ("totalAmount: the invoice's 2 rate-card lines sum to 982.04, not to its "
-                                 "totalAmount 881.94")
+def test_documented_example_adds_up_as_its_lines_a_rounding_and_a_discount():
+    """Rate cards 982.04, GROSS_AMOUNT 981.94, NET_AMOUNT and totalAmount 881.94 (CONTRACT §12)."""
+    amounts = read_amounts(documented_example(), "USD")
+    assert [line.value for line in amounts.lines] == [Decimal("392.1"), Decimal("589.94")]
+    assert [(a.kind, a.name, a.amount) for a in amounts.adjustments] == [
+        (ROUNDING, "Billing platform rounding", Decimal("-0.10")), (DISCOUNT, "Discount", Decimal("-100.00"))]
+    assert amounts.total == Decimal("881.94")
 
 
 def test_documented_example_meter_entries_carry_the_usage_in_value():
@@ -384,7 +386,7 @@ def test_zuora_invoice_items_plus_usage_reproduce_the_billing_total_exactly(case
     """
     invoice, modes, prices = case
     lines = invoice_lines(invoice)
-    total = check_adds_up(invoice, lines)
+    total = read_amounts(invoice, "USD").total
     meters = settings_for(modes)
     on_invoice, _ = split_lines(lines, meters)
     items = invoice_items(on_invoice, currency="USD", start=date(2024, 7, 1), end=date(2024, 7, 31))

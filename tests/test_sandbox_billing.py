@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import flask
 import pytest
@@ -25,6 +26,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 SECRET_2 = "whsec_" + base64.b64encode(b"r" * 32).decode()
 FIXED_NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+FIXTURES = Path(__file__).parent / "fixtures" / "togai"
 
 CUSTOMER = {"id": "C1", "name": "Acme Corp", "primaryEmail": "billing@acme.example",
             "address": {"line1": "1 Main St", "city": "Springfield", "state": "IL",
@@ -517,6 +519,102 @@ def test_invoice_spec_refusals(client, overrides, status, message):
     response = client.post("/_sandbox/invoices", json=spec)
     assert_refused(response, status, message)
     assert len(state_of(client)["invoices"]) == 1
+
+
+def types_and_values(node: dict, depth: int = 0) -> list[tuple[int, str, str, Decimal]]:
+    """The tree in document order: (depth, type, description, value) of every node."""
+    found = [(depth, node["type"], node["description"], node["value"])]
+    for child in node.get("lineItems", []):
+        found.extend(types_and_values(child, depth + 1))
+    return found
+
+
+ADJUSTMENTS = {"grossAmount": Decimal("129.99"), "discount": Decimal("20.00"), "trueUp": Decimal("30.00"),
+               "taxes": [{"description": "VAT 20%", "amount": Decimal("21.99")}],
+               "credits": [{"description": "Prepaid credit", "granted": Decimal("500"), "applied": Decimal("10.00")}],
+               "miscellaneous": [{"description": "Setup assistance", "amount": Decimal("15.00")}],
+               "custom": [{"description": "Rush fee", "amount": Decimal("5.00")}]}
+
+
+def test_invoice_with_adjustments_in_togais_line_item_types(client):
+    client.post("/customers", json=customer(), headers=AUTH)
+    spec = {"accountId": "C1", "id": "ADJ-1", "startDate": "2024-01-01", "endDate": "2024-02-01",
+            "fixed": [{"description": "Platform fee", "amount": Decimal("99.99")},
+                      {"description": "Support", "amount": Decimal("0.01")}], "adjustments": ADJUSTMENTS}
+    created = client.post("/_sandbox/invoices", data=json_dumps(spec), content_type="application/json")
+    assert created.status_code == 201, created.get_json()
+    invoice = json_loads(client.get("/invoices/ADJ-1", headers=AUTH).get_data())
+    # lines 100.00 + true-up 30.00 = 130.00, which the platform's own subtotal states as 129.99; less the
+    # 20.00 discount; plus 15.00, 5.00 and 21.99 of tax; less 10.00 of credits applied (500 granted).
+    assert invoice["totalAmount"] == Decimal("141.98")
+    assert types_and_values(invoice["revenueInfo"]) == [
+        (0, "TOTAL_AMOUNT", "Total Amount", Decimal("141.98")),
+        (1, "NET_AMOUNT", "Total amount due", Decimal("109.99")),
+        (2, "GROSS_AMOUNT", "Sum Total", Decimal("129.99")),
+        (3, "PRICE_PLAN_AMOUNT", "Price plan amount", Decimal("130.00")),
+        (4, "SUB_TOTAL_AMOUNT", "Sub total", Decimal("100.00")),
+        (5, "FIXED_FEE_RATE_CARD_AMOUNT", "Platform fee", Decimal("99.99")),
+        (5, "FIXED_FEE_RATE_CARD_AMOUNT", "Support", Decimal("0.01")),
+        (4, "TRUE_UP_AMOUNT", "Minimum commitment true-up", Decimal("30.00")),
+        (1, "TOTAL_MISCELLANEOUS_CHARGES", "Miscellaneous charges", Decimal("15.00")),
+        (2, "MISCELLANEOUS_CHARGE", "Setup assistance", Decimal("15.00")),
+        (1, "CUSTOM_AMOUNT", "Rush fee", Decimal("5.00")),
+        (1, "TOTAL_TAX_AMOUNT", "Total tax", Decimal("21.99")),
+        (2, "TAX_AMOUNT", "VAT 20%", Decimal("21.99")),
+        (1, "TOTAL_CREDITS", "Credits", Decimal("10.00")),
+        (2, "SUB_CREDITS", "Prepaid credit", Decimal("500"))]
+
+
+def test_documented_shape_with_adjustments_nests_as_togais_example(client):
+    client.post("/customers", json=customer(), headers=AUTH)
+    spec = {"accountId": "C1", "id": "ADJ-2", "startDate": "2024-01-01", "endDate": "2024-02-01",
+            "shape": "documented", "fixed": [{"description": "Platform fee", "amount": Decimal("10")}],
+            "adjustments": {"discount": Decimal("1.50")}}
+    assert client.post("/_sandbox/invoices", data=json_dumps(spec), content_type="application/json").status_code == 201
+    invoice = json_loads(client.get("/invoices/ADJ-2", headers=AUTH).get_data())
+    assert [(d, t, v) for d, t, _, v in types_and_values(invoice["revenueInfo"])] == [
+        (0, "GRAND_TOTAL_AMOUNT", Decimal("8.50")), (1, "TOTAL_AMOUNT", Decimal("8.50")),
+        (2, "NET_AMOUNT", Decimal("8.50")), (3, "GROSS_AMOUNT", Decimal("10")),
+        (4, "FIXED_FEE_RATE_CARD_AMOUNT", Decimal("10"))]
+    assert invoice["totalAmount"] == Decimal("8.50")
+
+
+def test_a_document_is_served_as_given(client):
+    """Togai's own get-invoice example, whose numbers do not add up on purpose, comes back digit for digit."""
+    client.post("/customers", json=customer(), headers=AUTH)
+    example = json_loads((FIXTURES / "get_invoice_example.json").read_text())
+    spec = {"accountId": "C1", "id": "DOC-1", "startDate": example["startDate"], "endDate": example["endDate"],
+            "invoiceDate": example["invoiceDate"], "document": example}
+    created = client.post("/_sandbox/invoices", data=json_dumps(spec), content_type="application/json")
+    assert created.status_code == 201, created.get_json()
+    raw = client.get("/invoices/DOC-1", headers=AUTH).get_data(as_text=True)
+    invoice = json_loads(raw)
+    assert (invoice["revenueInfo"], invoice["usageInfo"]) == (example["revenueInfo"], example["usageInfo"])
+    assert (invoice["id"], invoice["ownerId"], invoice["totalAmount"]) == ("DOC-1", "C1", Decimal("881.94"))
+    assert '"value":392.1,' in raw  # as Togai wrote it, not 392.10
+    assert [e["type"] for e in state_of(client)["events"]][-1] == "invoice.finalized"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"adjustments": {"discount": -1}}, "adjustments.discount: Must be greater than or equal to 0."),
+    ({"adjustments": {"taxes": [{"description": "VAT"}]}}, "adjustments.taxes[0].amount: Missing data for "
+                                                           "required field."),
+    ({"adjustments": {"credits": [{"description": "C", "granted": 5, "applied": -1}]}},
+     "adjustments.credits[0].applied: Must be greater than or equal to 0."),
+    ({"document": {"revenueInfo": {"type": "TOTAL_AMOUNT", "value": 1}}}, "document: totalAmount must be a number."),
+    ({"document": {"totalAmount": 1}}, "document: revenueInfo must be a line item or a list of line items."),
+    ({"fixed": [], "document": {"revenueInfo": [], "totalAmount": 0, "usageInfo": {}}},
+     "document: usageInfo must be a list."),
+    ({"document": {"revenueInfo": [], "totalAmount": 0}},
+     "document: A document is served as given: no fixed, usage or adjustments beside it."),
+])
+def test_adjustment_and_document_refusals(client, overrides, message):
+    client.post("/customers", json=customer(), headers=AUTH)
+    spec = {"accountId": "C1", "startDate": "2024-01-01", "endDate": "2024-02-01",
+            "fixed": [{"description": "Fee", "amount": 1}], **overrides}
+    response = client.post("/_sandbox/invoices", data=json_dumps(spec), content_type="application/json")
+    assert (response.status_code, response.get_json()) == (400, {"message": message})
+    assert state_of(client)["invoices"] == []
 
 
 def test_unknown_invoice_is_404(client):

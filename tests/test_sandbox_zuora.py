@@ -557,6 +557,125 @@ def test_invoice_account_id_and_number_must_agree(client, auth):
                        [{"code": 59210030, "message": "'accountId' and 'accountNumber' refer to different accounts"}])
 
 
+def discounted_body(account_id: str) -> dict:
+    """Two items, each with one discount: 100.00 − 10.00 and 50.00 − 5.00."""
+    body = invoice_body(account_id)
+    body["invoiceItems"] = [
+        {"amount": Decimal("100.00"), "serviceStartDate": "2026-01-01", "serviceEndDate": "2026-01-31",
+         "chargeName": "Platform fee",
+         "discountItems": [{"amount": Decimal("-10.00"), "chargeName": "Discount", "description": "10 %"}]},
+        {"amount": Decimal("50.00"), "serviceStartDate": "2026-01-01", "chargeName": "Seats",
+         "discountItems": [{"amount": Decimal("-5.00"), "chargeName": "Discount", "sku": "SKU-D"}]}]
+    return body
+
+
+def test_discount_items_reduce_the_invoice_and_read_back_as_items_of_their_own(client, auth):
+    acct = create_account(client, auth)
+    created = json.loads(post_json(client, "/v1/invoices", discounted_body(acct["accountId"]), auth).data,
+                         parse_float=Decimal)
+    assert created["success"] is True, created
+    # The invoice's amount and balance include the discounts.
+    assert (created["amount"], created["amountWithoutTax"], created["balance"]) == (Decimal("135.00"),) * 3
+    items = json.loads(client.get(f"/v1/invoices/{created['id']}/items", headers=auth).data,
+                       parse_float=Decimal)["invoiceItems"]
+    # Each discount follows the item it reduces: processingType Discount, appliedToItemId naming it.
+    assert [(i["chargeName"], i["chargeAmount"], i["processingType"]) for i in items] == [
+        ("Platform fee", Decimal("100.00"), "Charge"), ("Discount", Decimal("-10.00"), "Discount"),
+        ("Seats", Decimal("50.00"), "Charge"), ("Discount", Decimal("-5.00"), "Discount")]
+    assert (items[1]["appliedToItemId"], items[3]["appliedToItemId"]) == (items[0]["id"], items[2]["id"])
+    assert "appliedToItemId" not in items[0] and "discountItems" not in items[0]
+    assert (items[1]["description"], items[3]["sku"]) == ("10 %", "SKU-D")
+    assert (items[1]["serviceStartDate"], items[1]["serviceEndDate"]) == ("2026-01-01", "2026-01-31")
+    assert sum(i["chargeAmount"] for i in items) == Decimal("135.00")
+    # Object Query's expanded items list them the same way; the state keeps them as posted.
+    rows = json.loads(client.get("/object-query/invoices?expand[]=invoiceItems", headers=auth).data,
+                      parse_float=Decimal)["data"]
+    expanded = rows[0]["invoiceItems"]
+    assert [(i["chargeAmount"], i["processingType"], i.get("appliedToInvoiceItemId")) for i in expanded] == [
+        (Decimal("100.00"), "Charge", None), (Decimal("-10.00"), "Discount", items[0]["id"]),
+        (Decimal("50.00"), "Charge", None), (Decimal("-5.00"), "Discount", items[2]["id"])]
+    [stored] = state(client)["invoices"]
+    assert [[d["amount"] for d in i["discountItems"]] for i in stored["invoiceItems"]] == [[-10], [-5]]
+
+
+def test_changing_a_discount_item_changes_the_invoice_total(client, auth):
+    acct = create_account(client, auth)
+    created = post_json(client, "/v1/invoices", discounted_body(acct["accountId"]), auth).get_json()
+    items = client.get(f"/v1/invoices/{created['id']}/items", headers=auth).get_json()["invoiceItems"]
+    changed = client.post(f"/_sandbox/invoice-items/{items[1]['id']}", json={"amount": "-9.00"})
+    assert changed.status_code == 200
+    got = json.loads(client.get(f"/v1/invoices/{created['id']}", headers=auth).data, parse_float=Decimal)
+    assert (got["amount"], got["balance"]) == (Decimal("136.00"), Decimal("136.00"))
+
+
+def _discount(**changes):
+    discount = {k: v for k, v in {"amount": -1, "chargeName": "d", **changes}.items() if v is not None}
+    return _item(amount=5, discountItems=[discount])
+
+
+DISCOUNT_CASES = [
+    ("positive amount", _discount(amount=1), 59210020,
+     "'invoiceItems[0].discountItems[0].amount' must be a negative number"),
+    ("zero amount", _discount(amount=0), 59210020,
+     "'invoiceItems[0].discountItems[0].amount' must be a negative number"),
+    ("missing amount", _discount(amount=None), 59210022, "'invoiceItems[0].discountItems[0].amount' may not be null"),
+    ("missing chargeName", _discount(chargeName=None), 59210022,
+     "'invoiceItems[0].discountItems[0].chargeName' is required if productRatePlanChargeId is not specified"),
+    ("long chargeName", _discount(chargeName="d" * 131), 59210020,
+     "'invoiceItems[0].discountItems[0].chargeName' length must be at most 130 characters"),
+    ("unknown key", _discount(serviceStartDate="2026-01-01"), 59210021,
+     "Unknown field 'invoiceItems[0].discountItems[0].serviceStartDate'"),
+    ("catalog charge", _discount(productRatePlanChargeId="8a8a"), 59210040,
+     "'invoiceItems[0].discountItems[0].productRatePlanChargeId' '8a8a' is invalid (the sandbox has no product "
+     "catalog)"),
+    ("eleven discounts", _item(discountItems=[{"amount": -1, "chargeName": "d"}] * 11), 59210020,
+     "'invoiceItems[0].discountItems' must be a list of at most 10 objects"),
+    ("not a list", _item(discountItems={"amount": -1}), 59210020,
+     "'invoiceItems[0].discountItems' must be a list of at most 10 objects"),
+]
+
+
+@pytest.mark.parametrize("build, code, message", [c[1:] for c in DISCOUNT_CASES], ids=[c[0] for c in DISCOUNT_CASES])
+def test_discount_item_validation(client, auth, build, code, message):
+    acct = create_account(client, auth)
+    assert_zuora_error(post_json(client, "/v1/invoices", build(acct["accountId"]), auth),
+                       [{"code": code, "message": message}])
+    assert state(client)["invoices"] == []
+
+
+def test_ten_discounts_on_one_item_are_accepted(client, auth):
+    acct = create_account(client, auth)
+    body = _item(amount=10, discountItems=[{"amount": Decimal("-0.5"), "chargeName": f"d{n}"} for n in range(10)])
+    created = json.loads(post_json(client, "/v1/invoices", body(acct["accountId"]), auth).data, parse_float=Decimal)
+    assert (created["success"], created["amount"]) == (True, Decimal("5.0"))
+
+
+def test_a_tenant_that_refuses_negative_items_names_each_and_keeps_discounts(client, auth):
+    acct = create_account(client, auth)
+    assert client.get("/_sandbox/billing-rules").get_json() == {"negative_invoice_items": True}
+    assert client.post("/_sandbox/billing-rules", json={"negative_invoice_items": False}).status_code == 200
+    body = discounted_body(acct["accountId"])
+    body["invoiceItems"].append({"amount": Decimal("-0.10"), "serviceStartDate": "2026-01-01",
+                                 "chargeName": "Billing platform rounding"})
+    assert_zuora_error(post_json(client, "/v1/invoices", body, auth), [
+        {"code": 59210030, "message": "'invoiceItems[2].amount' is -0.10: this tenant's billing rules do not "
+                                      "allow negative invoice items"}])
+    body["invoiceItems"].pop()  # discount items are negative by definition, and still accepted
+    assert post_json(client, "/v1/invoices", body, auth).get_json()["success"] is True
+    client.post("/_sandbox/reset")
+    assert client.get("/_sandbox/billing-rules").get_json() == {"negative_invoice_items": True}
+
+
+@pytest.mark.parametrize("payload, detail", [
+    ({}, "body must be a non-empty JSON object"),
+    ({"negative_invoice_items": "no"}, "every rule is true or false"),
+    ({"invoice_settlement": True}, "unknown rule(s): invoice_settlement"),
+])
+def test_billing_rules_validation(client, payload, detail):
+    r = client.post("/_sandbox/billing-rules", json=payload)
+    assert (r.status_code, r.get_json()) == (400, {"error": "invalid_request", "detail": detail})
+
+
 def test_get_unknown_invoice(client, auth):
     assert_zuora_error(client.get("/v1/invoices/INV404", headers=auth),
                        [{"code": 50000040, "message": "Cannot find entity by key: 'INV404'."}])

@@ -46,6 +46,22 @@ def test_handler_outcome_writes_commit_with_the_event(services):
     assert store_sql(services.db).execute("SELECT zuora_id FROM id_mappings").fetchall()[0][0] == "A1"
 
 
+def test_warnings_of_a_done_event_are_kept_in_its_history_and_logged(services, caplog):
+    def handle(event):
+        return Outcome(warnings=["billing platform rounding -0.10: GROSS_AMOUNT 981.94", "second"])
+    event_id = record(services)
+    with caplog.at_level("WARNING", logger="integration.worker"):
+        assert Worker(services.inbox, {"account.callout": handle}).drain() == 1
+    [attempt] = services.inbox.history(event_id)
+    assert (attempt.outcome, attempt.code, attempt.message) == (
+        "done", None, "warning: billing platform rounding -0.10: GROSS_AMOUNT 981.94; second")
+    assert [r.warning for r in caplog.records if r.getMessage() == "event done with a warning"] == [
+        "billing platform rounding -0.10: GROSS_AMOUNT 981.94", "second"]
+    quiet = record(services, "A2")
+    Worker(services.inbox, {"account.callout": lambda event: Outcome()}).drain()
+    assert services.inbox.history(quiet)[0].message is None
+
+
 def test_failing_write_leaves_neither_mapping_nor_done(services):
     def handle(event):
         def writes(tx):

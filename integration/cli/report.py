@@ -61,6 +61,11 @@ def report(period: Period, as_csv: bool) -> None:
                          for row in _rows(result))
     else:
         echo_table(COLUMNS, _rows(result), max_width=200)
+    for row in result.rows:
+        for note in (n for i in row.differing for n in i.notes):
+            click.echo(f"{row.zuora_account}: {printable(note)}", err=as_csv)
+        for warning in row.warnings:
+            click.echo(f"warning: {row.zuora_account}: {printable(warning)}", err=as_csv)
     totals = "; ".join(f"{c['currency'] or 'no currency'} billing {c['billing_total']} zuora {c['zuora_total']} "
                        f"difference {c['difference']}" for c in result.currencies())
     click.echo(f"{period}: {len(result.rows)} account row(s), {result.mismatches} differ"

@@ -95,11 +95,13 @@ class MeterUsage:
 # -- the walk ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class _Node:
+class Node:
+    """One parsed line item: where it sits, its type in today's spelling, its raw JSON and its children."""
+
     path: str
     type: str                         # current spelling
     raw: dict
-    children: tuple[_Node, ...]
+    children: tuple[Node, ...]
 
 
 def current_type(kind: str) -> str:
@@ -120,13 +122,13 @@ def _roots(raw: Any, path: str) -> list[tuple[Any, str]]:
     raise InvalidData(path, "must be a line item or a list of line items")
 
 
-def _forest(raw: Any, path: str) -> list[_Node]:
+def _forest(raw: Any, path: str) -> list[Node]:
     """The tree(s) of one invoice field, checked for shape, depth and size before anything is read."""
     budget = [MAX_NODES]
     return [_parse(node, node_path, 0, budget) for node, node_path in _roots(raw, path)]
 
 
-def _parse(node: Any, path: str, depth: int, budget: list[int]) -> _Node:
+def _parse(node: Any, path: str, depth: int, budget: list[int]) -> Node:
     if not isinstance(node, dict):
         raise InvalidData(path, "must be a line item object")
     if depth > MAX_DEPTH:
@@ -142,12 +144,12 @@ def _parse(node: Any, path: str, depth: int, budget: list[int]) -> _Node:
         children = []
     if not isinstance(children, list):
         raise InvalidData(f"{path}.lineItems", "must be a list")
-    return _Node(path=path, type=current_type(kind), raw=node,
+    return Node(path=path, type=current_type(kind), raw=node,
                  children=tuple(_parse(child, f"{path}.lineItems[{i}]", depth + 1, budget)
                                 for i, child in enumerate(children)))
 
 
-def _preorder(nodes: tuple[_Node, ...] | list[_Node]) -> Iterator[_Node]:
+def _preorder(nodes: tuple[Node, ...] | list[Node]) -> Iterator[Node]:
     for node in nodes:
         yield node
         yield from _preorder(node.children)
@@ -155,23 +157,33 @@ def _preorder(nodes: tuple[_Node, ...] | list[_Node]) -> Iterator[_Node]:
 
 # -- revenue lines -------------------------------------------------------------------------------------
 
+def revenue_roots(invoice: dict) -> list[Node]:
+    """The parsed ``revenueInfo`` tree(s), checked for shape, depth and size (what adjustments read)."""
+    return _forest(invoice.get("revenueInfo"), "revenueInfo")
+
+
 def invoice_lines(invoice: dict) -> list[Line]:
     """Every revenue line of ``revenueInfo``, in document order (see the module's reading rules)."""
-    return [line for root in _forest(invoice.get("revenueInfo"), "revenueInfo") for line in _lines(root)]
+    return [line for root in revenue_roots(invoice) for line in lines_below(root)]
 
 
-def _is_rate_card(node: _Node) -> bool:
+def lines_below(node: Node) -> list[Line]:
+    """The revenue lines at or below ``node``, in document order."""
+    return _lines(node)
+
+
+def _is_rate_card(node: Node) -> bool:
     return node.type.endswith(RATE_CARD_SUFFIX)
 
 
-def _lines(node: _Node) -> list[Line]:
+def _lines(node: Node) -> list[Line]:
     found = [line for child in node.children for line in _lines(child)]
     if found or not _is_rate_card(node):
         return found
     return [_line(node)]
 
 
-def _line(node: _Node) -> Line:
+def _line(node: Node) -> Line:
     raw, path = node.raw, node.path
     metadata = raw.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
@@ -224,7 +236,7 @@ def meter_entries(invoice: dict) -> list[MeterUsage]:
             if node.type == METER_USAGE]
 
 
-def _meter_usage(node: _Node) -> MeterUsage:
+def _meter_usage(node: Node) -> MeterUsage:
     raw, path = node.raw, node.path
     meter_id, id_path = raw.get("id"), f"{path}.id"
     if meter_id is None and isinstance(raw.get("metadata"), dict):

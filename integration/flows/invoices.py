@@ -1,12 +1,16 @@
-"""Flow 3 (CONTRACT §6.3): a finalized billing invoice becomes one Zuora standalone invoice.
+"""Flow 3 (CONTRACT §6.3, §12): a finalized billing invoice becomes one Zuora standalone invoice.
 
 The billing invoice is only read, never trusted: its lines are the deepest ``*_RATE_CARD_AMOUNT``
 entries of the nested ``revenueInfo`` tree, at any depth and in either spelling (integration.domain.line_items
-owns that walk), and they must add up, exactly, to ``totalAmount`` before a cent is pushed. Lines
-of usage-synced meters (those with settings, integration.store.meters) travel as Zuora usage instead
-(flows 4/5, integration.flows.usage) and are left off the invoice, so a meter's revenue is never
-billed twice, nor dropped: the split is decided here, once, and handed to the usage flow in its
-event's payload.
+owns that walk), and its discounts, credits, taxes, true-ups, miscellaneous amounts and the platform's
+own rounding are read from the same tree (integration.domain.adjustments); lines and adjustments must
+add up, exactly, to ``totalAmount`` before a cent is pushed. Lines of usage-synced meters (those with
+settings, integration.store.meters) travel as Zuora usage instead (flows 4/5, integration.flows.usage)
+and are left off the invoice, so a meter's revenue is never billed twice, nor dropped: the split is
+decided here, once, and handed to the usage flow in its event's payload. The adjustments all go on
+the Zuora invoice (integration.flows.invoice_items maps them: discounts as ``discountItems``, the rest
+as items of their own), so the Zuora invoice plus the usage equals the billing total to the cent; an
+invoice whose lines all travel as usage still gets a Zuora invoice when it carries adjustments.
 
 Exactly once: a mapping row → skip; a Zuora invoice whose ``ZUORA_INVOICE_LINK_FIELD`` names the
 billing invoice (Object Query) → link it; otherwise ``POST /v1/invoices`` with that field set and the
@@ -20,11 +24,11 @@ Once a run has finished, its split stands: a replay never moves a line to the ot
 meter settings changed since.
 
 Money (integration.domain.money): amounts stay ``Decimal`` end to end. Items that fit the currency's
-precision (the usual case) go over digit for digit and sum exactly to ``totalAmount`` less the
-usage-synced lines. Sub-cent lines (3 × 0.333333333333) are rounded *together*: the total is
-rounded half-up once and the cents spread by largest remainder, so the Zuora invoice equals the
-billing total to the cent, where Zuora rounding each item alone would drift; the exact amount is
-kept in the item's description.
+precision (the usual case) go over digit for digit. Sub-cent amounts (3 × 0.333333333333) are rounded
+*together* with every other amount on the invoice: the total is rounded half-up once and the cents
+spread by largest remainder, so the Zuora invoice equals the billing total (less usage) to the cent,
+where Zuora rounding each item alone would drift; the exact amount is kept in the item's description.
+The platform's rounding against its own subtotal is a warning in the event's history.
 
 Choices where the contract is silent:
 - An invoice with more than 1,000 invoice lines fails as INVALID_DATA (``revenueInfo``) rather
@@ -36,20 +40,19 @@ Choices where the contract is silent:
   twin; one whose void was recorded before it reached Zuora is never pushed, not even fetched.
 - Dates are the UTC calendar dates of the billing instants; a service end before its start (a
   zero-length period) is clamped to the start.
-- Item ``quantity``/``unitPrice`` are not sent (Zuora would re-derive or check the amount from
-  them); the quantity and unit price go into the item's description instead.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any
 
 from integration.domain import money
+from integration.domain.adjustments import LABELS, Adjustment, InvoiceAmounts, read_amounts
 from integration.domain.errors import BillingRejected, InvalidData, MissingMapping
-from integration.domain.line_items import Line, invoice_lines, required_amount
+from integration.domain.line_items import Line
+from integration.flows.invoice_items import invoice_items, truncate, zuora_total
 from integration.flows.outcome import Outcome
 from integration.services import Services
 from integration.store import mappings, meters, voids
@@ -61,10 +64,7 @@ log = logging.getLogger("integration.flows.invoices")
 PUSHED_STATUSES = frozenset({"DUE", "PAID", "PARTIALLY_PAID"})
 NEVER_PUSHED_STATUSES = frozenset({"VOID", "MERGED"})
 MAX_INVOICE_ITEMS = 1000
-CHARGE_NAME_MAX = 130
-ITEM_DESCRIPTION_MAX = 500
 COMMENTS_MAX = 255
-ELLIPSIS = "…"
 
 
 # -- reading a billing invoice (the line-item trees: integration.domain.line_items) ----------------------------
@@ -139,14 +139,10 @@ def invoice_currency(invoice: dict) -> str | None:
     return currency if isinstance(currency, str) and len(currency) == 3 and currency.isalpha() else None
 
 
-def check_adds_up(invoice: dict, lines: list[Line]) -> Decimal:
-    """``totalAmount``, after checking that the lines sum to it exactly."""
-    total = required_amount(invoice, "totalAmount", "invoice")
-    lines_sum = money.exact_sum(line.value for line in lines)
-    if lines_sum != total:
-        raise InvalidData("totalAmount", f"the invoice's {len(lines)} rate-card lines sum to "
-                                         f"{money.plain(lines_sum)}, not to its totalAmount {money.plain(total)}")
-    return total
+def invoice_amounts(invoice: dict) -> InvoiceAmounts:
+    """The invoice's lines and adjustments, after checking they add up to ``totalAmount`` exactly
+    (CONTRACT §12: integration.domain.adjustments); INVALID_DATA naming both sums where they do not."""
+    return read_amounts(invoice, invoice_currency(invoice))
 
 
 def split_lines(lines: list[Line], synced: dict[str, MeterSettings] | set[str]) -> tuple[list[Line], list[Line]]:
@@ -156,58 +152,15 @@ def split_lines(lines: list[Line], synced: dict[str, MeterSettings] | set[str]) 
     return on_invoice, as_usage
 
 
-# -- the Zuora invoice ---------------------------------------------------------------------------------
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters on a word boundary, marked with "…" when cut."""
-    if len(text) <= limit:
-        return text
-    head = text[:limit - len(ELLIPSIS)]
-    cut = head.rstrip()
-    space = cut.rfind(" ")
-    if space >= (limit * 2) // 3:  # a word boundary not too far back; else cut mid-word
-        cut = cut[:space].rstrip(" ,;:-–—")
-    return cut + ELLIPSIS
-
-
-def invoice_items(lines: list[Line], *, currency: str | None, start: date, end: date) -> list[dict]:
-    """One Zuora invoice item per line, amounts exact (or cent-allocated, see module docstring)."""
-    places = money.minor_units(currency)
-    amounts = money.allocate([line.value for line in lines], places)
-    items = []
-    for line, item_amount in zip(lines, amounts, strict=True):
-        full_name = line.description or _humanise(line.type)
-        item = {"amount": item_amount, "chargeName": truncate(full_name, CHARGE_NAME_MAX),
-                "serviceStartDate": start.isoformat(), "serviceEndDate": max(start, end).isoformat()}
-        description = _item_description(line, full_name, item_amount)
-        if description:
-            item["description"] = description
-        items.append(item)
-    return items
-
-
-def _item_description(line: Line, full_name: str, item_amount: Decimal) -> str:
-    parts = []
-    if len(full_name) > CHARGE_NAME_MAX:
-        parts.append(full_name)
-    if line.quantity is not None and line.value_per_quantity is not None:
-        parts.append(f"{money.plain(line.quantity)} × {money.plain(line.value_per_quantity)}")
-    if item_amount != line.value:
-        parts.append(f"exact amount {money.plain(line.value)}")
-    return truncate("; ".join(parts), ITEM_DESCRIPTION_MAX)
-
-
-def _humanise(kind: str) -> str:
-    return kind.replace("_", " ").title()
-
+# -- the Zuora invoice (its items: integration.flows.invoice_items) ------------------------------------
 
 def zuora_invoice_payload(invoice: dict, lines: list[Line], *, account_id: str, status: str,
-                          currency: str | None) -> dict:
-    """The ``POST /v1/invoices`` body for the invoice's non-usage lines."""
+                          currency: str | None, adjustments: list[Adjustment] | tuple[()] = ()) -> dict:
+    """The ``POST /v1/invoices`` body for the invoice's non-usage lines and its adjustments."""
     invoice_id = required_id(invoice, "id")
-    if len(lines) > MAX_INVOICE_ITEMS:
-        raise InvalidData("revenueInfo", f"{len(lines)} invoice lines; a Zuora standalone invoice takes at "
-                                         f"most {MAX_INVOICE_ITEMS:,} items")
+    if len(lines) + len(adjustments) > MAX_INVOICE_ITEMS:
+        raise InvalidData("revenueInfo", f"{len(lines)} invoice lines and {len(adjustments)} adjustments; a Zuora "
+                                         f"standalone invoice takes at most {MAX_INVOICE_ITEMS:,} items")
     invoice_date = billing_date(invoice, "invoiceDate")
     payload: dict[str, Any] = {"accountId": account_id, "invoiceDate": invoice_date.isoformat()}
     if invoice.get("dueDate") is not None:  # else Zuora derives it from the account's payment term
@@ -217,7 +170,8 @@ def zuora_invoice_payload(invoice: dict, lines: list[Line], *, account_id: str, 
         payload["dueDate"] = due_date.isoformat()
     start, end = billing_date(invoice, "startDate"), service_end(invoice)
     payload.update(status=status, comments=truncate(f"Billing invoice {invoice_id}", COMMENTS_MAX),
-                   invoiceItems=invoice_items(lines, currency=currency, start=start, end=end))
+                   invoiceItems=invoice_items(lines, currency=currency, start=start, end=end,
+                                              adjustments=adjustments))
     return payload
 
 
@@ -252,8 +206,8 @@ class InvoiceFlow:
             return Outcome(summary=f"invoice {invoice_id} not pushed: {reason}")
         account = linked_owner(self.db, invoice, invoice_id)
 
-        lines = invoice_lines(invoice)
-        check_adds_up(invoice, lines)
+        amounts = invoice_amounts(invoice)
+        lines = amounts.lines
         earlier = self._earlier_run(invoice_id, lines)
         if earlier:
             return Outcome(summary=earlier)
@@ -261,12 +215,12 @@ class InvoiceFlow:
         synced = meters.settings_for(self.db, {line.meter_id for line in lines if line.meter_id})
         on_invoice, as_usage = split_lines(lines, synced)
         writes: list[Callable] = []
-        summary = self._push_invoice(event, invoice, on_invoice, account, writes)
+        summary = self._push_invoice(event, invoice, on_invoice, amounts.adjustments, account, writes)
         if as_usage:
             used = {line.meter_id for line in as_usage if line.meter_id is not None}  # all of them: split_lines
             writes.append(self._usage_follow_up(invoice_id, {m: synced[m] for m in sorted(used)}))
             summary += f"; usage of {len(used)} meter(s) queued"
-        return Outcome(writes=writes, summary=summary)
+        return Outcome(writes=writes, summary=summary, warnings=list(amounts.warnings))
 
     def _earlier_run(self, invoice_id: str, lines: list[Line]) -> str | None:
         """A summary when a run of this invoice has finished before (None: this run decides).
@@ -293,16 +247,19 @@ class InvoiceFlow:
         snapshot = follow_up.payload.get("meters")
         return set(snapshot) if isinstance(snapshot, dict) else None
 
-    def _push_invoice(self, event: Event, invoice: dict, lines: list[Line], account: mappings.Mapping,
-                      writes: list[Callable]) -> str:
+    def _push_invoice(self, event: Event, invoice: dict, lines: list[Line], adjustments: list[Adjustment],
+                      account: mappings.Mapping, writes: list[Callable]) -> str:
         invoice_id = event.object_id
-        if not lines:
-            return "no invoice lines outside usage-synced meters; no Zuora invoice"
+        nothing = "no invoice lines outside usage-synced meters; no Zuora invoice"
+        if not lines and not adjustments:
+            return nothing
         currency = self._check_currency(invoice, account)
         payload = zuora_invoice_payload(invoice, lines, account_id=account.zuora_id, status=self.status,
-                                        currency=currency)
+                                        currency=currency, adjustments=adjustments)
         items = payload["invoiceItems"]
-        if any(item["amount"] != line.value for item, line in zip(items, lines, strict=True)):
+        if not items:  # only adjustments, each rounding to zero
+            return nothing
+        if any(item["amount"] != line.value for item, line in zip(items, lines, strict=False)):
             log.info("sub-cent invoice lines allocated to whole cents", extra={"invoice_id": invoice_id})
         earlier = self._created_before(invoice_id)
         if earlier is not None:
@@ -315,9 +272,9 @@ class InvoiceFlow:
                                                                                            invoice_id))
         writes.append(mappings.link("invoice", zuora_id=created["id"], zuora_number=created["invoiceNumber"],
                                     billing_id=invoice_id, billing_parent_id=None, origin="billing"))
-        total = money.exact_sum(item["amount"] for item in payload["invoiceItems"])
-        return (f"Zuora invoice {created['invoiceNumber']} created: {len(lines)} item(s), "
-                f"{money.plain(total)} {currency or ''}".rstrip())
+        total = zuora_total(items)
+        return (f"Zuora invoice {created['invoiceNumber']} created: {len(items)} item(s), "
+                f"{money.plain(total)} {currency or ''}".rstrip() + _adjusted(adjustments))
 
     def _created_before(self, invoice_id: str) -> dict | None:
         """The Zuora invoice whose link field names this billing invoice, if one exists: created by an
@@ -354,3 +311,10 @@ class InvoiceFlow:
                               dedupe_key=usage_dedupe_key(invoice_id), payload={"meters": snapshot}, conn=conn)
 
         return write
+
+
+def _adjusted(adjustments: list[Adjustment]) -> str:
+    """The summary's note of what the invoice carried beside its lines (exact billing amounts)."""
+    if not adjustments:
+        return ""
+    return "; adjustments: " + ", ".join(f"{LABELS[a.kind]} {money.plain(a.amount)}" for a in adjustments)

@@ -13,8 +13,8 @@ Write = Callable[[Any], None]
 class Outcome:
     """What a finished flow wants recorded atomically with the event's completion: its ``writes``
     (mapping rows, follow-up events), a one-line ``summary`` for the log, and ``warnings``: what an
-    operator should know although the event succeeded (e.g. usage a void left in Zuora), kept as the
-    message of the event's done attempt, so its history shows them."""
+    operator should know although the event succeeded (the platform rounded its subtotal, usage a void
+    left in Zuora…), kept in the event's history as the done attempt's message and logged at WARNING."""
 
     writes: list[Write] = field(default_factory=list)
     summary: str = ""

@@ -15,27 +15,56 @@ a minor unit of the currency or more: the invoice flow rounds sub-cent lines tog
 (integration.flows.invoices), so 3 × 0.333333333333 billed is 1.00 in Zuora, and that is a match.
 Rows are per account and currency (an account whose invoices came in two currencies has two rows,
 never one sum), mismatches first.
+
+Adjustments (CONTRACT §12): Zuora's items include the discounts (read back as items of their own),
+credits, taxes, true-ups and the platform's rounding the invoice flow put there, so they are in
+``zuora_total`` like any item. Where an invoice differs, its notes name what differs — the charges,
+the discount, the credits applied, the tax, the true-up, the rounding or the usage — each with what the
+billing invoice says Zuora should hold (the invoice flow's own items, integration.flows.invoice_items)
+and what it holds. The platform's rounding of its subtotal is listed as a warning of the account's row,
+matching or not.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from integration.domain import money
+from integration.domain.adjustments import (
+    CREDITS,
+    CREDITS_NAME,
+    DISCOUNT,
+    DISCOUNT_NAME,
+    LABELS,
+    ROUNDING,
+    ROUNDING_NAME,
+    TAX,
+    TAX_NAME,
+    TRUE_UP,
+    TRUE_UP_NAME,
+    InvoiceAmounts,
+    read_amounts,
+)
 from integration.domain.errors import InvalidData, MalformedResponse, ZuoraRejected
 from integration.domain.line_items import Line, invoice_lines, meter_usage, required_amount, usage_quantity
 from integration.domain.periods import Period
 from integration.domain.times import from_db_time
-from integration.flows.invoices import billing_instant, invoice_currency, why_not_pushed
+from integration.flows.invoice_items import invoice_items
+from integration.flows.invoices import billing_instant, invoice_currency, split_lines, why_not_pushed
 from integration.flows.usage import holds_marker, usage_marker
 from integration.store import mappings, meters
 from integration.store.mapping_export import all_mappings
 
 READ_BACK_MARGIN = timedelta(hours=1)
 """How far before the first mapping row of an account's invoices its usage records are read (clock skew)."""
+CHARGES, USAGE = "charges", "usage"
+_KIND_OF_NAME = {ROUNDING_NAME: ROUNDING, TRUE_UP_NAME: TRUE_UP, TAX_NAME: TAX, CREDITS_NAME: CREDITS}
+_PARTS = (CHARGES, DISCOUNT, CREDITS, TAX, TRUE_UP, ROUNDING, USAGE)
+_PART_LABELS = {**LABELS, CHARGES: "charges", USAGE: "usage"}
+_ANY_DAY = date(2000, 1, 1)  # items planned only to be summed: their service period does not matter
 
 
 @dataclass(frozen=True)
@@ -48,6 +77,7 @@ class InvoiceTotals:
     billing_total: Decimal
     zuora_total: Decimal
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def difference(self) -> Decimal:
@@ -95,12 +125,18 @@ class AccountTotals:
     def matches(self) -> bool:
         return not self.differing
 
+    @property
+    def warnings(self) -> list[str]:
+        """What an operator should know about matching invoices too (the platform's rounding)."""
+        return [f"{i.billing_invoice_id}: {w}" for i in self.invoices for w in i.warnings]
+
     def as_json(self) -> dict:
         return {"zuora_account": self.zuora_account, "zuora_account_id": self.zuora_account_id,
                 "billing_account": self.billing_account, "currency": self.currency,
                 "billing_total": money.plain(self.billing_total), "zuora_total": money.plain(self.zuora_total),
                 "difference": money.plain(self.difference), "matches": self.matches,
-                "invoice_count": len(self.invoices), "invoices": [i.as_json() for i in self.differing]}
+                "invoice_count": len(self.invoices), "invoices": [i.as_json() for i in self.differing],
+                "warnings": self.warnings}
 
 
 @dataclass(frozen=True)
@@ -146,10 +182,18 @@ def totals_report(db: Any, zuora: Any, billing: Any, period: Period) -> TotalsRe
 class _Invoice:
     id: str
     body: dict
-    lines: list[Line]
-    total: Decimal
+    amounts: InvoiceAmounts
     currency: str | None
     zuora_link: mappings.Mapping | None
+    unexplained: str | None = None   # why its lines and adjustments do not add up, where they do not
+
+    @property
+    def lines(self) -> list[Line]:
+        return self.amounts.lines
+
+    @property
+    def total(self) -> Decimal:
+        return self.amounts.total
 
 
 def _account_rows(db: Any, zuora: Any, billing: Any, account: mappings.Mapping,
@@ -179,10 +223,15 @@ def _period_invoices(db: Any, billing: Any, owner_id: str, period: Period,
             continue
         if not period.start <= billing_instant(invoice, "invoiceDate") < period.end:
             continue
-        yield _Invoice(id=summary["id"], body=invoice, lines=invoice_lines(invoice),
-                       total=required_amount(invoice, "totalAmount", "invoice"),
-                       currency=invoice_currency(invoice) or default_currency,
-                       zuora_link=mappings.find(db, "invoice", billing_id=summary["id"]))
+        currency = invoice_currency(invoice) or default_currency
+        try:
+            amounts, unexplained = read_amounts(invoice, currency), None
+        except InvalidData as exc:  # never pushed (the flow refuses it); still billed, so still compared
+            amounts = InvoiceAmounts(lines=invoice_lines(invoice), adjustments=[],
+                                     total=required_amount(invoice, "totalAmount", "invoice"))
+            unexplained = str(exc)
+        yield _Invoice(id=summary["id"], body=invoice, amounts=amounts, currency=currency,
+                       zuora_link=mappings.find(db, "invoice", billing_id=summary["id"]), unexplained=unexplained)
 
 
 def _usage_records(db: Any, zuora: Any, zuora_account_id: str, invoices: list[_Invoice]) -> list[dict]:
@@ -204,8 +253,8 @@ def _meter_modes(db: Any, invoices: list[_Invoice]) -> dict[str, str]:
 
 
 def _compare(zuora: Any, invoice: _Invoice, records: list[dict], modes: dict[str, str]) -> InvoiceTotals:
-    notes: list[str] = []
-    held: list[Decimal] = []
+    notes: list[str] = [f"the billing invoice does not add up: {invoice.unexplained}"] if invoice.unexplained else []
+    held: dict[str, list[Decimal]] = {part: [] for part in _PARTS}
     zuora_id = invoice.zuora_link.zuora_id if invoice.zuora_link else None
     if zuora_id is not None:
         try:
@@ -213,7 +262,8 @@ def _compare(zuora: Any, invoice: _Invoice, records: list[dict], modes: dict[str
         except ZuoraRejected as exc:
             notes.append(f"Zuora invoice {zuora_id} could not be read: {exc}")
         else:
-            held.extend(_charge_amount(item, zuora_id) for item in items)
+            for item in items:
+                held[_item_part(item)].append(_charge_amount(item, zuora_id))
     by_meter: dict[str, list[Line]] = {}
     for line in invoice.lines:
         if line.meter_id:
@@ -224,11 +274,45 @@ def _compare(zuora: Any, invoice: _Invoice, records: list[dict], modes: dict[str
             quantity = money.to_decimal(record.get("quantity"))
             if quantity is None:
                 raise MalformedResponse(f"Zuora usage record {record.get('id')} has no numeric quantity")
-            held.append(money.EXACT.multiply(quantity, _per_unit(invoice, meter_id, lines, modes, record)))
-    zuora_total = money.exact_sum(held)
-    if zuora_id is None and not held:
+            held[USAGE].append(money.EXACT.multiply(quantity, _per_unit(invoice, meter_id, lines, modes, record)))
+    sums = {part: money.exact_sum(values) for part, values in held.items()}
+    zuora_total = money.exact_sum(sums.values())
+    if zuora_id is None and not any(held.values()):
         notes.append("not in Zuora")
-    return InvoiceTotals(invoice.id, zuora_id, invoice.currency, invoice.total, zuora_total, tuple(notes))
+    totals = InvoiceTotals(invoice.id, zuora_id, invoice.currency, invoice.total, zuora_total, (),
+                           invoice.amounts.warnings)
+    if totals.differs and zuora_id is not None and not invoice.unexplained:
+        notes.extend(_what_differs(invoice, sums, modes))
+    return InvoiceTotals(invoice.id, zuora_id, invoice.currency, invoice.total, zuora_total, tuple(notes),
+                         invoice.amounts.warnings)
+
+
+def _item_part(item: dict) -> str:
+    """Which part of a billing invoice a Zuora item (read back, or planned) carries, by what the invoice
+    flow names it: a discount item, one of §12's named items, else a charge (a line, a miscellaneous
+    or custom amount)."""
+    if item.get("processingType") == "Discount" or item.get("appliedToItemId"):
+        return DISCOUNT
+    name = item.get("chargeName")
+    if name == DISCOUNT_NAME and (money.to_decimal(item.get("chargeAmount", item.get("amount"))) or 0) < 0:
+        return DISCOUNT
+    return _KIND_OF_NAME.get(name, CHARGES) if isinstance(name, str) else CHARGES
+
+
+def _what_differs(invoice: _Invoice, held: dict[str, Decimal], modes: dict[str, str]) -> list[str]:
+    """The parts whose Zuora sum is not what the billing invoice puts there (the invoice flow's own
+    items for the lines left on the invoice; the exact revenue of the usage-synced lines)."""
+    on_invoice, as_usage = split_lines(invoice.lines, set(modes))
+    planned: dict[str, Decimal] = dict.fromkeys(_PARTS, Decimal(0))
+    for item in invoice_items(on_invoice, currency=invoice.currency, start=_ANY_DAY, end=_ANY_DAY,
+                              adjustments=invoice.amounts.adjustments):
+        for part in [item, *({**d, "processingType": "Discount"} for d in item.get("discountItems", []))]:
+            planned[_item_part(part)] = money.EXACT.add(planned[_item_part(part)], part["amount"])
+    planned[USAGE] = money.exact_sum(line.value for line in as_usage)
+    cents = money.quantum(money.minor_units(invoice.currency))
+    return [f"{_PART_LABELS[part]} differs: billing {money.plain(planned[part])}, Zuora {money.plain(held[part])}"
+            for part in _PARTS
+            if money.EXACT.subtract(held[part], planned[part]).quantize(cents, rounding=ROUND_HALF_UP) != 0]
 
 
 def _charge_amount(item: dict, zuora_invoice_id: str) -> Decimal:

@@ -50,14 +50,13 @@ from integration.domain import money
 from integration.domain.errors import InvalidData
 from integration.domain.line_items import (
     Line,
-    invoice_lines,
     meter_usage,
     usage_quantity,
 )
 from integration.flows.invoices import (
     billing_date,
-    check_adds_up,
     fetch_invoice,
+    invoice_amounts,
     linked_owner,
     service_end,
     truncate,
@@ -237,8 +236,7 @@ class UsageFlow:
         if invoice.get("status") == "VOID":  # CONTRACT §12: nothing more of a voided invoice reaches Zuora
             return Outcome(summary=f"usage of invoice {invoice_id}: not pushed, the invoice is void")
         account = linked_owner(self.db, invoice, invoice_id)
-        lines = invoice_lines(invoice)
-        check_adds_up(invoice, lines)
+        lines = invoice_amounts(invoice).lines  # checked as the invoice flow checks it: lines + adjustments
         settings = meters_to_push(self.db, meter_snapshot(event.payload),
                                   {line.meter_id for line in lines if line.meter_id})
         usage = build_usage_lines(invoice_id, invoice, lines, settings)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -240,12 +240,13 @@ class Inbox:
                message=message[:ATTEMPT_MESSAGE_MAX] if message is not None else None,
                id=row["id"], series=row["series"], attempt=row["attempts"])
 
-    def finish(self, event_id: str, worker_id: str, conn: Tx, note: str | None = None) -> None:
-        """Mark done, inside the caller's transaction (which also writes the mappings); ``note`` (a flow's
-        warnings) is kept as the done attempt's message, in the event's history."""
+    def finish(self, event_id: str, worker_id: str, conn: Tx, *, warnings: Sequence[str] = ()) -> None:
+        """Mark done, inside the caller's transaction (which also writes the mappings). ``warnings`` (what
+        the flow wants an operator to see) become the done attempt's message in the event's history."""
         row = self._own(conn, event_id, worker_id)
         now = to_db_time(self.clock())
-        self._close_attempt(conn, row, now, "done", None, note)
+        message = "warning: " + "; ".join(warnings) if warnings else None
+        self._close_attempt(conn, row, now, "done", None, message)
         conn.run(q.FINISH, id=event_id, now=now)
 
     def fail(self, event_id: str, worker_id: str, code: str, message: str,

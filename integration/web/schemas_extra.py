@@ -101,7 +101,12 @@ class AccountTotalsSchema(Schema):
     matches = fields.Boolean(required=True)
     invoice_count = fields.Integer(required=True)
     invoices = fields.List(fields.Nested(InvoiceTotalsSchema), required=True,
-                           metadata={"description": "the invoices that differ"})
+                           metadata={"description": "the invoices that differ; each one's notes name what "
+                                                    "differs (charges, discount, credits applied, tax, true-up, "
+                                                    "rounding, usage)"})
+    warnings = fields.List(fields.String(), required=True,
+                           metadata={"description": "what to know although it may match: the billing platform's "
+                                                    "rounding of an invoice's subtotal, by invoice"})
 
 
 class CurrencyTotalsSchema(Schema):

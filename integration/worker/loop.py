@@ -160,8 +160,7 @@ class Worker:
             with self.inbox.db.transaction() as tx:
                 for write in outcome.writes:
                     write(tx)
-                self.inbox.finish(event.id, self.worker_id, tx,
-                                  note="; ".join(f"warning: {w}" for w in outcome.warnings) or None)
+                self.inbox.finish(event.id, self.worker_id, tx, warnings=outcome.warnings)
         except LeaseLost:
             log.warning("lease lost; another worker has the event", extra=self._extra(event))
         except TransientError as exc:

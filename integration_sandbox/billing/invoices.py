@@ -212,23 +212,33 @@ def revenue_info(leaves: list[dict]) -> tuple[dict, Decimal]:
 def invoice_trees(fixed: list[dict], usage: list[dict], *, shape: str = DEFAULT_SHAPE,
                   currency: str = "USD") -> tuple[list[dict], dict, Decimal]:
     """(``usageInfo``, ``revenueInfo``, total) of an invoice in one of ``SHAPES`` (module docstring)."""
-    if shape not in SHAPES:
-        raise ValueError(f"shape must be one of {', '.join(SHAPES)}")
+    leaves = invoice_leaves(fixed, usage, shape=shape, currency=currency)
     if shape in ("documented", "legacy"):
-        leaves = ([{**fixed_leaf(spec, i), "units": currency} for i, spec in enumerate(fixed)]
-                  + [sliced_usage_leaf(spec, i, currency) for i, spec in enumerate(usage)])
         revenue, total = documented_revenue_info(leaves, currency)
         if shape == "legacy":
             revenue = legacy_spelling(revenue)
-        return flat_usage_info(usage), revenue, total
-    leaves = ([fixed_leaf(spec, i) for i, spec in enumerate(fixed)]
-              + [usage_leaf(spec, i) for i, spec in enumerate(usage)])
-    revenue, total = revenue_info(leaves)
-    if shape == "flat":
-        return flat_usage_info(usage), revenue, total
+    else:
+        revenue, total = revenue_info(leaves)
+    return usage_tree(usage, shape), revenue, total
+
+
+def invoice_leaves(fixed: list[dict], usage: list[dict], *, shape: str, currency: str) -> list[dict]:
+    """The rate cards of an invoice in ``shape``: fixed lines first, then one per usage line."""
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {', '.join(SHAPES)}")
+    if shape in ("documented", "legacy"):
+        return ([{**fixed_leaf(spec, i), "units": currency} for i, spec in enumerate(fixed)]
+                + [sliced_usage_leaf(spec, i, currency) for i, spec in enumerate(usage)])
+    return [fixed_leaf(spec, i) for i, spec in enumerate(fixed)] + [usage_leaf(spec, i) for i, spec in enumerate(usage)]
+
+
+def usage_tree(usage: list[dict], shape: str) -> list[dict]:
+    """``usageInfo`` in ``shape``: flat as in Togai's example, under TOTAL_USAGE, or with quantities."""
+    if shape in ("flat", "documented", "legacy"):
+        return flat_usage_info(usage)
     if shape == "total_usage":
-        return total_usage_info(usage), revenue, total
-    return usage_info(usage), revenue, total
+        return total_usage_info(usage)
+    return usage_info(usage)
 
 
 def flat_usage_info(usage: Iterable[dict]) -> list[dict]:

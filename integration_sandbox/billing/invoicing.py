@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from .adjustments import spec_trees
 from .common import (
     INVOICE_STATUSES,
     INVOICES_PAGE_DEFAULT,
@@ -15,7 +16,7 @@ from .common import (
     billing_address,
     paginate,
 )
-from .invoices import inclusive_end, invoice_trees
+from .invoices import inclusive_end
 from .schemas import FinalizeSchema, InvoiceSpecSchema, VoidSchema, load
 
 SUMMARY_FIELDS = ("id", "customerId", "ownerId", "pricePlanId", "status", "finalizingStatus", "invoiceClass",
@@ -86,8 +87,7 @@ class InvoicingMixin:
 
     def _build_invoice(self, invoice_id: str, spec: dict, account: dict, customer: dict) -> dict:
         now = self._clock()
-        usage, revenue, total = invoice_trees(spec["fixed"], spec["usage"], shape=spec["shape"],
-                                              currency=account["invoiceCurrency"])
+        usage, revenue, total = spec_trees(spec, account["invoiceCurrency"])
         net_term_days = spec.get("netTermDays", account.get("netTermDays", 0))
         invoice_date = spec.get("invoiceDate", spec["endDate"])
         status = spec.get("status") or ("DUE" if spec["finalize"] else "DRAFT")

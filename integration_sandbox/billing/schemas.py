@@ -232,6 +232,40 @@ class UsageLineSchema(Schema):
     valuePerQuantity = _Number(required=True)
 
 
+class NamedAmountSchema(Schema):
+    description = fields.String(required=True, validate=[validate.Length(max=255), _not_blank])
+    amount = _Number(required=True)
+
+
+class CreditSchema(Schema):
+    description = fields.String(required=True, validate=[validate.Length(max=255), _not_blank])
+    granted = _Number(required=True, validate=validate.Range(min=0))
+    applied = _Number(required=True, validate=validate.Range(min=0))
+
+
+class AdjustmentsSchema(Schema):
+    """What an invoice carries between its lines and its total (integration_sandbox.billing.adjustments)."""
+
+    grossAmount = _Number()
+    discount = _Number(validate=validate.Range(min=0))
+    trueUp = _Number(validate=validate.Range(min=0))
+    taxes = fields.List(fields.Nested(NamedAmountSchema), validate=validate.Length(max=50))
+    credits = fields.List(fields.Nested(CreditSchema), validate=validate.Length(max=50))
+    miscellaneous = fields.List(fields.Nested(NamedAmountSchema), validate=validate.Length(max=50))
+    custom = fields.List(fields.Nested(NamedAmountSchema), validate=validate.Length(max=50))
+
+
+def _document(value: Any) -> None:
+    """A Togai ``Invoice`` served as given: it needs a ``revenueInfo`` tree and a numeric ``totalAmount``."""
+    revenue, total = value.get("revenueInfo"), value.get("totalAmount")
+    if not isinstance(revenue, (dict, list)):
+        raise ValidationError("revenueInfo must be a line item or a list of line items.")
+    if isinstance(total, bool) or not isinstance(total, (int, Decimal)):
+        raise ValidationError("totalAmount must be a number.")
+    if not isinstance(value.get("usageInfo", []), list):
+        raise ValidationError("usageInfo must be a list.")
+
+
 class InvoiceSpecSchema(Schema):
     id = _id_field()
     accountId = _id_field(required=True)
@@ -247,11 +281,16 @@ class InvoiceSpecSchema(Schema):
     netTermDays = fields.Integer(strict=True, validate=validate.Range(min=0, max=3650))
     metadata = fields.Dict(keys=fields.String(), values=fields.String())
     shape = fields.String(load_default=DEFAULT_SHAPE, validate=validate.OneOf(SHAPES))
+    adjustments = fields.Nested(AdjustmentsSchema)
+    document = fields.Dict(keys=fields.String(), validate=_document)
 
     @validates_schema
     def _consistent(self, data: dict, **kwargs: Any) -> None:
         if data["endDate"] <= data["startDate"]:
             raise ValidationError({"endDate": ["Must be after startDate."]})
+        if "document" in data and (data["fixed"] or data["usage"] or "adjustments" in data):
+            raise ValidationError({"document": ["A document is served as given: no fixed, usage or adjustments "
+                                                "beside it."]})
         if len(data["fixed"]) + len(data["usage"]) > MAX_INVOICE_LINES:
             raise ValidationError(f"An invoice has at most {MAX_INVOICE_LINES} lines.")
         status = data.get("status")

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import flask
 
 from .common import CAT_INVALID, LOSE_MODES, RES_ACCOUNT, _is_int, _json_response, _to_decimal, parse_json
+from .discounts import DEFAULT_BILLING_RULES, items_total
 from .settlement import apply_payment
 
 if TYPE_CHECKING:
@@ -97,19 +97,20 @@ def _register_sandbox_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
 
     @app.post("/_sandbox/invoice-items/<item_id>")
     def sandbox_change_item(item_id: str) -> flask.Response:
-        """Change one stored invoice item's amount, as a user editing it in Zuora would: how a test
-        makes Zuora disagree with the billing platform (the totals report must name the difference).
-        The invoice's amount, amount without tax and balance follow the items."""
+        """Change one stored invoice item's (or discount item's) amount, as a user editing it in Zuora
+        would: how a test makes Zuora disagree with the billing platform (the totals report must name
+        the difference). The invoice's amount, amount without tax and balance follow the items."""
         payload = flask.request.get_json(silent=True)
         amount = _to_decimal(payload.get("amount")) if isinstance(payload, dict) else None
         if amount is None or set(payload) != {"amount"}:
             return _sandbox_error("invalid_request", 'body must be {"amount": "<decimal>"}')
         with sb.lock:
             for invoice in sb.invoices.values():
-                item = next((i for i in invoice["items"] if i["id"] == item_id), None)
+                every = [entry for i in invoice["items"] for entry in (i, *i.get("discountItems", []))]
+                item = next((i for i in every if i["id"] == item_id), None)
                 if item is not None:
                     item["amount"] = amount
-                    total = sum((i["amount"] for i in invoice["items"]), Decimal("0"))
+                    total = items_total(invoice["items"])
                     invoice.update(amount=total, amountWithoutTax=total, balance=total)
                     return _json_response({"invoice_id": invoice["id"], "item_id": item_id, "amount": amount})
         return _sandbox_error("not_found", f"no invoice item {item_id}", 404)
@@ -125,6 +126,27 @@ def _register_sandbox_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
         with sb.lock:
             body, status = apply_payment(sb, key, payload)
         return _json_response(body, status)
+    @app.get("/_sandbox/billing-rules")
+    def sandbox_billing_rules_get() -> flask.Response:
+        with sb.lock:
+            return _json_response(dict(sb.billing_rules))
+
+    @app.post("/_sandbox/billing-rules")
+    def sandbox_billing_rules_set() -> flask.Response:
+        """Model the tenant's billing rules (integration_sandbox.zuora.discounts): ``{"negative_invoice_items":
+        false}`` makes it refuse invoice items with a negative amount, as a tenant whose settings forbid
+        them does. A reset restores the defaults."""
+        payload = flask.request.get_json(silent=True)
+        if not isinstance(payload, dict) or not payload:
+            return _sandbox_error("invalid_request", "body must be a non-empty JSON object")
+        unknown = sorted(set(payload) - set(DEFAULT_BILLING_RULES))
+        if unknown:
+            return _sandbox_error("invalid_request", f"unknown rule(s): {', '.join(unknown)}")
+        if not all(isinstance(v, bool) for v in payload.values()):
+            return _sandbox_error("invalid_request", "every rule is true or false")
+        with sb.lock:
+            sb.billing_rules.update(payload)
+            return _json_response(dict(sb.billing_rules))
 
     @app.post("/_sandbox/lose-next")
     def sandbox_lose_next() -> flask.Response:

@@ -30,6 +30,7 @@ from .common import (
     reason,
     v1_page,
 )
+from .discounts import check_negative_items, items_total, read_back, store_discounts, validate_discount_items
 from .idempotency import _api, _json_body
 from .object_query import _query_invoices
 from .validation import Problems
@@ -135,11 +136,13 @@ def validate_invoice_item(p: Problems, item: Any, n: int) -> dict | None:
             clean["taxMode"] = item["taxMode"]
         else:
             p.add(CAT_INVALID, f"'{label}.taxMode' value should be one of: TaxExclusive, TaxInclusive")
-    for key, most in (("taxItems", 5), ("discountItems", 10)):
-        if item.get(key) is not None and (not isinstance(item[key], list) or len(item[key]) > most):
-            p.add(CAT_INVALID, f"'{label}.{key}' must be a list of at most {most} objects")
-        elif item.get(key):
-            p.add(CAT_BUSINESS, f"'{label}.{key}' is not supported by the sandbox")
+    if item.get("taxItems") is not None and (not isinstance(item["taxItems"], list) or len(item["taxItems"]) > 5):
+        p.add(CAT_INVALID, f"'{label}.taxItems' must be a list of at most 5 objects")
+    elif item.get("taxItems"):
+        p.add(CAT_BUSINESS, f"'{label}.taxItems' is not supported by the sandbox")
+    discounts = validate_discount_items(p, item.get("discountItems"), label)
+    if discounts:
+        clean["discountItems"] = discounts
     return clean if len(p.reasons) == before else None
 
 def _register_invoice_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
@@ -178,7 +181,7 @@ def _register_invoice_routes(app: flask.Flask, sb: ZuoraSandbox) -> None:
             inv = sb.find_invoice(key)
             if inv is None:
                 return common_error([reason(RES_GET, CAT_NOT_FOUND, f"Cannot find entity by key: '{key}'.")]), 200
-            items = inv["items"]
+            items = read_back(inv["items"])
             start = (page - 1) * size
             body: Body = {"success": True,
                           "invoiceItems": [invoice_item_view(i) for i in items[start:start + size]]}
@@ -267,6 +270,7 @@ def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
             clean = validate_invoice_item(p, item, n)
             if clean is not None:
                 clean_items.append(clean)
+        check_negative_items(p, clean_items, sb.billing_rules)
     if p:
         return common_error(p.reasons)
     if account is None or invoice_date is None:  # both were checked into p above
@@ -280,7 +284,7 @@ def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
             number = f"INV{sb.invoice_seq:08d}"
             if sb.find_invoice(number) is None:
                 break
-    total = sum((i["amount"] for i in clean_items), Decimal("0"))
+    total = items_total(clean_items)
     now = _utc_iso(sb.now())
     inv_id = _new_id()
     stored_items = []
@@ -289,6 +293,7 @@ def _create_invoice(sb: ZuoraSandbox, body: Any) -> Body:
         stored.setdefault("serviceEndDate", stored["serviceStartDate"])
         stored.setdefault("taxMode", "TaxExclusive")
         stored["taxAmount"] = Decimal("0")
+        store_discounts(stored, _new_id)
         stored_items.append(stored)
     invoice = {
         "id": inv_id, "invoiceNumber": number, "accountId": account["id"], "accountNumber": account["accountNumber"],

@@ -33,6 +33,7 @@ from .common import (
     RES_GET,
     Body,
 )
+from .discounts import read_back
 from .views import (
     account_query_view,
     expanded_contact_view,
@@ -94,7 +95,8 @@ def _invoices(sb: ZuoraSandbox) -> tuple[Resource, list[Row]]:
     resource = Resource("invoices", ("id", "invoiceNumber", "accountId", "status", "invoiceDate", "dueDate",
                                      *INSTANT_FIELDS, *sorted(sb.invoice_custom_fields)),
                         {"account": ("account", lambda i: account_query_view(sb.accounts[i["accountId"]], sb)),
-                         "invoiceitems": ("invoiceItems", lambda i: [expanded_item_view(x, i) for x in i["items"]])})
+                         "invoiceitems": ("invoiceItems",
+                                          lambda i: [expanded_item_view(x, i) for x in read_back(i["items"])])})
     return resource, [(invoice_query_view(i, sb), i) for i in sb.invoices.values()]
 
 

@@ -9,6 +9,7 @@ from integration_sandbox import faults as faults_mod
 
 from .callouts import CalloutSettings, CalloutsMixin, _Notification
 from .common import REQUEST_LOG_SIZE, Clock
+from .discounts import DEFAULT_BILLING_RULES
 from .idempotency import IdempotencyMixin
 from .oauth import TokensMixin
 from .views import account_view, import_view, invoice_state_view
@@ -61,9 +62,13 @@ class ZuoraSandbox(TokensMixin, IdempotencyMixin, CalloutsMixin):
         self.account_seq = 0
         self.invoice_seq = 0
         self.memo_seq = 0
+        # The tenant's billing rules the sandbox models (integration_sandbox.zuora.discounts); a reset
+        # restores the defaults, so one test's tenant never leaks into the next.
+        self.billing_rules: dict[str, bool] = dict(DEFAULT_BILLING_RULES)
 
     def reset(self) -> None:
-        """Forget all data, logs and idempotency keys; credentials, tokens and settings stay."""
+        """Forget all data, logs and idempotency keys, and restore the default billing rules; credentials,
+        tokens and callout settings stay."""
         with self.lock:
             self._generation += 1
             self._clear()

@@ -153,7 +153,8 @@ EXPANDED_ITEM_NAMES = {
     "revRecCode": "revRecCode", "revRecStartDate": "revRecStartDate",
     "revRecTriggerCondition": "revRecTriggerCondition",
     "revenueRecognitionRuleName": "revenueRecognitionRuleName",
-    "excludeItemBillingFromRevenueAccounting": "excludeItemBillingFromRevenueAccounting"}
+    "excludeItemBillingFromRevenueAccounting": "excludeItemBillingFromRevenueAccounting",
+    "processingType": "processingType", "appliedToItemId": "appliedToInvoiceItemId"}
 
 
 def expanded_contact_view(contact: dict, account_id: str) -> dict:

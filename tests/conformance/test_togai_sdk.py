@@ -210,6 +210,22 @@ def test_every_current_invoice_shape_is_a_documented_invoice(api, server, spec, 
     assert reading.check_response("/invoices/{invoice_id}", "get", 200, body) == []
 
 
+@pytest.mark.parametrize("shape", ["nested", "documented"])
+def test_an_invoice_with_every_adjustment_is_a_documented_invoice(api, server, spec, shape):
+    """Discounts, credits, taxes, a true-up, miscellaneous and custom amounts and a platform-rounded
+    subtotal, in the line-item types Togai's document lists."""
+    new_customer(api)
+    put_invoice(server, f"inv-adj-{shape}", shape, adjustments={
+        "grossAmount": 12.99, "discount": 1, "trueUp": 0.5, "taxes": [{"description": "VAT", "amount": 2}],
+        "credits": [{"description": "Prepaid", "granted": 100, "applied": 3}],
+        "miscellaneous": [{"description": "Setup", "amount": 4}], "custom": [{"description": "Rush", "amount": 1}]})
+    response = T.InvoicesApi(api).get_invoice_without_preload_content(f"inv-adj-{shape}")
+    body = json.loads(response.read())
+    assert sdk_problems_besides_leaf_line_items(body) == []
+    reading = documented_reading(spec.require())
+    assert reading.check_response("/invoices/{invoice_id}", "get", 200, body) == []
+
+
 def test_the_legacy_shape_is_the_older_revenue_spelling(api, server, spec):
     """``legacy`` serves the ``…_REVENUE`` type names of Togai's older documentation (reference
     billing-platforms.md §E), which the current document's enum no longer lists: kept so the flows

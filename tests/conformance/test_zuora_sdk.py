@@ -129,7 +129,8 @@ def _unknown_field_reasons(body: dict) -> list[str]:
 @pytest.mark.parametrize("model, path", [("CreateAccountRequest", "/v1/accounts"),
                                          ("UpdateAccountRequest", "/v1/accounts/{key}"),
                                          ("CreateInvoiceRequest", "/v1/invoices"),
-                                         ("CreateInvoiceItem", "/v1/invoices")])
+                                         ("CreateInvoiceItem", "/v1/invoices"),
+                                         ("CreateDiscountItem", "/v1/invoices")])
 def test_every_field_of_the_vendor_schema_is_known_to_the_sandbox(api, server, model, path):
     """Each field of the SDK's request model, sent alone on a valid request, is never answered with
     "Unknown field": it is accepted, or refused for its value or as a business rule."""
@@ -143,6 +144,7 @@ def test_every_field_of_the_vendor_schema_is_known_to_the_sandbox(api, server, m
         "CreateInvoiceRequest": {"accountId": account.account_id, "invoiceDate": "2026-01-31",
                                  "invoiceItems": [{"amount": 1, "serviceStartDate": "2026-01-01", "chargeName": "c"}]},
         "CreateInvoiceItem": {"accountId": account.account_id, "invoiceDate": "2026-01-31"},
+        "CreateDiscountItem": {"accountId": account.account_id, "invoiceDate": "2026-01-31"},
     }[model]
     item = {"amount": 1, "serviceStartDate": "2026-01-01", "chargeName": "c"}
     url = server.url + path.replace("{key}", account.account_id)
@@ -151,6 +153,9 @@ def test_every_field_of_the_vendor_schema_is_known_to_the_sandbox(api, server, m
         body = dict(base)
         if model == "CreateInvoiceItem":
             body["invoiceItems"] = [{**item, field: _sample(annotation)}]
+        elif model == "CreateDiscountItem":
+            body["invoiceItems"] = [{**item, "discountItems": [{"amount": -1, "chargeName": "d",
+                                                                field: _sample(annotation)}]}]
         else:
             body[field] = _sample(annotation)
         answer = method(url, json=body, headers=headers, timeout=10).json()
@@ -235,6 +240,26 @@ def test_cancel_reverse_and_the_credit_memo_in_the_documented_shapes(api):
     [memo] = memos.data.data
     assert (memo.id, memo.reason_code, memo.total_amount, memo.applied_amount) == (
         reversed_.data.credit_memo.id, "Invoice reversal", 10.1, 10.1)
+
+
+def test_discount_items_built_by_the_sdk_read_back_in_the_documented_shape(api):
+    """``CreateDiscountItem`` on an item (a negative fixed amount, chargeName): the invoice's amount
+    includes it, and reading the items back lists it as an ``InvoiceItem`` of its own."""
+    account = new_account(api)
+    discount = M.CreateDiscountItem(amount=-2.5, charge_name="Discount", description="Spring promotion")
+    item = M.CreateInvoiceItem(amount=10, service_start_date=dt.date(2026, 1, 1), charge_name="Platform fee",
+                               discount_items=[discount])
+    request = M.CreateInvoiceRequest(account_id=account.account_id, invoice_date=dt.date(2026, 1, 31),
+                                     invoice_items=[item])
+    created = Z.InvoicesApi(api).create_standalone_invoice_with_http_info(request, idempotency_key="inv-d")
+    assert problems(M.InvoiceResponse, raw(created)) == []
+    assert (created.data.success, created.data.amount) == (True, 7.5)
+    items = Z.InvoicesApi(api).get_invoice_items_with_http_info(created.data.id)
+    assert problems(M.InvoiceItemsResponse, raw(items)) == []
+    charge, applied = items.data.invoice_items
+    assert (charge.processing_type, charge.charge_amount) == ("Charge", 10)
+    assert (applied.processing_type, applied.charge_amount, applied.charge_name, applied.applied_to_item_id) == (
+        "Discount", -2.5, "Discount", charge.id)
 
 
 # -- usage ------------------------------------------------------------------------------------------------
