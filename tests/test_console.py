@@ -95,7 +95,7 @@ def test_logout_ends_the_session(console):
 
 
 def test_rotating_the_admin_token_signs_everyone_out(services, console):
-    services.config = replace(services.config, admin_token=Secret("a-new-admin-token-0000"),
+    services.config = replace(services.config, admin_token=Secret("a-new-admin-token-0000-rotated"),
                               secret_key=Secret("explicit-key-kept-across-the-rotation"))
     assert console.get("/console/").status_code == 302
 
