@@ -200,10 +200,3 @@ def test_sync_page_queues_at_most_ten(console, services):
                         follow_redirects=True).get_data(as_text=True)
     assert "Nothing queued" in page and "At most 10 IDs" in page
     assert services.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 3
-
-
-def test_the_session_key_is_derived_from_the_admin_token_unless_set(config):
-    from integration.web.console import secret_key
-    assert secret_key(config) != ADMIN_TOKEN.encode() and len(secret_key(config)) == 32
-    assert secret_key(replace(config, secret_key=Secret("k" * 32))) == b"k" * 32
-    assert secret_key(replace(config, admin_token=Secret("other"))) != secret_key(config)

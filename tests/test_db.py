@@ -7,7 +7,7 @@ def test_migrate_is_idempotent(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/a.db")
     assert db.migrate() == ["0001_initial.sql", "0002_claim_indexes.sql", "0003_attempt_series.sql",
         "0004_sequence_and_coalescing.sql", "0005_alert_digests.sql", "0006_reconcile.sql",
-        "0007_console_sign_in_failures.sql"]
+        "0007_console_sign_in_failures.sql", "0008_console_security.sql"]
     assert db.migrate() == []
     assert db.pending_migrations() == []
     tables = set(db.utils().table_names())
@@ -22,14 +22,14 @@ def test_two_concurrent_migrate_processes_both_succeed(tmp_path, subprocess_env,
     assert [p.returncode for p in procs] == [0, 0], outputs
     said = sorted(out for out, _ in outputs)
     assert said == ["applied 0 migration(s)\n",
-                    "applied 7 migration(s): 0001_initial.sql, 0002_claim_indexes.sql, 0003_attempt_series.sql, "
+                    "applied 8 migration(s): 0001_initial.sql, 0002_claim_indexes.sql, 0003_attempt_series.sql, "
                     "0004_sequence_and_coalescing.sql, 0005_alert_digests.sql, 0006_reconcile.sql, "
-                    "0007_console_sign_in_failures.sql\n"]
+                    "0007_console_sign_in_failures.sql, 0008_console_security.sql\n"]
     db = Database(subprocess_env["DATABASE_URL"])
     assert [r["name"] for r in db.utils().execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()] == [
         "0001_initial.sql", "0002_claim_indexes.sql", "0003_attempt_series.sql",
         "0004_sequence_and_coalescing.sql", "0005_alert_digests.sql", "0006_reconcile.sql",
-        "0007_console_sign_in_failures.sql"]
+        "0007_console_sign_in_failures.sql", "0008_console_security.sql"]
 
 
 def test_id_mappings_are_unique_on_each_side(tmp_path):

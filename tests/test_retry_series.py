@@ -390,7 +390,7 @@ def test_the_migration_gives_existing_events_a_series_and_a_key(tmp_path):
                          " 'invoice', ?, ?, ?, 't', 't', 't')", (f"evt_{n}", f"inv{n}", f"billing-invoice:inv{n}",
                                                                 f"d{n}"))
     assert db.migrate() == ["0003_attempt_series.sql", "0004_sequence_and_coalescing.sql", "0005_alert_digests.sql",
-                            "0006_reconcile.sql", "0007_console_sign_in_failures.sql"]
+                            "0006_reconcile.sql", "0007_console_sign_in_failures.sql", "0008_console_security.sql"]
     rows = store_sql(db).execute("SELECT series, series_key FROM events ORDER BY id").fetchall()
     assert [r["series"] for r in rows] == [1, 1]
     assert all(len(r["series_key"]) == 16 for r in rows) and rows[0]["series_key"] != rows[1]["series_key"]

@@ -1,12 +1,13 @@
 """The operator console (CONTRACT §8): its blueprint, sign-in, and the rules every page follows.
 
 - **Sign-in.** ``/console/login`` takes ``ADMIN_TOKEN`` (field ``token``). The session cookie is
-  signed with ``INTEGRATION_SECRET_KEY`` (default: derived from ``ADMIN_TOKEN``), ``HttpOnly``,
-  ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS — as seen by the server, or as a
-  proxy says in ``X-Forwarded-Proto`` when ``INTEGRATION_TRUST_PROXY=true`` (only then: a client can
-  send that header itself). The session holds a fingerprint of ``ADMIN_TOKEN``, so rotating the
-  token (or the key) signs everyone out. Failed sign-ins are logged and limited per client address,
-  counted in the store, so the limit holds across every web process and host.
+  signed with ``INTEGRATION_SECRET_KEY`` (default: a random key kept in the store, never derived from
+  ``ADMIN_TOKEN``; see integration.web.console_session), ``HttpOnly``, ``SameSite=Lax``, and ``Secure``
+  when the request came over HTTPS — as seen by the server, or as a proxy says in
+  ``X-Forwarded-Proto`` when ``INTEGRATION_TRUST_PROXY=true`` (only then: a client can send that
+  header itself). The session holds a fingerprint of ``ADMIN_TOKEN`` keyed with the session key, so
+  rotating the token (or the key) signs everyone out. Failed sign-ins are logged and limited per
+  client address, counted in the store, so the limit holds across every web process and host.
 - **CSRF.** Flask-WTF's ``CSRFProtect`` checks every console POST (the login form included); a POST
   without a valid token changes nothing and is answered 400 with a page that says so. Over HTTPS it
   also wants a same-origin ``Referer`` (Flask-WTF's default; pages send ``Referrer-Policy: same-origin``).
@@ -16,7 +17,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from collections.abc import Callable
@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 
 from flask import (
     Blueprint,
-    Flask,
     current_app,
     redirect,
     render_template,
@@ -32,15 +31,14 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from integration.config import Config
 from integration.domain.times import utcnow
 from integration.store import sign_ins
 from integration.store.db import Database
 from integration.store.tx import StoreUnavailable
+from integration.web.console_session import SessionKey, token_fingerprint
 
 log = logging.getLogger("integration.console")
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
@@ -58,23 +56,10 @@ def _services():
     return current_app.extensions["integration"]
 
 
-def secret_key(config: Config) -> bytes:
-    """``INTEGRATION_SECRET_KEY``, or a key derived from ``ADMIN_TOKEN`` (never the token itself)."""
-    if config.secret_key:
-        return config.secret_key.reveal().encode()
-    return hmac.new(config.admin_token.reveal().encode(), b"integration-console-session-key", hashlib.sha256).digest()
-
-
-def token_fingerprint(config: Config) -> str:
-    digest = hmac.new(config.admin_token.reveal().encode(), b"integration-console-session", hashlib.sha256)
-    return digest.hexdigest()[:32]
-
-
-class ConsoleSessionInterface(SecureCookieSessionInterface):
-    """``Secure`` on the cookie exactly when this request came over HTTPS."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return request.is_secure
+def _fingerprint() -> str:
+    """The fingerprint of the ``ADMIN_TOKEN`` configured now, keyed with the session key."""
+    key: SessionKey = current_app.extensions["console_session_key"]
+    return token_fingerprint(key.get(), _services().config.admin_token.reveal())
 
 
 class LoginLimiter:
@@ -110,13 +95,13 @@ def format_utc(value: str | datetime | None) -> str:
 
 
 def signed_in() -> bool:
-    expected = token_fingerprint(_services().config)
-    return hmac.compare_digest(str(session.get("auth", "")), expected)
+    return hmac.compare_digest(str(session.get("auth", "")), _fingerprint())
 
 
 @bp.before_request
 def guard() -> ResponseReturnValue | None:
     """Every page but the login needs a session; every POST (the login too) a valid CSRF token."""
+    current_app.extensions["console_session_key"].get()  # a store that cannot give the key: the 503 page
     if request.method == "POST":
         csrf.protect()
     if request.endpoint not in PUBLIC_ENDPOINTS and not signed_in():
@@ -171,7 +156,7 @@ def login():
             limiter.succeeded(address)
             session.clear()
             session.permanent = True
-            session["auth"] = token_fingerprint(_services().config)
+            session["auth"] = _fingerprint()
             log.info("console sign-in", extra={"client": address})
             return redirect(url_for("console.overview"))
         else:

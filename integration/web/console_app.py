@@ -6,15 +6,20 @@ from datetime import timedelta
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from integration.config import Config
-from integration.store.db import Database
+from integration.services import Services
 from integration.web import console, console_actions, console_pages  # noqa: F401 - their routes join console.bp
+from integration.web.console_session import ConsoleSessionInterface, SessionKey
 
 
-def init_app(app: Flask, config: Config, db: Database) -> None:
-    """Mount the console: session and CSRF settings, the proxy rule, its blueprint and its filters."""
-    app.secret_key = console.secret_key(config)
-    app.session_interface = console.ConsoleSessionInterface()
+def init_app(app: Flask, services: Services) -> None:
+    """Mount the console: session and CSRF settings, the proxy rule, its blueprint and its filters.
+
+    The signing key is not read here but on the first console request (``SessionKey``): building the
+    app must not need a migrated, reachable store."""
+    config, db = services.config, services.db
+    key = SessionKey(services)
+    app.extensions["console_session_key"] = key
+    app.session_interface = ConsoleSessionInterface(key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_NAME="console",
                       SESSION_COOKIE_PATH="/console", PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
                       WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None)
