@@ -1,13 +1,13 @@
 """The operator console (CONTRACT §8): its blueprint, sign-in, and the rules every page follows.
 
-- **Sign-in.** ``/console/login`` takes ``ADMIN_TOKEN`` (field ``token``). The session cookie is
-  signed with ``INTEGRATION_SECRET_KEY`` (default: a random key kept in the store, never derived from
-  ``ADMIN_TOKEN``; see integration.web.console_session), ``HttpOnly``, ``SameSite=Lax``, and ``Secure``
-  when the request came over HTTPS — as seen by the server, or as a proxy says in
-  ``X-Forwarded-Proto`` when ``INTEGRATION_TRUST_PROXY=true`` (only then: a client can send that
-  header itself). The session holds a fingerprint of ``ADMIN_TOKEN`` keyed with the session key, so
-  rotating the token (or the key) signs everyone out. Failed sign-ins are logged and limited per
-  client address, counted in the store, so the limit holds across every web process and host.
+- **Sign-in.** ``/console/login`` takes ``ADMIN_TOKEN`` (field ``token``) and starts a session kept in
+  the store (integration.web.console_session): sign-out, rotating the token or the key, and expiry
+  end it everywhere, even for a copied cookie. The cookie is signed with ``INTEGRATION_SECRET_KEY``
+  (default: a random key kept in the store, never derived from ``ADMIN_TOKEN``), ``HttpOnly``,
+  ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS — as seen by the server, or as a
+  proxy says in ``X-Forwarded-Proto`` when ``INTEGRATION_TRUST_PROXY=true`` (only then: a client can
+  send that header itself). Failed sign-ins are logged and limited per client address, counted in the
+  store, so the limit holds across every web process and host.
 - **CSRF.** Flask-WTF's ``CSRFProtect`` checks every console POST (the login form included); a POST
   without a valid token changes nothing and is answered 400 with a page that says so. Over HTTPS it
   also wants a same-origin ``Referer`` (Flask-WTF's default; pages send ``Referrer-Policy: same-origin``).
@@ -38,7 +38,7 @@ from integration.domain.times import utcnow
 from integration.store import sign_ins
 from integration.store.db import Database
 from integration.store.tx import StoreUnavailable
-from integration.web.console_session import SessionKey, token_fingerprint
+from integration.web.console_session import ConsoleSessions
 
 log = logging.getLogger("integration.console")
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
@@ -56,10 +56,8 @@ def _services():
     return current_app.extensions["integration"]
 
 
-def _fingerprint() -> str:
-    """The fingerprint of the ``ADMIN_TOKEN`` configured now, keyed with the session key."""
-    key: SessionKey = current_app.extensions["console_session_key"]
-    return token_fingerprint(key.get(), _services().config.admin_token.reveal())
+def _sessions() -> ConsoleSessions:
+    return current_app.extensions["console_sessions"]
 
 
 class LoginLimiter:
@@ -95,13 +93,13 @@ def format_utc(value: str | datetime | None) -> str:
 
 
 def signed_in() -> bool:
-    return hmac.compare_digest(str(session.get("auth", "")), _fingerprint())
+    return _sessions().signed_in(session.get("sid"))
 
 
 @bp.before_request
 def guard() -> ResponseReturnValue | None:
     """Every page but the login needs a session; every POST (the login too) a valid CSRF token."""
-    current_app.extensions["console_session_key"].get()  # a store that cannot give the key: the 503 page
+    _sessions().key.get()  # a store that cannot give the key: the 503 page
     if request.method == "POST":
         csrf.protect()
     if request.endpoint not in PUBLIC_ENDPOINTS and not signed_in():
@@ -154,9 +152,10 @@ def login():
             error, status = f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", 429
         elif hmac.compare_digest(token.encode(), _services().config.admin_token.reveal().encode()):
             limiter.succeeded(address)
+            _sessions().end(session.get("sid"))  # signing in again replaces the session, never adds one
             session.clear()
             session.permanent = True
-            session["auth"] = _fingerprint()
+            session["sid"] = _sessions().start()
             log.info("console sign-in", extra={"client": address})
             return redirect(url_for("console.overview"))
         else:
@@ -168,6 +167,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """End the session in the store, so no copy of its cookie works any more, then forget the cookie."""
+    _sessions().end(session.get("sid"))
     session.clear()
     return redirect(url_for("console.login"))
 

@@ -1,14 +1,12 @@
 """Mounting the operator console on the Flask app (see integration.web.console for its rules)."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from integration.services import Services
 from integration.web import console, console_actions, console_pages  # noqa: F401 - their routes join console.bp
-from integration.web.console_session import ConsoleSessionInterface, SessionKey
+from integration.web.console_session import SESSION_LIFETIME, ConsoleSessionInterface, ConsoleSessions, SessionKey
 
 
 def init_app(app: Flask, services: Services) -> None:
@@ -18,10 +16,10 @@ def init_app(app: Flask, services: Services) -> None:
     app must not need a migrated, reachable store."""
     config, db = services.config, services.db
     key = SessionKey(services)
-    app.extensions["console_session_key"] = key
+    app.extensions["console_sessions"] = ConsoleSessions(services, key)
     app.session_interface = ConsoleSessionInterface(key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_NAME="console",
-                      SESSION_COOKIE_PATH="/console", PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+                      SESSION_COOKIE_PATH="/console", PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
                       WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None)
     if config.trust_proxy:
         # Flask's documented way to add WSGI middleware is to replace wsgi_app; mypy sees a method.

@@ -1,4 +1,10 @@
-"""The console's session cookie and the key that signs it (and the CSRF tokens).
+"""The console's sessions, their cookie, and the key that signs it (and the CSRF tokens).
+
+- **Sessions live on the server** (``integration.store.console_sessions``): the cookie carries a random
+  session ID (and the CSRF token Flask-WTF keeps beside it); a session is signed in while its row is
+  live and was started under the ``ADMIN_TOKEN`` configured now. Signing out deletes the row, so a copy
+  of the cookie taken before is refused after; rotating the token or the key, or expiry, ends it too.
+  A session ends 12 hours after sign-in, or after 2 hours without a request, whichever comes first.
 
 - **The key** is ``INTEGRATION_SECRET_KEY`` when set; otherwise a random key generated once and kept
   in the store (``integration.store.service_keys``), the same for every process and host. It is never
@@ -13,15 +19,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from flask import Flask, Request, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
+from integration.domain.times import utcnow
 from integration.services import Services
-from integration.store import service_keys
+from integration.store import console_sessions, service_keys
 from integration.store.tx import StoreUnavailable
 
 CONSOLE_PREFIX = "/console"
+SESSION_LIFETIME = timedelta(hours=12)
+SESSION_IDLE = timedelta(hours=2)
+TOUCH_EVERY = timedelta(minutes=1)
+"""How stale ``last_seen_at`` may get before a request writes it again (not one write per page view)."""
 
 
 class SessionKey:
@@ -45,6 +59,43 @@ def token_fingerprint(key: str, admin_token: str) -> str:
     """Which ``ADMIN_TOKEN`` a session was started under, so rotating the token ends it. Keyed with the
     session key: without the key it says nothing about the token, even to someone who reads it."""
     return hmac.new(key.encode(), b"admin-token:" + admin_token.encode(), hashlib.sha256).hexdigest()
+
+
+class ConsoleSessions:
+    """Start, check and end console sessions kept in the store."""
+
+    def __init__(self, services: Services, key: SessionKey, *, lifetime: timedelta = SESSION_LIFETIME,
+                 idle: timedelta = SESSION_IDLE, clock: Callable[[], datetime] = utcnow):
+        self.services, self.key, self.lifetime, self.idle, self.clock = services, key, lifetime, idle, clock
+
+    def _fingerprint(self) -> str:
+        return token_fingerprint(self.key.get(), self.services.config.admin_token.reveal())
+
+    def start(self) -> str:
+        """A new session under the token configured now; its ID, for the cookie."""
+        now, session_id = self.clock(), secrets.token_urlsafe(32)
+        console_sessions.start(self.services.db, session_id, self._fingerprint(), now,
+                               expires_at=now + min(self.lifetime, self.idle))
+        return session_id
+
+    def signed_in(self, session_id: object) -> bool:
+        """Whether ``session_id`` (from the cookie) is a live session of the token configured now."""
+        if not isinstance(session_id, str) or not session_id:
+            return False
+        db, now = self.services.db, self.clock()
+        found = console_sessions.live(db, session_id, now)
+        if found is None:
+            return False
+        if not hmac.compare_digest(found.token_fingerprint, self._fingerprint()):
+            console_sessions.end(db, session_id)  # a rotated token: the session never comes back
+            return False
+        if now - found.last_seen_at >= TOUCH_EVERY:
+            return console_sessions.touch(db, session_id, now, min(found.created_at + self.lifetime, now + self.idle))
+        return True
+
+    def end(self, session_id: object) -> None:
+        if isinstance(session_id, str) and session_id:
+            console_sessions.end(self.services.db, session_id)
 
 
 def is_console(path: str) -> bool:

@@ -7,3 +7,17 @@ CREATE TABLE service_keys (
     value TEXT NOT NULL,
     created_at TEXT COLLATE "C" NOT NULL
 );
+
+-- Console sessions, kept on the server so that signing out, rotating ADMIN_TOKEN and expiry end a
+-- session everywhere, even for a copy of its cookie. The cookie carries a random session ID; the
+-- store keeps only its SHA-256, so a copy of the store signs no one in. token_fingerprint (an HMAC of
+-- ADMIN_TOKEN under the session key) ties a session to the token it was started with. expires_at is
+-- the sooner of the absolute and the idle limit; rows past it are deleted at the next sign-in.
+CREATE TABLE console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    token_fingerprint TEXT NOT NULL,
+    created_at TEXT COLLATE "C" NOT NULL,
+    last_seen_at TEXT COLLATE "C" NOT NULL,
+    expires_at TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
