@@ -6,8 +6,9 @@
   (default: a random key kept in the store, never derived from ``ADMIN_TOKEN``), ``HttpOnly``,
   ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS — as seen by the server, or as a
   proxy says in ``X-Forwarded-Proto`` when ``INTEGRATION_TRUST_PROXY=true`` (only then: a client can
-  send that header itself). Failed sign-ins are logged and limited per client address, counted in the
-  store, so the limit holds across every web process and host.
+  send that header itself). Sign-in attempts are logged and limited, counted in the store, so the limit
+  holds across every web process and host; integration.web.sign_in_limit has the rule (per address,
+  per known browser, and a blocked bucket refuses even the right token).
 - **CSRF.** Flask-WTF's ``CSRFProtect`` checks every console POST (the login form included); a POST
   without a valid token changes nothing and is answered 400 with a page that says so. Over HTTPS it
   also wants a same-origin ``Referer`` (Flask-WTF's default; pages send ``Referrer-Policy: same-origin``).
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import (
     Blueprint,
     current_app,
+    make_response,
     redirect,
     render_template,
     request,
@@ -34,11 +35,9 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from integration.domain.times import utcnow
-from integration.store import sign_ins
-from integration.store.db import Database
 from integration.store.tx import StoreUnavailable
-from integration.web.console_session import ConsoleSessions
+from integration.web.console_session import DEVICE_COOKIE, ConsoleSessions, KnownDevices
+from integration.web.sign_in_limit import SignInLimiter, address_bucket
 
 log = logging.getLogger("integration.console")
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
@@ -58,30 +57,6 @@ def _services():
 
 def _sessions() -> ConsoleSessions:
     return current_app.extensions["console_sessions"]
-
-
-class LoginLimiter:
-    """At most ``attempts`` failed sign-ins per client address per ``window`` seconds, counted in the
-    store (``integration.store.sign_ins``): across every web process and host, not per process."""
-
-    def __init__(self, db: Database, attempts: int = LOGIN_ATTEMPTS, window: float = LOGIN_WINDOW_SECONDS,
-                 clock: Callable[[], datetime] = utcnow):
-        self.db, self.attempts, self.window, self.clock = db, attempts, timedelta(seconds=window), clock
-
-    def blocked_for(self, address: str) -> float:
-        """Seconds until ``address`` may try again (0: it may now)."""
-        now = self.clock()
-        newest = sign_ins.recent_failures(self.db, address, now - self.window, self.attempts)
-        if len(newest) < self.attempts:
-            return 0.0
-        return max((newest[-1] + self.window - now).total_seconds(), 0.0)
-
-    def failed(self, address: str) -> None:
-        now = self.clock()
-        sign_ins.record_failure(self.db, address, now, forget_before=now - self.window)
-
-    def succeeded(self, address: str) -> None:
-        sign_ins.clear(self.db, address)
 
 
 def format_utc(value: str | datetime | None) -> str:
@@ -141,28 +116,38 @@ def not_found(exc):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    limiter: LoginLimiter = current_app.extensions["console_login_limiter"]
-    address = request.remote_addr or "unknown"
-    error, status = None, 200
+    """The sign-in form. Each POST is counted before its token is checked (integration.web.sign_in_limit):
+    in its known-device bucket when the browser has signed in before, else in its address's."""
+    limiter: SignInLimiter = current_app.extensions["sign_in_limiter"]
+    devices: KnownDevices = current_app.extensions["console_known_devices"]
+    address = limiter.client_address(_services().config.trust_proxy)
+    error, status, wait = None, 200, 0
     if request.method == "POST":
-        wait = limiter.blocked_for(address)
-        token = request.form.get("token", "")
-        if wait > 0:
-            log.warning("console sign-in refused: too many failures", extra={"client": address})
-            error, status = f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", 429
-        elif hmac.compare_digest(token.encode(), _services().config.admin_token.reveal().encode()):
-            limiter.succeeded(address)
+        device = devices.bucket(request.cookies.get(DEVICE_COOKIE))
+        bucket = device or address_bucket(address)
+        who = {"client": address, "known_device": device is not None}
+        wait = limiter.attempt(bucket)
+        if wait:
+            log.warning("console sign-in refused: too many failures", extra=who)
+            error, status = f"Too many failed sign-ins. Try again in {wait} seconds.", 429
+        elif hmac.compare_digest(request.form.get("token", "").encode(),
+                                 _services().config.admin_token.reveal().encode()):
+            limiter.succeeded(bucket)
             _sessions().end(session.get("sid"))  # signing in again replaces the session, never adds one
             session.clear()
             session.permanent = True
             session["sid"] = _sessions().start()
-            log.info("console sign-in", extra={"client": address})
-            return redirect(url_for("console.overview"))
+            log.info("console sign-in", extra=who)
+            response = redirect(url_for("console.overview"))
+            devices.remember(response)
+            return response
         else:
-            limiter.failed(address)
-            log.warning("console sign-in failed", extra={"client": address})
+            log.warning("console sign-in failed", extra=who)
             error, status = "That token is not the admin token.", 401
-    return render_template("console/login.html", title="Sign in", error=error), status
+    response = make_response(render_template("console/login.html", title="Sign in", error=error), status)
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.post("/logout")

@@ -6,7 +6,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from integration.services import Services
 from integration.web import console, console_actions, console_pages  # noqa: F401 - their routes join console.bp
-from integration.web.console_session import SESSION_LIFETIME, ConsoleSessionInterface, ConsoleSessions, SessionKey
+from integration.web.console_session import (
+    SESSION_LIFETIME,
+    ConsoleSessionInterface,
+    ConsoleSessions,
+    KnownDevices,
+    SessionKey,
+)
+from integration.web.sign_in_limit import SignInLimiter
 
 
 def init_app(app: Flask, services: Services) -> None:
@@ -24,7 +31,8 @@ def init_app(app: Flask, services: Services) -> None:
     if config.trust_proxy:
         # Flask's documented way to add WSGI middleware is to replace wsgi_app; mypy sees a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    app.extensions["console_login_limiter"] = console.LoginLimiter(db)
+    app.extensions["sign_in_limiter"] = SignInLimiter(db)
+    app.extensions["console_known_devices"] = KnownDevices(services, key)
     console.csrf.init_app(app)
     app.register_blueprint(console.bp)
     app.jinja_env.filters["utc"] = console.format_utc

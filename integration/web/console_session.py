@@ -14,16 +14,21 @@
   store is migrated or reachable, and only the console ever needs a session. A store that cannot be
   read then is a 503 page (``guard`` asks again), never a 500.
 - **Other paths get no session at all**: a webhook never touches the key, the store or a cookie.
+- **Known devices.** A successful sign-in also leaves a *known-device* cookie (30 days, bound by an HMAC
+  under the session key to the ``ADMIN_TOKEN`` of the day): that browser's later sign-in attempts count
+  in a bucket of their own, so an attacker flooding its address cannot lock it out
+  (integration.web.sign_in_limit says why).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from flask import Flask, Request, request
+from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from integration.domain.times import utcnow
@@ -36,6 +41,9 @@ SESSION_LIFETIME = timedelta(hours=12)
 SESSION_IDLE = timedelta(hours=2)
 TOUCH_EVERY = timedelta(minutes=1)
 """How stale ``last_seen_at`` may get before a request writes it again (not one write per page view)."""
+DEVICE_COOKIE = "console_device"
+DEVICE_LIFETIME = timedelta(days=30)
+_DEVICE = re.compile(r"^v1\.([A-Za-z0-9_-]{22,64})\.([0-9]{1,12})\.([0-9a-f]{64})$")
 
 
 class SessionKey:
@@ -96,6 +104,44 @@ class ConsoleSessions:
     def end(self, session_id: object) -> None:
         if isinstance(session_id, str) and session_id:
             console_sessions.end(self.services.db, session_id)
+
+
+class KnownDevices:
+    """Browsers that have signed in before (OWASP's "device cookies"): a cookie
+    ``v1.<random id>.<issued, unix seconds>.<HMAC>`` whose HMAC, under the session key, covers the id,
+    the time and the fingerprint of the ``ADMIN_TOKEN`` it was issued under. Only a sign-in with the
+    right token issues one; rotating the token or the key voids them all; anything else is no device."""
+
+    def __init__(self, services: Services, key: SessionKey, *, lifetime: timedelta = DEVICE_LIFETIME,
+                 clock: Callable[[], datetime] = utcnow):
+        self.services, self.key, self.lifetime, self.clock = services, key, lifetime, clock
+
+    def _mac(self, device_id: str, issued: str) -> str:
+        key = self.key.get()
+        fingerprint = token_fingerprint(key, self.services.config.admin_token.reveal())
+        message = f"known-device|{device_id}|{issued}|{fingerprint}".encode()
+        return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+    def remember(self, response: Response) -> None:
+        """Give the browser that just signed in a known-device cookie."""
+        device_id, issued = secrets.token_urlsafe(24), str(int(self.clock().timestamp()))
+        response.set_cookie(DEVICE_COOKIE, f"v1.{device_id}.{issued}.{self._mac(device_id, issued)}",
+                            max_age=int(self.lifetime.total_seconds()), path=CONSOLE_PREFIX, httponly=True,
+                            samesite="Lax", secure=request.is_secure)
+
+    def bucket(self, cookie: str | None) -> str | None:
+        """The sign-in bucket of a valid known-device cookie; None for no cookie or anything forged,
+        expired, or issued under another token or key."""
+        found = _DEVICE.match(cookie or "")
+        if found is None:
+            return None
+        device_id, issued, mac = found.groups()
+        age = self.clock().timestamp() - int(issued)
+        if not -60 <= age <= self.lifetime.total_seconds():
+            return None
+        if not hmac.compare_digest(mac, self._mac(device_id, issued)):
+            return None
+        return "device:" + hashlib.sha256(device_id.encode()).hexdigest()[:32]
 
 
 def is_console(path: str) -> bool:

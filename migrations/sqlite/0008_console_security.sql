@@ -21,3 +21,15 @@ CREATE TABLE console_sessions (
     expires_at TEXT NOT NULL
 );
 CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
+
+-- Sign-in attempts per bucket (a client address, or a browser that signed in before) and window,
+-- for the console and /admin/*: one row per bucket whose count is raised and read back in one atomic
+-- upsert, so parallel guesses can never get more real checks than the limit. Replaces
+-- console_sign_in_failures (one row per failure: counting those, then checking, let a burst through).
+DROP TABLE console_sign_in_failures;
+CREATE TABLE sign_in_attempts (
+    bucket TEXT PRIMARY KEY,
+    window_start TEXT NOT NULL,
+    attempts INTEGER NOT NULL
+);
+CREATE INDEX sign_in_attempts_window ON sign_in_attempts (window_start);
