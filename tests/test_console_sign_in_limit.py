@@ -106,21 +106,33 @@ def test_attempts_on_one_web_process_count_on_every_other(services, config):
         other.db.close()
 
 
-def test_the_wait_ends_with_the_window_and_a_success_clears_it(services):
+def test_the_wait_ends_with_the_window_and_a_right_token_does_not_count(services):
     clock = Clock()
     limiter = SignInLimiter(services.db, attempts=5, window=300, clock=clock)
     for _ in range(5):
-        assert limiter.attempt("address:198.51.100.7") == 0
+        assert limiter.attempt("address:198.51.100.7").wait == 0
         clock.advance(1)
-    assert limiter.attempt("address:198.51.100.7") == 295  # the window started with the first attempt
-    assert limiter.attempt("address:203.0.113.9") == 0
+    assert limiter.attempt("address:198.51.100.7").wait == 295  # the window started with the first attempt
+    assert limiter.attempt("address:203.0.113.9").wait == 0
     clock.advance(295.5)
-    assert limiter.attempt("address:198.51.100.7") == 0  # a new window
-    for _ in range(4):
+    assert limiter.attempt("address:198.51.100.7").wait == 0  # a new window
+    for _ in range(3):
         limiter.attempt("address:198.51.100.7")
-    assert limiter.attempt("address:198.51.100.7") == 300
-    limiter.succeeded("address:198.51.100.7")
-    assert limiter.attempt("address:198.51.100.7") == 0
+    right = limiter.attempt("address:198.51.100.7")
+    assert right.wait == 0
+    limiter.succeeded(right)  # the fifth was the right token: it gives its attempt back
+    assert limiter.attempt("address:198.51.100.7").wait == 0
+    assert limiter.attempt("address:198.51.100.7").wait == 300
+
+
+def test_a_refund_never_reaches_into_a_later_window(services):
+    clock = Clock()
+    limiter = SignInLimiter(services.db, attempts=1, window=300, clock=clock)
+    slow = limiter.attempt("address:198.51.100.7")  # its check takes until the next window
+    clock.advance(301)
+    assert limiter.attempt("address:198.51.100.7").wait == 0
+    limiter.succeeded(slow)
+    assert limiter.attempt("address:198.51.100.7").wait > 0
 
 
 def test_windows_that_ran_out_are_forgotten(services):
@@ -137,7 +149,7 @@ def test_windows_that_ran_out_are_forgotten(services):
 def test_a_long_forwarded_address_is_cut_not_refused(services):
     limiter = SignInLimiter(services.db, attempts=1, window=300)
     bucket = "address:" + "2001:db8::1, " * 100
-    assert limiter.attempt(bucket) == 0 and limiter.attempt(bucket) > 0
+    assert limiter.attempt(bucket).wait == 0 and limiter.attempt(bucket).wait > 0
     assert [len(b["bucket"]) for b in sign_ins.buckets(services.db)] == [sign_ins.BUCKET_MAX]
 
 

@@ -7,8 +7,10 @@ then checking "under the limit?" in two steps lets parallel guesses all read the
 records its failure (40 at once got 10-12 checks against a limit of 5). Here each attempt is counted
 *before* its credential is checked, and the statement that counts it returns its number in the window,
 so attempt n of a window knows it is n whatever else runs at once; a caller checks the credential only
-when n is within the limit. A success clears the bucket. Rows of windows that ran out are deleted when
-a new window starts somewhere, so the table holds about one row per bucket active in the last window.
+when n is within the limit. A success gives its attempt back (``refund``): only wrong tokens count,
+and an operator's success never resets what a guesser sharing the address has used up. Rows of windows
+that ran out are deleted when a new window starts somewhere, so the table holds about one row per bucket
+active in the last window.
 """
 from __future__ import annotations
 
@@ -56,10 +58,10 @@ def _prune(db: Database, expired: str) -> None:
         pass  # a busy store: the next new window prunes
 
 
-def clear(db: Database, bucket: str) -> None:
-    """A successful sign-in empties its bucket."""
+def refund(db: Database, bucket: str, attempt: Attempt) -> None:
+    """A right token: ``attempt`` no longer counts (when its window is still the bucket's)."""
     with db.transaction() as tx:
-        tx.run(q.CLEAR, bucket=bucket[:BUCKET_MAX])
+        tx.run(q.REFUND, bucket=bucket[:BUCKET_MAX], window_start=to_db_time(attempt.window_start))
 
 
 def buckets(db: Database) -> list[dict[str, Any]]:

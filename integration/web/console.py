@@ -126,13 +126,14 @@ def login():
         device = devices.bucket(request.cookies.get(DEVICE_COOKIE))
         bucket = device or address_bucket(address)
         who = {"client": address, "known_device": device is not None}
-        wait = limiter.attempt(bucket)
+        ticket = limiter.attempt(bucket)
+        wait = ticket.wait
         if wait:
             log.warning("console sign-in refused: too many failures", extra=who)
             error, status = f"Too many failed sign-ins. Try again in {wait} seconds.", 429
         elif hmac.compare_digest(request.form.get("token", "").encode(),
                                  _services().config.admin_token.reveal().encode()):
-            limiter.succeeded(bucket)
+            limiter.succeeded(ticket)
             _sessions().end(session.get("sid"))  # signing in again replaces the session, never adds one
             session.clear()
             session.permanent = True

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import request
@@ -36,6 +37,16 @@ log = logging.getLogger("integration.web")
 
 ATTEMPTS = 5
 WINDOW_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One counted attempt: ``wait`` is 0 when its token may be checked, else the whole seconds (at least
+    1) until its bucket may try again."""
+
+    bucket: str
+    attempt: sign_ins.Attempt
+    wait: int
 
 
 class SignInLimiter:
@@ -57,18 +68,19 @@ class SignInLimiter:
                         "INTEGRATION_TRUST_PROXY=true if you run that proxy", extra={"client": request.remote_addr})
         return request.remote_addr or "unknown"
 
-    def attempt(self, bucket: str) -> int:
-        """Count an attempt of ``bucket``: 0 when its token may be checked now, else the whole seconds
-        (at least 1) until the bucket's window ends and it may try again."""
+    def attempt(self, bucket: str) -> Ticket:
+        """Count an attempt of ``bucket`` before its token is looked at; check the token only when the
+        ticket's ``wait`` is 0."""
         now = self.clock()
         counted = sign_ins.count_attempt(self.db, bucket, now, self.window)
-        if counted.number <= self.attempts:
-            return 0
-        return max(math.ceil((counted.window_start + self.window - now).total_seconds()), 1)
+        wait = 0
+        if counted.number > self.attempts:
+            wait = max(math.ceil((counted.window_start + self.window - now).total_seconds()), 1)
+        return Ticket(bucket=bucket, attempt=counted, wait=wait)
 
-    def succeeded(self, bucket: str) -> None:
-        """The right token: the bucket starts afresh."""
-        sign_ins.clear(self.db, bucket)
+    def succeeded(self, ticket: Ticket) -> None:
+        """The right token: its attempt does not count (only wrong ones do)."""
+        sign_ins.refund(self.db, ticket.bucket, ticket.attempt)
 
 
 def address_bucket(address: str) -> str:

@@ -12,5 +12,7 @@ COUNT_ATTEMPT = text(
     " ELSE sign_in_attempts.window_start END"
     " RETURNING attempts, window_start")
 PRUNE = text("DELETE FROM sign_in_attempts WHERE window_start <= :expired")
-CLEAR = text("DELETE FROM sign_in_attempts WHERE bucket = :bucket")
+# A right token gives back the attempt it used, in its own window only (never a later one's).
+REFUND = text("UPDATE sign_in_attempts SET attempts = attempts - 1"
+              " WHERE bucket = :bucket AND window_start = :window_start AND attempts > 0")
 BUCKETS = text("SELECT bucket, window_start, attempts FROM sign_in_attempts ORDER BY bucket")
