@@ -59,9 +59,9 @@ def in_parallel(work, n: int) -> list:
 
 
 def test_forty_parallel_attempts_are_numbered_one_to_forty_by_the_store(services):
-    databases = [Database(services.db.url, busy_timeout=30) for _ in range(8)]  # eight processes' pools
+    databases = [Database(services.db.url, busy_timeout=60) for _ in range(2)]  # two processes' pools (≤ 15 each)
     try:
-        numbers = in_parallel(lambda i: sign_ins.count_attempt(databases[i % 8], "address:198.51.100.7",
+        numbers = in_parallel(lambda i: sign_ins.count_attempt(databases[i % 2], "address:198.51.100.7",
                                                                datetime.now(timezone.utc), WINDOW).number, 40)
     finally:
         for db in databases:
@@ -70,9 +70,13 @@ def test_forty_parallel_attempts_are_numbered_one_to_forty_by_the_store(services
 
 
 def test_forty_parallel_wrong_tokens_from_one_address_get_five_real_checks(services, config, monkeypatch):
-    processes = [services, *(Services.from_config(config) for _ in range(3))]
+    # Two web processes, each with its own pool (at most 15 connections: PostgreSQL's 100 are shared with the
+    # rest of the suite), 20 threads each; 40 writers queue on one row, which on a loaded machine takes > 5 s.
+    processes = [services, Services.from_config(config)]
+    for process in processes:
+        process.db.busy_timeout = 60
     try:
-        clients = [create_app(services=processes[i % 4]).test_client() for i in range(40)]
+        clients = [create_app(services=processes[i % 2]).test_client() for i in range(40)]
         tokens = [csrf_of(c) for c in clients]
         checks = []
         real_compare = __import__("hmac").compare_digest

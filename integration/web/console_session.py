@@ -5,7 +5,6 @@
   live and was started under the ``ADMIN_TOKEN`` configured now. Signing out deletes the row, so a copy
   of the cookie taken before is refused after; rotating the token or the key, or expiry, ends it too.
   A session ends 12 hours after sign-in, or after 2 hours without a request, whichever comes first.
-
 - **The key** is ``INTEGRATION_SECRET_KEY`` when set; otherwise a random key generated once and kept
   in the store (``integration.store.service_keys``), the same for every process and host. It is never
   derived from ``ADMIN_TOKEN``: a key derived from the token would make every cookie the login page
