@@ -150,7 +150,7 @@ def service_env(db_path: Path | str, *, callout_password: str, zuora_url: str = 
         "BILLING_BASE_URL": billing_url,
         "BILLING_API_TOKEN": billing_token,
         "BILLING_WEBHOOK_SECRET": webhook_secret or "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-        "ADMIN_TOKEN": secrets.token_urlsafe(24),
+        "ADMIN_TOKEN": secrets.token_urlsafe(32),
         "ZUORA_CALLOUT_USERNAME": CALLOUT_USERNAME,
         "ZUORA_CALLOUT_PASSWORD": callout_password,
         "PYTHONUNBUFFERED": "1",

@@ -38,7 +38,7 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(admin.bp)
-    console_app.init_app(app, services.config, services.db)
+    console_app.init_app(app, services)
     return app
 
 

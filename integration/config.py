@@ -53,6 +53,36 @@ class ConfigError(Exception):
         super().__init__(f"configuration is incomplete or malformed ({len(problems)} problem(s)):\n{lines}")
 
 
+ADMIN_TOKEN_MIN_LENGTH = 24
+ADMIN_TOKEN_MIN_KINDS = 2
+ADMIN_TOKEN_MIN_DISTINCT = 8
+MAKE_A_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105 - a command, not a password
+
+
+def admin_token_problem(token: str) -> str | None:
+    """Why ``token`` is too weak to guard ``/admin/*`` and the console, or None when it will do.
+
+    WHY a rule at all: the token is the only credential of the admin API and the console, and the
+    sign-in limits only slow an online guesser down; what makes guessing hopeless is the token's own
+    size. The rule is what a generated token always passes and a chosen word fails: at least 24
+    printable ASCII characters without spaces (it travels in an HTTP header), of at least two kinds
+    (lower case, upper case, digits, punctuation) — so at least 24 × log2(36) ≈ 124 bits by the usual
+    estimate — and at least 8 different characters (``aaaa…a1`` is not 124 bits). A dictionary phrase can
+    still pass: the message says how to generate one. The message never quotes the token.
+    """
+    how = f"make one with: {MAKE_A_TOKEN}"
+    if any(not 33 <= ord(ch) <= 126 for ch in token):
+        return f"must be printable ASCII without spaces (it is sent in an HTTP header); {how}"
+    if len(token) < ADMIN_TOKEN_MIN_LENGTH:
+        return f"is too short to resist guessing: it needs at least {ADMIN_TOKEN_MIN_LENGTH} characters; {how}"
+    kinds = sum(any(test(ch) for ch in token) for test in (str.islower, str.isupper, str.isdigit,
+                                                            lambda ch: not ch.isalnum()))
+    if kinds < ADMIN_TOKEN_MIN_KINDS or len(set(token)) < ADMIN_TOKEN_MIN_DISTINCT:
+        return (f"is too easy to guess: it needs at least two kinds of characters (lower case, upper case, digits, "
+                f"punctuation) and at least {ADMIN_TOKEN_MIN_DISTINCT} different characters; {how}")
+    return None
+
+
 HMAC_ALGORITHMS = {"SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
 HMAC_FORMATS = ("BASE64", "HEX")
 INVOICE_STATUSES = ("Draft", "Posted")
@@ -214,6 +244,8 @@ def load_config(environ: Mapping[str, str]) -> Config:
     for name in ("ZUORA_BASE_URL", "BILLING_BASE_URL"):
         if raw[name] and (why := _check_url(raw[name])):
             problems[name] = why
+    if raw["ADMIN_TOKEN"] and (why := admin_token_problem(raw["ADMIN_TOKEN"])):
+        problems["ADMIN_TOKEN"] = why
     if raw["BILLING_WEBHOOK_SECRET"] and (why := _check_whsec(raw["BILLING_WEBHOOK_SECRET"])):
         problems["BILLING_WEBHOOK_SECRET"] = why
     for name in ("ZUORA_LINK_FIELD", "ZUORA_INVOICE_LINK_FIELD"):

@@ -39,7 +39,7 @@ class LocalStack:
         self.billing_options = billing_options or {}
         self.config_overrides = config_overrides or {}
         self.callout_password = secrets.token_urlsafe(18)
-        self.admin_token = secrets.token_urlsafe(24)
+        self.admin_token = secrets.token_urlsafe(32)
         self._servers: list[ServerThread] = []
         self._threads: list[threading.Thread] = []
         self.workers: list[Worker] = []

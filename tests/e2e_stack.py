@@ -54,7 +54,7 @@ class ProcessStack:
         self.balancer: Balancer | None = None
         self.web_workers = web_workers
         self.callout_password = secrets.token_urlsafe(12)
-        self.admin_token = secrets.token_urlsafe(16)
+        self.admin_token = secrets.token_urlsafe(32)
         self.zuora_app = create_zuora_sandbox(callout_username=CALLOUT_USER, callout_password=self.callout_password,
                                               callout_retry_interval=0.5, callout_attempts=5,
                                               **(zuora_options or {}))

@@ -7,7 +7,7 @@ from integration.config import ConfigError, Secret, load_config
 SECRETS = {
     "ZUORA_CLIENT_SECRET": "zuora-secret-value-1234",
     "BILLING_API_TOKEN": "billing-token-value-5678",
-    "ADMIN_TOKEN": "admin-token-value-9012",
+    "ADMIN_TOKEN": "admin-token-value-9012-3456",
     "ZUORA_CALLOUT_PASSWORD": "callout-password-3456",
     "BILLING_WEBHOOK_SECRET": "whsec_c2VjcmV0LXNpZ25pbmcta2V5LTc4OTA=",
 }
@@ -73,6 +73,41 @@ def test_several_problems_are_reported_together():
     with pytest.raises(ConfigError) as caught:
         load_config(env)
     assert set(caught.value.problems) == {"ZUORA_INVOICE_STATUS", "ZUORA_CALLOUT_HMAC_FORMAT", "ADMIN_TOKEN"}
+
+
+@pytest.mark.parametrize("token", [
+    "short-Token-1",                       # under 24 characters
+    "correcthorsebatterystaplexyz",        # one kind of character
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaa1",       # two kinds, but two different characters
+    "abcabcabcabc123123123123abc",         # three kinds, seven different characters
+    "a token with spaces in it 12345",     # not one header-safe word
+    "tökén-with-nön-ascii-characters-1",   # not ASCII
+])
+def test_a_weak_admin_token_is_refused_at_start_with_how_to_make_one(token):
+    with pytest.raises(ConfigError) as caught:
+        load_config({**VALID, "ADMIN_TOKEN": token})
+    assert list(caught.value.problems) == ["ADMIN_TOKEN"]
+    message = str(caught.value)
+    assert "secrets.token_urlsafe(32)" in message and token not in message
+
+
+@pytest.mark.parametrize("token", [
+    "admin-token-value-9012-3456",
+    "0123456789abcdef0123456789abcdef",           # openssl rand -hex 16
+    "6f1c2f0e-3b8e-4f44-9d3e-7f5e3c1a2b9d",       # a UUID
+    "tA9_-x2QmZ0rVbL8kW3nYp5sHc7dJf1gE4uRiOo",    # secrets.token_urlsafe(32)
+])
+def test_a_generated_admin_token_passes(token):
+    assert load_config({**VALID, "ADMIN_TOKEN": token}).admin_token.reveal() == token
+
+
+def test_serve_and_check_refuse_a_weak_admin_token_naming_it(integration_cmd):
+    for command, code in (("serve", 2), ("worker", 2), ("check", 1)):  # check reports it as its failed line
+        env = {"PATH": "/usr/bin:/bin", **VALID, "ADMIN_TOKEN": "changeme"}
+        result = subprocess.run([*integration_cmd, command], env=env, capture_output=True, text=True, timeout=60)
+        said = result.stdout + result.stderr
+        assert result.returncode == code, said
+        assert "ADMIN_TOKEN" in said and "secrets.token_urlsafe(32)" in said and "changeme" not in said
 
 
 def test_callout_authentication_is_required_unless_explicitly_none():

@@ -149,7 +149,7 @@ SCRAPER = textwrap.dedent("""
         database_url=sys.argv[1], zuora_base_url="http://z.invalid", zuora_client_id="c",
         zuora_client_secret=Secret("s-secret"), billing_base_url="http://b.invalid",
         billing_api_token=Secret("t-token"), billing_webhook_secret=Secret("whsec_dGVzdA=="),
-        admin_token=Secret("a-token"), zuora_callout_auth_none=True))
+        admin_token=Secret("a-token-long-enough-1234"), zuora_callout_auth_none=True))
     services.db.migrate()
     for i in range(int(sys.argv[2])):
         services.inbox.record(source="zuora", type="account.callout", object_type="account",

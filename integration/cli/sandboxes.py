@@ -13,6 +13,8 @@ import threading
 
 import click
 
+from integration.config import MAKE_A_TOKEN
+
 
 @click.command("demo")
 @click.option("--keep-running", is_flag=True, help="Leave everything up and print the URLs and credentials.")
@@ -77,7 +79,8 @@ def sandbox_command(zuora_port: int, billing_port: int, callout_url: str | None,
         "BILLING_WEBHOOK_SECRET": billing_state.webhook_secret,
     }
     click.echo(f"# Zuora sandbox {zuora.url}, billing sandbox {billing.url}: the service's settings for them.\n"
-               "# Save this block to a file and `source` it; ADMIN_TOKEN is yours to choose.\n"
+               "# Save this block to a file and `source` it; ADMIN_TOKEN is yours to make (24+ characters):\n"
+               f"#   export ADMIN_TOKEN=$({MAKE_A_TOKEN})\n"
                + "".join(f"export {name}={shlex.quote(value)}\n" for name, value in settings.items())
                + "# Press Ctrl+C to stop.")
     done = threading.Event()

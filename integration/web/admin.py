@@ -33,6 +33,7 @@ from integration.web.schemas import (
     MeterSettingsInputSchema,
     SyncRequestSchema,
 )
+from integration.web.sign_in_limit import SignInLimiter, address_bucket
 from integration.web.sync_queue import queue_syncs
 
 log = logging.getLogger("integration.admin")
@@ -45,15 +46,38 @@ def _services():
     return current_app.extensions["integration"]
 
 
+UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="admin"'}
+
+
 @bp.before_request
 def require_admin_token() -> None:
-    """Constant-time bearer check before any admin handler runs; 401 JSON otherwise."""
-    expected = _services().config.admin_token.reveal().encode()
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-        raise ApiError(401, "unauthorized", "a valid admin bearer token is required",
-                       headers={"WWW-Authenticate": 'Bearer realm="admin"'})
+    """Constant-time bearer check before any admin handler runs; 401 JSON otherwise.
+
+    A bearer token is a guess at ``ADMIN_TOKEN`` and goes through the same limit as the console's sign-in
+    (integration.web.sign_in_limit), in the same per-address bucket: counted before it is checked, and
+    once the address is over the limit refused with 429 and ``Retry-After`` without being looked at.
+    A wrong token and a refusal are logged with the client address, never the token. A request with no
+    bearer token at all guesses nothing: 401, neither counted nor logged."""
+    services = _services()
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        raise ApiError(401, "unauthorized", "a valid admin bearer token is required", headers=UNAUTHORIZED)
+    limiter: SignInLimiter = current_app.extensions["sign_in_limiter"]
+    address = limiter.client_address(services.config.trust_proxy)
+    who = {"client": address, "path": request.path[:200]}
+    try:
+        ticket = limiter.attempt(address_bucket(address))
+        if ticket.wait:
+            log.warning("admin request refused: too many wrong tokens", extra=who)
+            raise ApiError(429, "too_many_attempts", f"too many wrong admin tokens from this address; "
+                           f"try again in {ticket.wait} seconds", headers={"Retry-After": str(ticket.wait)})
+        if not hmac.compare_digest(token.strip().encode(), services.config.admin_token.reveal().encode()):
+            log.warning("admin request refused: wrong token", extra=who)
+            raise ApiError(401, "unauthorized", "a valid admin bearer token is required", headers=UNAUTHORIZED)
+        limiter.succeeded(ticket)
+    except StoreUnavailable as exc:  # also reached from paths outside this blueprint: answer here
+        log.error("store unavailable while checking an admin token", extra={"error": f"{type(exc).__name__}: {exc}"})
+        raise ApiError(503, "store_unavailable", "the store is busy or unavailable; retry later") from exc
 
 
 @bp.before_app_request

@@ -1,12 +1,14 @@
 """The operator console (CONTRACT §8): its blueprint, sign-in, and the rules every page follows.
 
-- **Sign-in.** ``/console/login`` takes ``ADMIN_TOKEN`` (field ``token``). The session cookie is
-  signed with ``INTEGRATION_SECRET_KEY`` (default: derived from ``ADMIN_TOKEN``), ``HttpOnly``,
+- **Sign-in.** ``/console/login`` takes ``ADMIN_TOKEN`` (field ``token``) and starts a session kept in
+  the store (integration.web.console_session): sign-out, rotating the token or the key, and expiry
+  end it everywhere, even for a copied cookie. The cookie is signed with ``INTEGRATION_SECRET_KEY``
+  (default: a random key kept in the store, never derived from ``ADMIN_TOKEN``), ``HttpOnly``,
   ``SameSite=Lax``, and ``Secure`` when the request came over HTTPS — as seen by the server, or as a
   proxy says in ``X-Forwarded-Proto`` when ``INTEGRATION_TRUST_PROXY=true`` (only then: a client can
-  send that header itself). The session holds a fingerprint of ``ADMIN_TOKEN``, so rotating the
-  token (or the key) signs everyone out. Failed sign-ins are logged and limited per client address,
-  counted in the store, so the limit holds across every web process and host.
+  send that header itself). Sign-in attempts are logged and limited, counted in the store, so the limit
+  holds across every web process and host; integration.web.sign_in_limit has the rule (per address,
+  per known browser, and a blocked bucket refuses even the right token).
 - **CSRF.** Flask-WTF's ``CSRFProtect`` checks every console POST (the login form included); a POST
   without a valid token changes nothing and is answered 400 with a page that says so. Over HTTPS it
   also wants a same-origin ``Referer`` (Flask-WTF's default; pages send ``Referrer-Policy: same-origin``).
@@ -17,31 +19,26 @@
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import (
     Blueprint,
-    Flask,
     current_app,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from integration.config import Config
-from integration.domain.times import utcnow
-from integration.store import sign_ins
-from integration.store.db import Database
 from integration.store.tx import StoreUnavailable
+from integration.web.console_session import DEVICE_COOKIE, ConsoleSessions, KnownDevices
+from integration.web.sign_in_limit import SignInLimiter, address_bucket
 
 log = logging.getLogger("integration.console")
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
@@ -57,47 +54,8 @@ def _services():
     return current_app.extensions["integration"]
 
 
-def secret_key(config: Config) -> bytes:
-    """``INTEGRATION_SECRET_KEY``, or a key derived from ``ADMIN_TOKEN`` (never the token itself)."""
-    if config.secret_key:
-        return config.secret_key.reveal().encode()
-    return hmac.new(config.admin_token.reveal().encode(), b"integration-console-session-key", hashlib.sha256).digest()
-
-
-def token_fingerprint(config: Config) -> str:
-    digest = hmac.new(config.admin_token.reveal().encode(), b"integration-console-session", hashlib.sha256)
-    return digest.hexdigest()[:32]
-
-
-class ConsoleSessionInterface(SecureCookieSessionInterface):
-    """``Secure`` on the cookie exactly when this request came over HTTPS."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return request.is_secure
-
-
-class LoginLimiter:
-    """At most ``attempts`` failed sign-ins per client address per ``window`` seconds, counted in the
-    store (``integration.store.sign_ins``): across every web process and host, not per process."""
-
-    def __init__(self, db: Database, attempts: int = LOGIN_ATTEMPTS, window: float = LOGIN_WINDOW_SECONDS,
-                 clock: Callable[[], datetime] = utcnow):
-        self.db, self.attempts, self.window, self.clock = db, attempts, timedelta(seconds=window), clock
-
-    def blocked_for(self, address: str) -> float:
-        """Seconds until ``address`` may try again (0: it may now)."""
-        now = self.clock()
-        newest = sign_ins.recent_failures(self.db, address, now - self.window, self.attempts)
-        if len(newest) < self.attempts:
-            return 0.0
-        return max((newest[-1] + self.window - now).total_seconds(), 0.0)
-
-    def failed(self, address: str) -> None:
-        now = self.clock()
-        sign_ins.record_failure(self.db, address, now, forget_before=now - self.window)
-
-    def succeeded(self, address: str) -> None:
-        sign_ins.clear(self.db, address)
+def _sessions() -> ConsoleSessions:
+    return current_app.extensions["console_sessions"]
 
 
 def format_utc(value: str | datetime | None) -> str:
@@ -109,13 +67,13 @@ def format_utc(value: str | datetime | None) -> str:
 
 
 def signed_in() -> bool:
-    expected = token_fingerprint(_services().config)
-    return hmac.compare_digest(str(session.get("auth", "")), expected)
+    return _sessions().signed_in(session.get("sid"))
 
 
 @bp.before_request
 def guard() -> ResponseReturnValue | None:
     """Every page but the login needs a session; every POST (the login too) a valid CSRF token."""
+    _sessions().key.get()  # a store that cannot give the key: the 503 page
     if request.method == "POST":
         csrf.protect()
     if request.endpoint not in PUBLIC_ENDPOINTS and not signed_in():
@@ -154,31 +112,45 @@ def not_found(exc):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    limiter: LoginLimiter = current_app.extensions["console_login_limiter"]
-    address = request.remote_addr or "unknown"
-    error, status = None, 200
+    """The sign-in form. Each POST is counted before its token is checked (integration.web.sign_in_limit):
+    in its known-device bucket when the browser has signed in before, else in its address's."""
+    limiter: SignInLimiter = current_app.extensions["sign_in_limiter"]
+    devices: KnownDevices = current_app.extensions["console_known_devices"]
+    address = limiter.client_address(_services().config.trust_proxy)
+    error, status, wait = None, 200, 0
     if request.method == "POST":
-        wait = limiter.blocked_for(address)
-        token = request.form.get("token", "")
-        if wait > 0:
-            log.warning("console sign-in refused: too many failures", extra={"client": address})
-            error, status = f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", 429
-        elif hmac.compare_digest(token.encode(), _services().config.admin_token.reveal().encode()):
-            limiter.succeeded(address)
+        device = devices.bucket(request.cookies.get(DEVICE_COOKIE))
+        bucket = device or address_bucket(address)
+        who = {"client": address, "known_device": device is not None}
+        ticket = limiter.attempt(bucket)
+        wait = ticket.wait
+        if wait:
+            log.warning("console sign-in refused: too many failures", extra=who)
+            error, status = f"Too many failed sign-ins. Try again in {wait} seconds.", 429
+        elif hmac.compare_digest(request.form.get("token", "").encode(),
+                                 _services().config.admin_token.reveal().encode()):
+            limiter.succeeded(ticket)
+            _sessions().end(session.get("sid"))  # signing in again replaces the session, never adds one
             session.clear()
             session.permanent = True
-            session["auth"] = token_fingerprint(_services().config)
-            log.info("console sign-in", extra={"client": address})
-            return redirect(url_for("console.overview"))
+            session["sid"] = _sessions().start()
+            log.info("console sign-in", extra=who)
+            response = redirect(url_for("console.overview"))
+            devices.remember(response)
+            return response
         else:
-            limiter.failed(address)
-            log.warning("console sign-in failed", extra={"client": address})
+            log.warning("console sign-in failed", extra=who)
             error, status = "That token is not the admin token.", 401
-    return render_template("console/login.html", title="Sign in", error=error), status
+    response = make_response(render_template("console/login.html", title="Sign in", error=error), status)
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.post("/logout")
 def logout():
+    """End the session in the store, so no copy of its cookie works any more, then forget the cookie."""
+    _sessions().end(session.get("sid"))
     session.clear()
     return redirect(url_for("console.login"))
 

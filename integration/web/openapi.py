@@ -69,6 +69,8 @@ def _admin(summary: str, ok: dict, *, status: str = "200", body=None, query=None
     """An admin operation: bearer auth, JSON errors for bad input and a busy store."""
     operation: dict[str, Any] = {"summary": summary, "tags": ["admin"], "security": ADMIN,
                  "responses": {status: ok, "401": {"$ref": "#/components/responses/Unauthorized"},
+                               "429": _error("too many wrong admin tokens from this address (`too_many_attempts`);"
+                                             " wait `Retry-After` seconds"),
                                "503": _error("the store is busy or unavailable; retry")}}
     if description:
         operation["description"] = description
