@@ -29,8 +29,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from .common import CAT_BUSINESS, CAT_INVALID, CAT_MISSING, CAT_NOT_FOUND, _to_decimal
-from .validation import Problems
+from .common import CAT_BUSINESS, CAT_INVALID, CAT_MISSING, _to_decimal
+from .validation import Problems, named_charge
 
 MAX_DISCOUNT_ITEMS = 10
 DISCOUNT_STRINGS = {  # the limits of zuora-sdk's CreateDiscountItem
@@ -74,15 +74,7 @@ def _validate_one(p: Problems, discount: Any, label: str) -> dict | None:
         p.add(CAT_INVALID, f"'{label}.amount' must be a negative number")
     else:
         clean["amount"] = amount
-    for key, limit in DISCOUNT_STRINGS.items():
-        value = p.string(discount, key, f"{label}.{key}", max_len=limit)
-        if value is not None:
-            clean[key] = value
-    if discount.get("productRatePlanChargeId") is not None:
-        p.add(CAT_NOT_FOUND, f"'{label}.productRatePlanChargeId' '{discount['productRatePlanChargeId']}' is "
-                             "invalid (the sandbox has no product catalog)")
-    elif discount.get("chargeName") in (None, ""):
-        p.add(CAT_MISSING, f"'{label}.chargeName' is required if productRatePlanChargeId is not specified")
+    named_charge(p, discount, label, clean, DISCOUNT_STRINGS)
     if discount.get("unitPrice") is not None:
         if (price := _to_decimal(discount["unitPrice"])) is None:
             p.add(CAT_INVALID, f"'{label}.unitPrice' must be a number")

@@ -33,7 +33,7 @@ from .common import (
 from .discounts import check_negative_items, items_total, read_back, store_discounts, validate_discount_items
 from .idempotency import _api, _json_body
 from .object_query import _query_invoices
-from .validation import Problems
+from .validation import Problems, named_charge
 from .views import invoice_item_view, invoice_view
 
 if TYPE_CHECKING:
@@ -94,15 +94,7 @@ def validate_invoice_item(p: Problems, item: Any, n: int) -> dict | None:
             p.add(CAT_BUSINESS, f"'{label}.serviceEndDate' cannot be earlier than serviceStartDate")
         else:
             clean["serviceEndDate"] = end
-    for key, limit in ITEM_STRINGS.items():
-        value = p.string(item, key, f"{label}.{key}", max_len=limit)
-        if value is not None:
-            clean[key] = value
-    if item.get("productRatePlanChargeId") is not None:
-        p.add(CAT_NOT_FOUND, f"'{label}.productRatePlanChargeId' '{item['productRatePlanChargeId']}' is invalid "
-                             "(the sandbox has no product catalog)")
-    elif item.get("chargeName") in (None, ""):
-        p.add(CAT_MISSING, f"'{label}.chargeName' is required if productRatePlanChargeId is not specified")
+    named_charge(p, item, label, clean, ITEM_STRINGS)
     for key in ("quantity", "unitPrice"):
         if item.get(key) is not None:
             value = _to_decimal(item[key])

@@ -12,6 +12,7 @@ from .common import (
     CAT_INVALID,
     CAT_MALFORMED,
     CAT_MISSING,
+    CAT_NOT_FOUND,
     CAT_UNKNOWN_FIELD,
     EMAIL_RE,
     PAYMENT_TERMS,
@@ -308,3 +309,17 @@ def validate_account_update(body: Any, custom_fields: set[str]) -> tuple[dict, P
     if clean.get("autoPay"):
         p.add(CAT_BUSINESS, "autoPay is true but the account has no default payment method")
     return clean, p
+
+
+def named_charge(p: Problems, source: dict, label: str, clean: dict, limits: dict[str, int]) -> None:
+    """The strings of an invoice item or a discount item (each within its limit, into ``clean``) and its
+    name: Zuora takes a catalog charge or a ``chargeName``; the sandbox has no catalog."""
+    for key, limit in limits.items():
+        value = p.string(source, key, f"{label}.{key}", max_len=limit)
+        if value is not None:
+            clean[key] = value
+    if source.get("productRatePlanChargeId") is not None:
+        p.add(CAT_NOT_FOUND, f"'{label}.productRatePlanChargeId' '{source['productRatePlanChargeId']}' is "
+                             "invalid (the sandbox has no product catalog)")
+    elif source.get("chargeName") in (None, ""):
+        p.add(CAT_MISSING, f"'{label}.chargeName' is required if productRatePlanChargeId is not specified")
