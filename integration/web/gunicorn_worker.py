@@ -204,12 +204,9 @@ class HeadFirstWorker(ThreadWorker):
             self._advance(conn)
 
     def _on_readable(self, conn: HeadConn, _sock: Any) -> None:
-        try:
-            data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data or conn.reader is None:  # the client went away before its request was complete
             self._close(conn)
             return
@@ -308,12 +305,9 @@ class HeadFirstWorker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_readable, conn))
 
     def _on_linger_readable(self, conn: HeadConn, _sock: Any) -> None:
-        try:
-            data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         conn.lingered += len(data)
         if not data or conn.lingered > LINGER_BYTES:
             self._close(conn)
@@ -343,6 +337,17 @@ class HeadFirstWorker(ThreadWorker):
             util.write_nonblock(client, answer)
         except Exception:  # noqa: BLE001 - the client may be gone; gunicorn ignores this too
             self.log.debug("Failed to send error message.")
+
+
+def _recv(conn: HeadConn) -> bytes | None:
+    """What a readable non-blocking socket has: b"" when the client closed it or it failed, None when
+    the wake-up was spurious (nothing to read after all)."""
+    try:
+        return conn.sock.recv(RECV_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
 
 
 def _ip(client: Any) -> str:
