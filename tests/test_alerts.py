@@ -219,7 +219,11 @@ def test_the_worker_command_sends_the_digest(tmp_path, receiver, subprocess_env,
     services = Services.from_config(make_config(tmp_path))
     services.db.migrate()
     failed_event(services, "A1", message="refused by Zuora")
-    env = {**subprocess_env, "INTEGRATION_ALERT_WEBHOOK_URL": receiver.url, "PUBLIC_URL": "https://sync.example.com"}
+    # The scheduled retry (default 11:30 and 23:30 UTC, run up to an hour late) would take the failure off
+    # the list before the digest: its slot is put twelve hours away from now.
+    far = datetime.now(timezone.utc) + timedelta(hours=12)
+    env = {**subprocess_env, "INTEGRATION_ALERT_WEBHOOK_URL": receiver.url, "PUBLIC_URL": "https://sync.example.com",
+           "INTEGRATION_RETRY_CRON": f"{far.minute} {far.hour} * * *"}
     worker = subprocess.Popen([*integration_cmd, "worker"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     try:
