@@ -12,6 +12,7 @@ from integration.domain.errors import (
     UNKNOWN,
     ZUORA_REJECTED,
 )
+from integration.domain.times import to_db_time
 from integration.store.db import Database
 from integration.store.inbox import Inbox, LeaseLost
 from tests.engines import store_sql
@@ -98,7 +99,7 @@ def test_expired_lease_makes_event_claimable_again(inbox, clock):
 
 def test_a_pending_sibling_never_runs_beside_an_expired_lease_event(inbox, clock):
     """The object's event whose worker died is taken again first, and the sibling waits for it: one
-    running event per object on every engine (SQLite has no index that would refuse a second)."""
+    running event per object on every engine (and the index events_one_running would refuse a second)."""
     stuck = record(inbox, dedupe_key="zuora:n1").event_id
     inbox.claim("dead-worker")
     sibling = record(inbox, dedupe_key="zuora:n2")
@@ -107,6 +108,21 @@ def test_a_pending_sibling_never_runs_beside_an_expired_lease_event(inbox, clock
     taken = inbox.claim("w2", limit=2)
     assert [e.id for e in taken] == [stuck] and taken[0].lease_owner == "w2"
     assert inbox.claim("w3") == []  # still the sibling's object's running event, now w2's
+
+
+def test_a_take_that_meets_the_one_running_index_passes_over_that_event(inbox, clock):
+    """The claim's last word on both engines: a take that would make a second running event of an
+    object (a sibling taken by another process between the scan and the take) is refused by
+    events_one_running and rolled back to its savepoint; the claim's transaction goes on."""
+    first = record(inbox, "A1", type="account.callout").event_id
+    sibling = record(inbox, "A1", type="account.updated").event_id
+    assert [e.id for e in inbox.claim("w1")] == [first]
+    now = clock()
+    params = {"now": to_db_time(now), "lease_until": to_db_time(now + timedelta(seconds=30)), "worker_id": "w2"}
+    with inbox.db.transaction() as tx:
+        assert Inbox._take(tx, sibling, params) is None
+    assert inbox.get(sibling).status == "pending" and inbox.history(sibling) == []
+    assert inbox.get(first).status == "running"
 
 
 def test_a_claim_of_several_takes_one_event_per_object_and_widens_its_scan(inbox, clock):

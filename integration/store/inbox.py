@@ -163,10 +163,10 @@ class Inbox:
         running ones whose lease has expired (their worker died). Never two of one object.
 
         On PostgreSQL the candidates are locked ``FOR UPDATE SKIP LOCKED`` (another claimer's rows
-        are passed over, not waited for), and the partial unique index ``events_one_running``
-        forbids a second running event of an object across every process: a take that meets it
-        (another host took a sibling event of that object a moment ago) rolls back to its
-        savepoint and the claim goes on to the next object instead of failing.
+        are passed over, not waited for). On both engines the partial unique index
+        ``events_one_running`` forbids a second running event of an object across every process:
+        a take that meets it (another host took a sibling event of that object a moment ago) rolls
+        back to its savepoint and the claim goes on to the next object instead of failing.
 
         The scan starts at ``limit`` candidates and widens (×4, up to ``limit × SCAN_WIDEST``) only
         when every candidate was passed over: each row a PostgreSQL claim locks is a row it writes,
