@@ -19,7 +19,10 @@ SHARED = {"config", "context", "logs", "metrics"}
 ALLOWED: dict[str, set[str]] = {
     # room: rooms it may import (besides itself)
     "app": {"web", "store", "services", "cli", *SHARED},
-    "cli": {"app", "web", "worker", "flows", "store", "clients", "domain", "services", "integration_sandbox",
+    # actions: the operator actions (retry, delete, link, sync now, look-ups) that the admin API, the
+    # console and the commands all call; plain functions over the store, so never the web nor the commands.
+    "actions": {"store", "domain", "config", "metrics"},
+    "cli": {"app", "web", "actions", "worker", "flows", "store", "clients", "domain", "services", "integration_sandbox",
             *SHARED},
     "config": set(),
     "context": set(),
@@ -31,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "domain": set(),
     "flows": {"domain", "clients", "store", "services", *SHARED},
     "worker": {"flows", "store", "domain", "services", *SHARED},
-    "web": {"store", "domain", "services", *SHARED},
+    "web": {"actions", "store", "domain", "services", *SHARED},
 }
 MODULE_ARROWS: dict[str, set[str]] = {
     # room: single modules of another room it may import, where a whole-room arrow would be too wide.
@@ -101,6 +104,12 @@ def test_imports_follow_the_room_table(module):
                    if room(target) != mine and room(target) not in ALLOWED[mine]
                    and target not in MODULE_ARROWS.get(mine, set()))
     assert not wrong, f"{module} ({mine}) may not import {wrong}"
+
+
+def test_operator_actions_import_neither_web_nor_cli():
+    wrong = {name: sorted(t for t in targets if room(t) in ("web", "cli"))
+             for name, targets in GRAPH.items() if room(name) == "actions"}
+    assert not {name: found for name, found in wrong.items() if found}
 
 
 def test_no_import_cycles():
