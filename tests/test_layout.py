@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     # actions: the operator actions (retry, delete, link, sync now, look-ups) that the admin API, the
     # console and the commands all call; plain functions over the store, so never the web nor the commands.
     "actions": {"store", "domain", "config", "metrics"},
-    "cli": {"app", "web", "actions", "worker", "flows", "store", "clients", "domain", "services", "integration_sandbox",
+    # cli: never the web (its output formats come from actions or its own modules).
+    "cli": {"app", "actions", "worker", "flows", "store", "clients", "domain", "services", "integration_sandbox",
             *SHARED},
     "config": set(),
     "context": set(),
@@ -104,6 +105,13 @@ def test_imports_follow_the_room_table(module):
                    if room(target) != mine and room(target) not in ALLOWED[mine]
                    and target not in MODULE_ARROWS.get(mine, set()))
     assert not wrong, f"{module} ({mine}) may not import {wrong}"
+
+
+def test_the_commands_import_nothing_from_the_web():
+    """The CLI formats its output through integration.actions (or its own module), never the web's."""
+    wrong = {name: sorted(t for t in targets if t == "integration.web" or t.startswith("integration.web."))
+             for name, targets in GRAPH.items() if room(name) == "cli"}
+    assert not {name: found for name, found in wrong.items() if found}
 
 
 def test_operator_actions_import_neither_web_nor_cli():
