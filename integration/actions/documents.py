@@ -2,18 +2,20 @@
 prints it: a neutral home, so the commands never import the web."""
 from __future__ import annotations
 
+from typing import Any
+
 from integration.domain.times import iso_moment
 from integration.store.inbox import Attempt, Event
 
 
-def attempt_as_json(attempt: Attempt) -> dict:
+def attempt_as_json(attempt: Attempt) -> dict[str, Any]:
     """One entry of an event's ``history``."""
     return {"series": attempt.series, "attempt": attempt.attempt, "worker_id": attempt.worker_id,
             "started_at": iso_moment(attempt.started_at), "ended_at": iso_moment(attempt.ended_at),
             "outcome": attempt.outcome, "code": attempt.code, "message": attempt.message}
 
 
-def event_as_json(event: Event, history: list[Attempt] | None = None) -> dict:
+def event_as_json(event: Event, history: list[Attempt] | None = None) -> dict[str, Any]:
     """One event as ``GET /admin/events/<id>`` shows it, with its attempt history."""
     return {"series": event.series, "history": [attempt_as_json(a) for a in history or []],
             "id": event.id, "source": event.source, "type": event.type, "object_type": event.object_type,

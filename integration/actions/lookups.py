@@ -2,6 +2,8 @@
 the commands), one event with its attempts, and the mapping an event's object has."""
 from __future__ import annotations
 
+from typing import Any
+
 from integration.actions.limits import EVENT_ID_MAX, PAGE_DEFAULT, PAGE_MAX
 from integration.store import events_list, failures, mappings
 from integration.store.db import Database
@@ -51,7 +53,7 @@ def all_failures(db: Database, *, object_type: str | None = None, code: str | No
 
 def events_page(db: Database, *, status: str | None = None, source: str | None = None, type: str | None = None,
                 object_id: str | None = None, limit: int = PAGE_DEFAULT,
-                after: int | None = None) -> tuple[list[dict], str | None]:
+                after: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of inbox events, newest first, and the cursor of the next page."""
     return events_list.page(db, status=status, source=source, type=type, object_id=object_id, limit=limit,
                             after=after)

@@ -3,6 +3,7 @@ one transaction (``POST /admin/sync`` and the console's sync page)."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from integration import metrics
 from integration.store.inbox import Inbox
@@ -16,11 +17,12 @@ SYNC_TARGETS = {
 }
 
 
-def queue_syncs(inbox: Inbox, request: dict[str, list[str]], *, via: str) -> list[dict]:
+def queue_syncs(inbox: Inbox, request: dict[str, list[str]], *, via: str) -> list[dict[str, Any]]:
     """One result per ID (Zuora IDs first): ``queued`` with the new event, or ``already_in_progress``
     with the event already in hand. Checking and inserting under one ``BEGIN IMMEDIATE`` keeps two
     concurrent requests from starting two syncs of one account."""
-    results, queued_types = [], []
+    results: list[dict[str, Any]] = []
+    queued_types: list[str] = []
     with inbox.db.transaction() as tx:
         for field, (system, event_type, prefix) in SYNC_TARGETS.items():
             for account_id in request.get(field, []):
