@@ -19,7 +19,11 @@ SHARED = {"config", "context", "logs", "metrics"}
 ALLOWED: dict[str, set[str]] = {
     # room: rooms it may import (besides itself)
     "app": {"web", "store", "services", "cli", *SHARED},
-    "cli": {"app", "web", "worker", "flows", "store", "clients", "domain", "services", "integration_sandbox",
+    # actions: the operator actions (retry, delete, link, sync now, look-ups) that the admin API, the
+    # console and the commands all call; plain functions over the store, so never the web nor the commands.
+    "actions": {"store", "domain", "config", "metrics"},
+    # cli: never the web (its output formats come from actions or its own modules).
+    "cli": {"app", "actions", "worker", "flows", "store", "clients", "domain", "services", "integration_sandbox",
             *SHARED},
     "config": set(),
     "context": set(),
@@ -31,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "domain": set(),
     "flows": {"domain", "clients", "store", "services", *SHARED},
     "worker": {"flows", "store", "domain", "services", *SHARED},
-    "web": {"store", "domain", "services", *SHARED},
+    "web": {"actions", "store", "domain", "services", *SHARED},
 }
 MODULE_ARROWS: dict[str, set[str]] = {
     # room: single modules of another room it may import, where a whole-room arrow would be too wide.
@@ -101,6 +105,19 @@ def test_imports_follow_the_room_table(module):
                    if room(target) != mine and room(target) not in ALLOWED[mine]
                    and target not in MODULE_ARROWS.get(mine, set()))
     assert not wrong, f"{module} ({mine}) may not import {wrong}"
+
+
+def test_the_commands_import_nothing_from_the_web():
+    """The CLI formats its output through integration.actions (or its own module), never the web's."""
+    wrong = {name: sorted(t for t in targets if t == "integration.web" or t.startswith("integration.web."))
+             for name, targets in GRAPH.items() if room(name) == "cli"}
+    assert not {name: found for name, found in wrong.items() if found}
+
+
+def test_operator_actions_import_neither_web_nor_cli():
+    wrong = {name: sorted(t for t in targets if room(t) in ("web", "cli"))
+             for name, targets in GRAPH.items() if room(name) == "actions"}
+    assert not {name: found for name, found in wrong.items() if found}
 
 
 def test_no_import_cycles():

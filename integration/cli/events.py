@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from integration.actions.documents import event_as_json
+from integration.actions.lookups import find_event
 from integration.cli.operator_common import (
     echo_json,
     echo_table,
@@ -12,7 +14,6 @@ from integration.cli.operator_common import (
     services_or_exit,
 )
 from integration.domain.identifiers import printable_problem
-from integration.web.admin import event_as_json
 
 
 @click.group("events")
@@ -35,7 +36,7 @@ def _event_id(ctx, param, value: str) -> str:
 def show(event_id: str, as_json: bool) -> None:
     """One event: its fields and every attempt (series, start, end, outcome, code, remote message)."""
     inbox = services_or_exit().inbox
-    event = inbox.get(event_id) if len(event_id) <= 100 else None
+    event = find_event(inbox, event_id)
     if event is None:
         fail(f"no event {printable(event_id)}")
     document = event_as_json(event, inbox.history(event.id))

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import click
 
+from integration.actions import failures as actions
+from integration.actions import lookups
+from integration.actions.limits import EVENT_ID_MAX, SELECTOR_MAX_IDS
 from integration.cli.operator_common import (
     EXIT_NOT_DONE,
     echo_json,
@@ -14,7 +17,6 @@ from integration.cli.operator_common import (
 )
 from integration.domain.errors import FAILURE_CODES
 from integration.domain.identifiers import identifier_problem
-from integration.store import events_list
 from integration.store import failures as store
 
 OBJECT_TYPES = click.Choice(store.OBJECT_TYPES)
@@ -32,14 +34,7 @@ def failures() -> None:
 @guard_store
 def list_failures(object_type: str | None, code: str | None, as_json: bool) -> None:
     """Every failure (oldest first), optionally of one object type and code."""
-    db = services_or_exit().db
-    items, after = [], None
-    while True:
-        page, cursor = store.page(db, object_type=object_type, code=code, limit=500, after=after)
-        items += page
-        if cursor is None:
-            break
-        after = store.decode_cursor(cursor)
+    items = lookups.all_failures(services_or_exit().db, object_type=object_type, code=code)
     if as_json:
         echo_json({"data": [f.as_json() for f in items], "next": None})
         return
@@ -55,10 +50,10 @@ def _selector(ids: tuple[str, ...], object_type: str | None, all_: bool) -> stor
         raise click.UsageError("give exactly one of --id (repeatable), --object-type or --all")
     if ids:
         for event_id in ids:
-            if not event_id or len(event_id) > 100 or identifier_problem(event_id):
+            if not event_id or len(event_id) > EVENT_ID_MAX or identifier_problem(event_id):
                 raise click.BadParameter(f"{event_id!r} is not an event ID", param_hint="--id")
-        if len(ids) > store.MAX_IDS:
-            raise click.BadParameter(f"at most {store.MAX_IDS} IDs", param_hint="--id")
+        if len(ids) > SELECTOR_MAX_IDS:
+            raise click.BadParameter(f"at most {SELECTOR_MAX_IDS} IDs", param_hint="--id")
     try:
         return store.Selector(ids=tuple(ids) if ids else None, object_type=object_type, all=all_)
     except ValueError as exc:  # the selector's own rules
@@ -67,14 +62,12 @@ def _selector(ids: tuple[str, ...], object_type: str | None, all_: bool) -> stor
 
 def _act(verb: str, ids, object_type, all_, as_json: bool) -> None:
     selector = _selector(ids, object_type, all_)
-    db = services_or_exit().db
-    missing = events_list.not_actionable(db, selector.ids) if selector.ids else []
-    count = (store.retry if verb == "retried" else store.delete)(db, selector)
-    result = {verb: count, **({"not_found": missing} if selector.ids else {})}
+    acted = (actions.retry if verb == "retried" else actions.delete)(services_or_exit().db, selector, via="cli")
+    missing = acted.not_found or []
     if as_json:
-        echo_json(result)
+        echo_json(acted.as_json(verb))
     else:
-        click.echo(f"{verb} {count} failure(s)" + (f"; not found: {', '.join(missing)}" if missing else ""))
+        click.echo(f"{verb} {acted.count} failure(s)" + (f"; not found: {', '.join(missing)}" if missing else ""))
     if missing:
         raise SystemExit(EXIT_NOT_DONE)
 

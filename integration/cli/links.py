@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from integration.actions.limits import ACCOUNT_ID_MAX
+from integration.actions.links import link as link_accounts
 from integration.cli.operator_common import (
     EXIT_QUEUED,
     fail,
@@ -16,12 +18,11 @@ from integration.cli.operator_common import (
     services_or_exit,
 )
 from integration.domain.identifiers import identifier_problem
-from integration.store import links as store
 
 
 def _identifier(ctx, param, value: str) -> str:
-    if not value or len(value) > 64 or identifier_problem(value):
-        raise click.BadParameter("not an account ID (1–64 printable characters, no spaces)")
+    if not value or len(value) > ACCOUNT_ID_MAX or identifier_problem(value):
+        raise click.BadParameter(f"not an account ID (1–{ACCOUNT_ID_MAX} printable characters, no spaces)")
     return value
 
 
@@ -33,7 +34,7 @@ def _identifier(ctx, param, value: str) -> str:
 @guard_store
 def link(zuora_account: str, billing_account: str, wait: float) -> None:
     """Link two accounts that already exist, on both sides. Refused if either is linked elsewhere."""
-    result = store.request(services_or_exit().inbox, zuora_account, billing_account, timeout=wait)
+    result = link_accounts(services_or_exit().inbox, zuora_account, billing_account, via="cli", timeout=wait)
     if result.status == "refused":
         fail(f"not linked: {result.message}")
     if result.status == "queued":

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from integration.actions import lookups
+from integration.actions.limits import ID_MAX
 from integration.cli.operator_common import (
     echo_json,
     echo_table,
@@ -20,7 +22,7 @@ TYPES = click.Choice(store.TYPES)
 
 
 def _identifier(ctx, param, value: str | None) -> str | None:
-    if value is not None and (not value or len(value) > 255 or identifier_problem(value)):
+    if value is not None and (not value or len(value) > ID_MAX or identifier_problem(value)):
         raise click.BadParameter("not an ID (1–255 printable characters, no spaces)")
     return value
 
@@ -38,14 +40,7 @@ def mappings() -> None:
 @guard_store
 def list_mappings(type_: str | None, zuora_id: str | None, billing_id: str | None, as_json: bool) -> None:
     """Every mapping (in creation order) matching the filters."""
-    db = services_or_exit().db
-    items, after = [], None
-    while True:
-        page, cursor = store.page(db, type=type_, zuora_id=zuora_id, billing_id=billing_id, limit=500, after=after)
-        items += page
-        if cursor is None:
-            break
-        after = store.decode_cursor(cursor)
+    items = lookups.all_mappings(services_or_exit().db, type=type_, zuora_id=zuora_id, billing_id=billing_id)
     if as_json:
         echo_json({"data": [m.as_json() for m in items], "next": None})
         return

@@ -36,7 +36,7 @@ class LinkResult:
     linked_elsewhere: bool = False
 
 
-def request(inbox: Inbox, zuora_account: str, billing_account: str, *, timeout: float = 20.0) -> LinkResult:
+def request(inbox: Inbox, zuora_account: str, billing_account: str, *, timeout: float) -> LinkResult:
     """Refuse at once when the mapping table already says no; else queue the link for the worker and
     wait (polling the store) until it is done or refused, at most ``timeout`` seconds.
 

@@ -17,15 +17,16 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from integration import metrics
+from integration.actions import failures as failure_actions
+from integration.actions import lookups
+from integration.actions.documents import event_as_json
+from integration.actions.sync import queue_syncs
 from integration.domain.identifiers import printable_problem
-from integration.domain.times import iso_moment
 from integration.store import failures, mappings, meters
-from integration.store.inbox import Attempt, Event
 from integration.store.tx import StoreUnavailable
 from integration.web.errors import ApiError, error_response
 from integration.web.payloads import parse_json_object, read_capped_body
-from integration.web.queries import not_found_ids, unknown_parameters
+from integration.web.queries import unknown_parameters
 from integration.web.schemas import (
     FailureQuerySchema,
     FailureSelectorSchema,
@@ -34,12 +35,9 @@ from integration.web.schemas import (
     SyncRequestSchema,
 )
 from integration.web.sign_in_limit import SignInLimiter, address_bucket
-from integration.web.sync_queue import queue_syncs
 
 log = logging.getLogger("integration.admin")
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-MAX_PATH_ID = 100
 
 
 def _services():
@@ -139,36 +137,18 @@ def list_mappings() -> ResponseReturnValue:
     """The ID-mapping table, filtered and paged with an opaque cursor."""
     query = load_query(MappingQuerySchema())
     after = read_cursor(query, mappings.decode_cursor)
-    items, next_cursor = mappings.page(_services().db, type=query.get("type"), zuora_id=query.get("zuora_id"),
-                                       billing_id=query.get("billing_id"), limit=query["limit"], after=after)
+    items, next_cursor = lookups.mappings_page(_services().db, type=query.get("type"), zuora_id=query.get("zuora_id"),
+                                               billing_id=query.get("billing_id"), limit=query["limit"], after=after)
     return jsonify({"data": [m.as_json() for m in items], "next": next_cursor})
 
 
 # -- events and failures ----------------------------------------------------------------------------------
 
-def attempt_as_json(attempt: Attempt) -> dict:
-    """One entry of an event's ``history``."""
-    return {"series": attempt.series, "attempt": attempt.attempt, "worker_id": attempt.worker_id,
-            "started_at": iso_moment(attempt.started_at), "ended_at": iso_moment(attempt.ended_at),
-            "outcome": attempt.outcome, "code": attempt.code, "message": attempt.message}
-
-
-def event_as_json(event: Event, history: list[Attempt] | None = None) -> dict:
-    """One event as ``GET /admin/events/<id>`` shows it, with its attempt history."""
-    return {"series": event.series, "history": [attempt_as_json(a) for a in history or []],
-            "id": event.id, "source": event.source, "type": event.type, "object_type": event.object_type,
-            "object_id": event.object_id, "status": event.status, "attempts": event.attempts,
-            "next_attempt_at": iso_moment(event.next_attempt_at) if event.status == "pending" else None,
-            "code": event.error_code, "last_error": event.last_error, "waiting_for": event.waiting_for,
-            "first_failed_at": iso_moment(event.first_failed_at), "last_failed_at": iso_moment(event.last_failed_at),
-            "created_at": iso_moment(event.created_at), "updated_at": iso_moment(event.updated_at)}
-
-
 @bp.get("/events/<event_id>")
 def get_event(event_id: str) -> ResponseReturnValue:
     """One inbox event, whatever its status (a failed one's code and message included)."""
     check_path_id("event_id", event_id)
-    event = _services().inbox.get(event_id) if len(event_id) <= MAX_PATH_ID else None
+    event = lookups.find_event(_services().inbox, event_id)
     if event is None:
         raise ApiError(404, "not_found", {"event_id": ["No such event."]})
     return jsonify(event_as_json(event, _services().inbox.history(event.id)))
@@ -179,8 +159,8 @@ def list_failures() -> ResponseReturnValue:
     """The failure list (failed events), filtered by object type and code, paged with a cursor."""
     query = load_query(FailureQuerySchema())
     after = read_cursor(query, failures.decode_cursor)
-    items, next_cursor = failures.page(_services().db, object_type=query.get("object_type"),
-                                       code=query.get("code"), limit=query["limit"], after=after)
+    items, next_cursor = lookups.failures_page(_services().db, object_type=query.get("object_type"),
+                                               code=query.get("code"), limit=query["limit"], after=after)
     return jsonify({"data": [f.as_json() for f in items], "next": next_cursor})
 
 
@@ -193,23 +173,13 @@ def _selector() -> failures.Selector:
 @bp.post("/failures/retry")
 def retry_failures() -> ResponseReturnValue:
     """Put the selected failed events back in the queue, due now (an invoice's usage with it)."""
-    selector = _selector()
-    missing = not_found_ids(selector)  # before acting: a deleted event is "not found", a retried one is not
-    retried = failures.retry(_services().db, selector)
-    metrics.FAILURES_RETRIED.labels(trigger="admin").inc(retried)
-    log.info("failures retried by an operator", extra={"retried": retried})
-    return jsonify({"retried": retried, **missing})
+    return jsonify(failure_actions.retry(_services().db, _selector(), via="admin").as_json("retried"))
 
 
 @bp.delete("/failures")
 def delete_failures() -> ResponseReturnValue:
     """Mark the selected failed events deleted: off the list, never run, kept for audit."""
-    selector = _selector()
-    missing = not_found_ids(selector)
-    deleted = failures.delete(_services().db, selector)
-    metrics.FAILURES_DELETED.inc(deleted)
-    log.info("failures deleted by an operator", extra={"deleted": deleted})
-    return jsonify({"deleted": deleted, **missing})
+    return jsonify(failure_actions.delete(_services().db, _selector(), via="admin").as_json("deleted"))
 
 
 # -- meters ----------------------------------------------------------------------------------------------
@@ -238,8 +208,5 @@ def put_meter(meter_id: str) -> ResponseReturnValue:
 def sync_now() -> ResponseReturnValue:
     """Queue a sync of each named account, unless one of it is already pending or running."""
     data = load_body(SyncRequestSchema())
-    results = queue_syncs(_services().inbox, data)
-    queued = sum(r["status"] == "queued" for r in results)
-    log.info("on-demand sync requested", extra={"queued": queued, "in_progress": len(results) - queued})
-    return jsonify({"results": results})
+    return jsonify({"results": queue_syncs(_services().inbox, data, via="admin")})
 

@@ -3,20 +3,16 @@ the bearer check and the error handlers of integration.web.admin apply): the eve
 meter's settings, and linking two existing accounts."""
 from __future__ import annotations
 
-import logging
-
 from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from integration.domain.kinds import METER_ID_MAX_LENGTH
-from integration.store import events_list, links
-from integration.store.meters import delete_meter
+from integration.actions import lookups
+from integration.actions.links import link
+from integration.actions.meters import remove_meter as remove_meter_settings
+from integration.store import events_list
 from integration.web.admin import bp, check_path_id, load_body, load_query, read_cursor
 from integration.web.errors import ApiError
 from integration.web.schemas_extra import EventQuerySchema, LinkRequestSchema
-
-log = logging.getLogger("integration.admin")
-LINK_WAIT_SECONDS = 20.0
 
 
 def _services():
@@ -28,9 +24,9 @@ def list_events() -> ResponseReturnValue:
     """Every inbox event, newest first, filtered by status, source, type and object ID."""
     query = load_query(EventQuerySchema())
     after = read_cursor(query, events_list.decode_cursor)
-    items, next_cursor = events_list.page(_services().db, status=query.get("status"), source=query.get("source"),
-                                          type=query.get("type"), object_id=query.get("object_id"),
-                                          limit=query["limit"], after=after)
+    items, next_cursor = lookups.events_page(_services().db, status=query.get("status"), source=query.get("source"),
+                                             type=query.get("type"), object_id=query.get("object_id"),
+                                             limit=query["limit"], after=after)
     return jsonify({"data": items, "next": next_cursor})
 
 
@@ -38,9 +34,8 @@ def list_events() -> ResponseReturnValue:
 def remove_meter(meter_id: str) -> ResponseReturnValue:
     """Remove a meter's settings (204); its usage is invoiced as ordinary lines from then on."""
     check_path_id("meter_id", meter_id)
-    if len(meter_id) > METER_ID_MAX_LENGTH or not delete_meter(_services().db, meter_id):
+    if not remove_meter_settings(_services().db, meter_id, via="admin"):
         raise ApiError(404, "not_found", {"meter_id": ["No settings for this meter."]})
-    log.info("meter settings removed by an operator", extra={"meter_id": meter_id})
     return "", 204
 
 
@@ -50,9 +45,7 @@ def link_accounts() -> ResponseReturnValue:
     elsewhere, 422 when the worker refused it otherwise (an account that does not exist), 202 when no
     worker finished it within the wait."""
     data = load_body(LinkRequestSchema())
-    result = links.request(_services().inbox, data["zuora_account_id"], data["billing_account_id"],
-                           timeout=LINK_WAIT_SECONDS)
-    log.info("account link requested", extra={"status": result.status, "event_id": result.event_id})
+    result = link(_services().inbox, data["zuora_account_id"], data["billing_account_id"], via="admin")
     if result.status == "refused":
         if result.linked_elsewhere:
             raise ApiError(409, "conflict", result.message)

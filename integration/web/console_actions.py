@@ -3,21 +3,19 @@ sync accounts now. Every one is CSRF-checked (integration.web.console.guard) and
 with a message saying what happened (post/redirect/get: a reload never repeats an action)."""
 from __future__ import annotations
 
-import logging
-
 from flask import current_app, flash, redirect, request, url_for
 from marshmallow import ValidationError
 
-from integration import metrics
+from integration.actions import failures
+from integration.actions.limits import SELECTOR_MAX_IDS
+from integration.actions.links import link
+from integration.actions.meters import remove_meter
+from integration.actions.sync import queue_syncs
 from integration.domain.identifiers import printable_problem
-from integration.store import failures, links, meters
-from integration.store.meters import delete_meter
+from integration.store import meters
 from integration.web.console import bp
 from integration.web.schemas import EVENT_ID, SyncRequestSchema
 from integration.web.schemas_extra import LinkRequestSchema
-from integration.web.sync_queue import queue_syncs
-
-log = logging.getLogger("integration.console")
 
 
 def _services():
@@ -32,7 +30,7 @@ def _back(endpoint: str, **args):
 
 def _valid_ids(values: list[str]) -> list[str]:
     ids = []
-    for value in values[:failures.MAX_IDS]:
+    for value in values[:SELECTOR_MAX_IDS]:
         try:
             for rule in EVENT_ID:
                 rule(value)
@@ -52,14 +50,10 @@ def failures_action():
     elif not ids:
         flash("Nothing selected: tick the failures to act on first.", "error")
     elif action == "delete":
-        deleted = failures.delete(_services().db, failures.Selector(ids=tuple(ids)))
-        metrics.FAILURES_DELETED.inc(deleted)
-        log.info("failures deleted in the console", extra={"deleted": deleted})
+        deleted = failures.delete(_services().db, failures.Selector(ids=tuple(ids)), via="console").count
         flash(f"Deleted {deleted} failure(s). They are kept, marked deleted, for audit.", "ok")
     else:
-        retried = failures.retry(_services().db, failures.Selector(ids=tuple(ids)))
-        metrics.FAILURES_RETRIED.labels(trigger="admin").inc(retried)
-        log.info("failures retried in the console", extra={"retried": retried})
+        retried = failures.retry(_services().db, failures.Selector(ids=tuple(ids)), via="console").count
         flash(f"Retried {retried} failure(s): they are back in the queue.", "ok")
     return _back("console.failures_page", **filters)
 
@@ -73,7 +67,7 @@ def link_action():
         fields = ", ".join(sorted(exc.messages))
         flash(f"Give both account IDs (no spaces): {fields}.", "error")
         return _back("console.mappings_page")
-    result = links.request(_services().inbox, data["zuora_account_id"], data["billing_account_id"], timeout=20.0)
+    result = link(_services().inbox, data["zuora_account_id"], data["billing_account_id"], via="console")
     if result.status == "linked":
         flash(f"Linked: {result.message}.", "ok")
     elif result.status == "refused":
@@ -102,7 +96,7 @@ def meter_delete():
     meter_id = request.form.get("meter_id", "")
     if (problem := printable_problem(meter_id)) is not None:  # a NUL would fail the query on PostgreSQL
         flash(f"Meter not removed: the meter ID {problem}.", "error")
-    elif len(meter_id) <= 64 and delete_meter(_services().db, meter_id):
+    elif remove_meter(_services().db, meter_id, via="console"):
         flash(f"Meter {meter_id} removed: its usage is invoiced as ordinary lines from now on.", "ok")
     else:
         flash("No settings for that meter.", "error")
@@ -121,7 +115,7 @@ def sync_action():
         problem = exc.messages.get("_schema", exc.messages) if isinstance(exc.messages, dict) else exc.messages
         flash(f"Nothing queued: {_words(problem)}", "error")
         return _back("console.sync_page")
-    results = queue_syncs(_services().inbox, data)
+    results = queue_syncs(_services().inbox, data, via="console")
     queued = sum(r["status"] == "queued" for r in results)
     flash(f"Queued {queued} sync(s); {len(results) - queued} already in progress.", "ok")
     return _back("console.sync_page")

@@ -7,6 +7,7 @@ import io
 
 from flask import Response, abort, current_app, flash, request
 
+from integration.actions import lookups
 from integration.domain.errors import FAILURE_CODES
 from integration.domain.identifiers import printable_problem
 from integration.store import events_list, failures, mappings, meters
@@ -63,11 +64,12 @@ def mappings_page():
     if search:
         found = {}
         for key in ({"zuora_id": search}, {"billing_id": search}):
-            items, _ = mappings.page(db, type=type_, limit=PAGE_SIZE, **key)
+            items, _ = lookups.mappings_page(db, type=type_, limit=PAGE_SIZE, **key)
             found.update({m.id: m for m in items})
         rows = [found[k] for k in sorted(found)]
     else:
-        rows, next_cursor = mappings.page(db, type=type_, limit=PAGE_SIZE, after=_cursor(mappings.decode_cursor))
+        rows, next_cursor = lookups.mappings_page(db, type=type_, limit=PAGE_SIZE,
+                                                  after=_cursor(mappings.decode_cursor))
     return page("mappings.html", title="Mappings", active="mappings", rows=rows, type=type_, q=search,
                 types=mappings.TYPES, next_cursor=next_cursor)
 
@@ -83,8 +85,8 @@ def mappings_csv():
 @bp.get("/failures")
 def failures_page():
     object_type, code = _choice("object_type", OBJECT_TYPES), _choice("code", FAILURE_CODES)
-    rows, next_cursor = failures.page(_services().db, object_type=object_type, code=code, limit=PAGE_SIZE,
-                                      after=_cursor(failures.decode_cursor))
+    rows, next_cursor = lookups.failures_page(_services().db, object_type=object_type, code=code, limit=PAGE_SIZE,
+                                              after=_cursor(failures.decode_cursor))
     return page("failures.html", title="Failures", active="failures", rows=rows, object_type=object_type,
                 code=code, object_types=OBJECT_TYPES, codes=FAILURE_CODES, next_cursor=next_cursor)
 
@@ -94,16 +96,10 @@ def event_page(event_id: str):
     if refused := _not_printable("The event ID in this address", event_id):
         return page("error.html", title="Not an event ID", message=refused), 400
     inbox = _services().inbox
-    event = inbox.get(event_id) if len(event_id) <= 100 else None
+    event = lookups.find_event(inbox, event_id)
     if event is None:
         abort(404)
-    mapping = None
-    if event.object_type == "account":
-        key = ({"zuora_key": event.object_id} if event.object_key.startswith("zuora-")
-               else {"billing_id": event.object_id})
-        mapping = mappings.find(_services().db, "account", **key)
-    elif event.object_type in ("invoice", "usage"):
-        mapping = mappings.find(_services().db, "invoice", billing_id=event.object_id)
+    mapping = lookups.event_mapping(_services().db, event)
     return page("event.html", title=f"Event {event.id}", active="failures", event=event,
                 history=inbox.history(event.id), mapping=mapping,
                 links=object_links(_services().config, event, mapping))

@@ -14,6 +14,15 @@ from marshmallow import (
     validates_schema,
 )
 
+from integration.actions.limits import (
+    ACCOUNT_ID_MAX,
+    EVENT_ID_MAX,
+    ID_MAX,
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    SELECTOR_MAX_IDS,
+    SYNC_MAX_IDS,
+)
 from integration.domain.errors import FAILURE_CODES
 from integration.domain.identifiers import IDENTIFIER
 from integration.domain.kinds import MeterMode, ObjectType, values
@@ -71,9 +80,9 @@ class MappingQuerySchema(Schema):
         unknown = EXCLUDE
 
     type = fields.String(validate=validate.OneOf(["account", "invoice", "usage"]))
-    zuora_id = fields.String(validate=[validate.Length(min=1, max=255), IDENTIFIER])
-    billing_id = fields.String(validate=[validate.Length(min=1, max=255), IDENTIFIER])
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    zuora_id = fields.String(validate=[validate.Length(min=1, max=ID_MAX), IDENTIFIER])
+    billing_id = fields.String(validate=[validate.Length(min=1, max=ID_MAX), IDENTIFIER])
+    limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(min=1, max=PAGE_MAX))
     after = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "cursor from `next`"})
 
 
@@ -101,7 +110,7 @@ class MappingPageSchema(Schema):
 # -- admin: failures and events -------------------------------------------------------------------
 
 OBJECT_TYPES = values(ObjectType)
-EVENT_ID = [validate.Length(min=1, max=100), IDENTIFIER]
+EVENT_ID = [validate.Length(min=1, max=EVENT_ID_MAX), IDENTIFIER]
 
 
 class StrictBoolean(fields.Boolean):
@@ -122,7 +131,7 @@ class FailureQuerySchema(Schema):
 
     object_type = fields.String(validate=validate.OneOf(OBJECT_TYPES))
     code = fields.String(validate=validate.OneOf(FAILURE_CODES), metadata={"description": "a CONTRACT §5 failure code"})
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(min=1, max=PAGE_MAX))
     after = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "cursor from `next`"})
 
 
@@ -148,8 +157,8 @@ class FailureSelectorSchema(Schema):
     """Which failed events ``POST /admin/failures/retry`` or ``DELETE /admin/failures`` acts on:
     exactly one of ``ids``, ``object_type`` or ``all: true``."""
 
-    ids = fields.List(fields.String(validate=EVENT_ID), validate=validate.Length(min=1, max=1000),
-                      metadata={"description": "1 to 1,000 event IDs"})
+    ids = fields.List(fields.String(validate=EVENT_ID), validate=validate.Length(min=1, max=SELECTOR_MAX_IDS),
+                      metadata={"description": f"1 to {SELECTOR_MAX_IDS:,} event IDs"})
     object_type = fields.String(validate=validate.OneOf(OBJECT_TYPES))
     all = StrictBoolean(validate=validate.Equal(True, error="Must be true."),
                         metadata={"description": "must be `true`: every failed event"})
@@ -245,15 +254,12 @@ class MeterListSchema(Schema):
 
 # -- admin: on-demand sync ----------------------------------------------------------------------------
 
-SYNC_MAX_IDS = 10
-
-
 def _account_id() -> fields.String:
-    return fields.String(validate=[validate.Length(min=1, max=64), IDENTIFIER])
+    return fields.String(validate=[validate.Length(min=1, max=ACCOUNT_ID_MAX), IDENTIFIER])
 
 
 class SyncRequestSchema(Schema):
-    """Body of ``POST /admin/sync``: at most 10 account IDs in all."""
+    """Body of ``POST /admin/sync``: at most SYNC_MAX_IDS (10) account IDs in all."""
 
     zuora_account_ids = fields.List(_account_id(), load_default=list,
                                     metadata={"description": "Zuora account IDs or numbers: Zuora → billing"})

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from integration.actions.limits import ACCOUNT_ID_MAX, ID_MAX, PAGE_DEFAULT, PAGE_MAX
 from integration.domain.identifiers import IDENTIFIER
 from integration.domain.periods import parse_period
 from integration.store.events_list import SOURCES, STATUSES
 
-_ID = [validate.Length(min=1, max=255), IDENTIFIER]
+_ID = [validate.Length(min=1, max=ID_MAX), IDENTIFIER]
 
 
 class EventQuerySchema(Schema):
@@ -22,7 +23,7 @@ class EventQuerySchema(Schema):
     type = fields.String(validate=[validate.Length(min=1, max=100), IDENTIFIER],
                          metadata={"description": "an event type, e.g. account.callout or invoice.finalized"})
     object_id = fields.String(validate=_ID)
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(min=1, max=PAGE_MAX))
     after = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "cursor from `next`"})
 
 
@@ -48,7 +49,7 @@ class EventPageSchema(Schema):
 class LinkRequestSchema(Schema):
     """Body of ``POST /admin/links``: two accounts that already exist."""
 
-    zuora_account_id = fields.String(required=True, validate=[validate.Length(min=1, max=64), IDENTIFIER],
+    zuora_account_id = fields.String(required=True, validate=[validate.Length(min=1, max=ACCOUNT_ID_MAX), IDENTIFIER],
                                      metadata={"description": "Zuora account ID or number"})
     billing_account_id = fields.String(required=True, validate=_ID)
 

@@ -1,9 +1,14 @@
-"""On-demand sync (``POST /admin/sync`` and the console's sync page): queue a sync of each named
-account unless one of it is already pending or running, under one transaction."""
+"""Sync now: queue a sync of each named account unless one of it is already pending or running, under
+one transaction (``POST /admin/sync`` and the console's sync page)."""
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from integration import metrics
 from integration.store.inbox import Inbox
+
+log = logging.getLogger("integration.actions")
 
 SYNC_TARGETS = {
     # request field -> (system, event type, object_key prefix)
@@ -12,11 +17,12 @@ SYNC_TARGETS = {
 }
 
 
-def queue_syncs(inbox: Inbox, request: dict[str, list[str]]) -> list[dict]:
+def queue_syncs(inbox: Inbox, request: dict[str, list[str]], *, via: str) -> list[dict[str, Any]]:
     """One result per ID (Zuora IDs first): ``queued`` with the new event, or ``already_in_progress``
     with the event already in hand. Checking and inserting under one ``BEGIN IMMEDIATE`` keeps two
     concurrent requests from starting two syncs of one account."""
-    results, queued_types = [], []
+    results: list[dict[str, Any]] = []
+    queued_types: list[str] = []
     with inbox.db.transaction() as tx:
         for field, (system, event_type, prefix) in SYNC_TARGETS.items():
             for account_id in request.get(field, []):
@@ -29,4 +35,6 @@ def queue_syncs(inbox: Inbox, request: dict[str, list[str]]) -> list[dict]:
                     queued_types.append(event_type)
     for event_type in queued_types:  # counted only once committed
         metrics.EVENTS_RECEIVED.labels(source="admin", type=event_type).inc()
+    queued = len(queued_types)
+    log.info("on-demand sync requested", extra={"queued": queued, "in_progress": len(results) - queued, "via": via})
     return results
