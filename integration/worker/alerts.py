@@ -10,19 +10,16 @@ where it was and the next slot sends those failures again, with whatever is new.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 import requests
 
 from integration.services import Services
 from integration.store import alerts
 from integration.store.db import utcnow
+from integration.worker.periodic import Periodic, interval_slot, new_worker_id
 
 log = logging.getLogger("integration.alerts")
 TIMEOUT = (5, 10)
@@ -31,8 +28,7 @@ MESSAGE_MAX = 200
 
 def slot_of(now: datetime, interval: float) -> str:
     """The slot key for ``now``: the start of its interval since the epoch, in UTC."""
-    start = int(now.timestamp() // interval * interval)
-    return "alert:" + datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return interval_slot("alert", now, interval)
 
 
 def render(digest: alerts.Digest, public_url: str | None) -> str:
@@ -58,33 +54,26 @@ class AlertJob:
     services: Services
     clock: Callable[[], datetime] = utcnow
     post: Callable[..., requests.Response] = requests.post
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
-    _handled: str | None = field(default=None, init=False, repr=False)
-    _sending: threading.Thread | None = field(default=None, init=False, repr=False)
+    worker_id: str = field(default_factory=new_worker_id)
+    _periodic: Periodic[datetime, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._periodic = Periodic(
+            "alert", self.clock, self._slot, lambda slot, now: self.send(slot),
+            claim=lambda slot, now: alerts.claim(self.services.db, slot, self.worker_id, now),
+            threaded=True, log=log, failed="failure digest could not be prepared")
 
     def __call__(self) -> None:
-        config = self.services.config
-        if config.alert_webhook_url is None:
-            return
-        slot = slot_of(self.clock(), config.alert_interval_seconds)
-        if slot == self._handled or (self._sending is not None and self._sending.is_alive()):
-            return
-        won = alerts.claim(self.services.db, slot, self.worker_id, self.clock())
-        self._handled = slot
-        if won:
-            self._sending = threading.Thread(target=self._send_logged, args=(slot,), daemon=True, name=f"alert-{slot}")
-            self._sending.start()
+        self._periodic()
+
+    def _slot(self, now: datetime) -> str | None:
+        if self.services.config.alert_webhook_url is None:
+            return None
+        return slot_of(now, self.services.config.alert_interval_seconds)
 
     def wait(self, timeout: float = 30.0) -> None:
         """Until the delivery in flight (if any) has ended (tests)."""
-        if self._sending is not None:
-            self._sending.join(timeout)
-
-    def _send_logged(self, slot: str) -> None:
-        try:
-            self.send(slot)
-        except Exception:
-            log.exception("failure digest could not be prepared", extra={"slot": slot})
+        self._periodic.wait(timeout)
 
     def send(self, slot: str) -> bool:
         """Build and POST the slot's digest, and record the outcome; True when delivered (or empty)."""
