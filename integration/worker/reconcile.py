@@ -29,10 +29,6 @@ synced as before, and webhooks are untouched. The worker runs its first pass as 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -40,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 from integration.domain.times import utcnow
 from integration.services import Services
 from integration.store import reconcile as state
+from integration.worker.periodic import Periodic, interval_slot, new_worker_id
 
 log = logging.getLogger("integration.reconcile")
 
@@ -160,9 +157,7 @@ def _take_baseline(services: Services, rows: Iterable[tuple[str, dict]], result:
 
 
 def slot_of(now: datetime, interval: timedelta) -> str:
-    seconds = interval.total_seconds()
-    start = int(now.timestamp() // seconds * seconds)
-    return "reconcile:" + datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return interval_slot("reconcile", now, interval.total_seconds())
 
 
 @dataclass
@@ -173,10 +168,15 @@ class ReconcileJob:
     services: Services
     clock: Callable[[], datetime] = utcnow
     interval: timedelta | None = None  # default: INTEGRATION_RECONCILE_MINUTES
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    worker_id: str = field(default_factory=new_worker_id)
     passes: list[PassResult] = field(default_factory=list, init=False, repr=False)
-    _handled: str | None = field(default=None, init=False, repr=False)
-    _running: threading.Thread | None = field(default=None, init=False, repr=False)
+    _periodic: Periodic[datetime, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._periodic = Periodic(
+            "reconcile", self.clock, self._slot, lambda slot, now: self._pass(),
+            claim=lambda slot, now: state.claim(self.services.db, slot, self.worker_id, now),
+            threaded=True, log=log, failed="reconciliation pass failed; the next slot repeats it")
 
     def _interval(self) -> timedelta | None:
         if self.interval is not None:
@@ -185,26 +185,15 @@ class ReconcileJob:
         return timedelta(minutes=minutes) if minutes > 0 else None
 
     def __call__(self) -> None:
+        self._periodic()
+
+    def _slot(self, now: datetime) -> str | None:
         interval = self._interval()
-        if interval is None:
-            return
-        now = self.clock()
-        slot = slot_of(now, interval)
-        if slot == self._handled or (self._running is not None and self._running.is_alive()):
-            return
-        won = state.claim(self.services.db, slot, self.worker_id, now)
-        self._handled = slot  # only after the claim: a busy store means "try again next second"
-        if won:
-            self._running = threading.Thread(target=self._run, args=(slot,), daemon=True, name=f"reconcile-{slot}")
-            self._running.start()
+        return None if interval is None else slot_of(now, interval)
+
+    def _pass(self) -> None:
+        self.passes.append(run_pass(self.services, clock=self.clock))
 
     def wait(self, timeout: float = 60.0) -> None:
         """Until the pass in flight (if any) has ended (tests, shutdown)."""
-        if self._running is not None:
-            self._running.join(timeout)
-
-    def _run(self, slot: str) -> None:
-        try:
-            self.passes.append(run_pass(self.services, clock=self.clock))
-        except Exception:
-            log.exception("reconciliation pass failed; the next slot repeats it", extra={"slot": slot})
+        self._periodic.wait(timeout)
