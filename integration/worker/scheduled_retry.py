@@ -20,9 +20,6 @@ before now, and runs it once:
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,6 +30,7 @@ from integration import metrics
 from integration.domain.times import utcnow
 from integration.services import Services
 from integration.store import failures, scheduler
+from integration.worker.periodic import Periodic, new_worker_id
 
 log = logging.getLogger("integration.scheduler")
 
@@ -71,23 +69,25 @@ class ScheduledRetry:
     cap: int = DEFAULT_CAP
     window: timedelta = DEFAULT_WINDOW
     max_lateness: timedelta = DEFAULT_MAX_LATENESS
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    worker_id: str = field(default_factory=new_worker_id)
     runs: list[SlotRun] = field(default_factory=list, init=False, repr=False)
-    _handled: datetime | None = field(default=None, init=False, repr=False)
+    _periodic: Periodic[datetime, datetime] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # No claim before the run: run_slot claims the slot in the transaction that retries.
+        self._periodic = Periodic("retry", self.clock, lambda now: latest_slot(self.services.config.retry_cron, now),
+                                  self._run, log=log)
 
     def __call__(self) -> None:
-        now = self.clock()
-        slot = latest_slot(self.services.config.retry_cron, now)
-        if slot == self._handled:
-            return
+        self._periodic()
+
+    def _run(self, slot: datetime, now: datetime) -> None:
         if now - slot > self.max_lateness:
-            if self._handled is not None:
+            if self._periodic.handled is not None:
                 log.warning("scheduled retry slot missed; not running it late",
                             extra={"slot": slot.isoformat(), "late_seconds": round((now - slot).total_seconds())})
-            self._handled = slot  # nothing to do for this slot in this process, ever
-            return
-        retried = self.run_slot(slot, now)
-        self._handled = slot  # set only after success: a locked store means "try again next second"
+            return  # handled all the same: nothing to do for this slot in this process, ever
+        retried = self.run_slot(slot, now)  # raising leaves the slot unhandled: a locked store means "try again"
         if retried is not None:
             self.runs.append(SlotRun(slot, retried))
 
