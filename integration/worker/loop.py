@@ -16,12 +16,9 @@ time without hammering the events table.
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 
 from integration import metrics
@@ -36,6 +33,7 @@ from integration.domain.errors import (
 from integration.flows.outcome import Outcome
 from integration.store.inbox import Event, Inbox, LeaseLost
 from integration.store.tx import StoreUnavailable
+from integration.worker.periodic import new_worker_id
 
 log = logging.getLogger("integration.worker")
 
@@ -48,7 +46,7 @@ class Worker:
                  periodic: Iterable[Callable[[], None]] = ()):
         self.inbox = inbox
         self.handlers = dict(handlers)
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.worker_id = worker_id or new_worker_id()
         self.poll_interval = poll_interval
         self.idle_interval = idle_interval
         self.periodic = list(periodic)
