@@ -526,6 +526,9 @@ INVOICE_CASES = [
      "'invoiceItems[0].chargeName' length must be at most 130 characters"),
     ("negative quantity", _item(quantity=-1), 59210020, "'invoiceItems[0].quantity' must be a non-negative number"),
     ("unknown item key", _item(colour="red"), 59210021, "Unknown field 'invoiceItems[0].colour'"),
+    ("bad revRecTriggerCondition", _item(revRecTriggerCondition="Later"), 59210020,
+     "'invoiceItems[0].revRecTriggerCondition' value should be one of: ContractEffectiveDate, "
+     "ServiceActivationDate, CustomerAcceptanceDate"),
     ("bad taxMode", _item(taxMode="Both"), 59210020,
      "'invoiceItems[0].taxMode' value should be one of: TaxExclusive, TaxInclusive"),
     ("bad invoiceNumber", _inv(invoiceNumber="INV 1"), 59210020,
@@ -628,6 +631,9 @@ DISCOUNT_CASES = [
     ("catalog charge", _discount(productRatePlanChargeId="8a8a"), 59210040,
      "'invoiceItems[0].discountItems[0].productRatePlanChargeId' '8a8a' is invalid (the sandbox has no product "
      "catalog)"),
+    ("bad revRecTriggerCondition", _discount(revRecTriggerCondition="Later"), 59210020,
+     "'invoiceItems[0].discountItems[0].revRecTriggerCondition' value should be one of: ContractEffectiveDate, "
+     "ServiceActivationDate, CustomerAcceptanceDate"),
     ("eleven discounts", _item(discountItems=[{"amount": -1, "chargeName": "d"}] * 11), 59210020,
      "'invoiceItems[0].discountItems' must be a list of at most 10 objects"),
     ("not a list", _item(discountItems={"amount": -1}), 59210020,

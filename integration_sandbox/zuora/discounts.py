@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from .common import CAT_BUSINESS, CAT_INVALID, CAT_MISSING, _to_decimal
-from .validation import Problems, named_charge
+from .validation import Problems, named_charge, rev_rec_trigger
 
 MAX_DISCOUNT_ITEMS = 10
 DISCOUNT_STRINGS = {  # the limits of zuora-sdk's CreateDiscountItem
@@ -44,7 +44,6 @@ DISCOUNT_STRINGS = {  # the limits of zuora-sdk's CreateDiscountItem
     "SyncDate__NS": 255}
 DISCOUNT_KEYS = set(DISCOUNT_STRINGS) | {"amount", "chargeDate", "productRatePlanChargeId", "revRecTriggerCondition",
                                          "taxItems", "unitPrice"}
-REV_REC_TRIGGERS = ("ContractEffectiveDate", "ServiceActivationDate", "CustomerAcceptanceDate")
 DEFAULT_BILLING_RULES = {"negative_invoice_items": True}
 
 
@@ -86,13 +85,7 @@ def _validate_one(p: Problems, discount: Any, label: str) -> dict | None:
             clean["chargeDate"] = discount["chargeDate"]
         except (TypeError, ValueError):
             p.add(CAT_INVALID, f"'{label}.chargeDate' must be in yyyy-mm-dd hh:mm:ss format")
-    trigger = p.string(discount, "revRecTriggerCondition", f"{label}.revRecTriggerCondition")
-    if trigger is not None:
-        if trigger in REV_REC_TRIGGERS:
-            clean["revRecTriggerCondition"] = trigger
-        else:
-            p.add(CAT_INVALID, f"'{label}.revRecTriggerCondition' value should be one of: "
-                               f"{', '.join(REV_REC_TRIGGERS)}")
+    rev_rec_trigger(p, discount, label, clean)
     if discount.get("taxItems") is not None:
         if not isinstance(discount["taxItems"], list) or len(discount["taxItems"]) > 5:
             p.add(CAT_INVALID, f"'{label}.taxItems' must be a list of at most 5 objects")

@@ -33,7 +33,7 @@ from .common import (
 from .discounts import check_negative_items, items_total, read_back, store_discounts, validate_discount_items
 from .idempotency import _api, _json_body
 from .object_query import _query_invoices
-from .validation import Problems, named_charge
+from .validation import Problems, named_charge, rev_rec_trigger
 from .views import invoice_item_view, invoice_view
 
 if TYPE_CHECKING:
@@ -59,7 +59,6 @@ ITEM_STRINGS = {"chargeName": 130, "description": 500, "uom": 100, "sku": 255, "
                 "contractRecognizedRevenueAccountingCode": 100, "unbilledReceivablesAccountingCode": 100,
                 "revRecCode": 70, "revenueRecognitionRuleName": 100, "accountsReceivableAccountingCode": 100,
                 **dict.fromkeys(INVOICE_NETSUITE_FIELDS, 255)}
-REV_REC_TRIGGERS = ("ContractEffectiveDate", "ServiceActivationDate", "CustomerAcceptanceDate")
 ITEM_KEYS = set(ITEM_STRINGS) | {"amount", "serviceStartDate", "serviceEndDate", "productRatePlanChargeId",
                                  "quantity", "unitPrice", "chargeDate", "taxMode", "taxItems", "discountItems",
                                  "excludeItemBillingFromRevenueAccounting", "revRecStartDate",
@@ -116,13 +115,7 @@ def validate_invoice_item(p: Problems, item: Any, n: int) -> dict | None:
             p.add(CAT_INVALID, f"'{label}.revRecStartDate' must be a date in yyyy-mm-dd format")
         else:
             clean["revRecStartDate"] = rev_start
-    trigger = p.string(item, "revRecTriggerCondition", f"{label}.revRecTriggerCondition")
-    if trigger is not None:
-        if trigger in REV_REC_TRIGGERS:
-            clean["revRecTriggerCondition"] = trigger
-        else:
-            p.add(CAT_INVALID, f"'{label}.revRecTriggerCondition' value should be one of: "
-                               f"{', '.join(REV_REC_TRIGGERS)}")
+    rev_rec_trigger(p, item, label, clean)
     if item.get("taxMode") is not None:
         if item["taxMode"] in ("TaxExclusive", "TaxInclusive"):
             clean["taxMode"] = item["taxMode"]

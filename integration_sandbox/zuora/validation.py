@@ -323,3 +323,17 @@ def named_charge(p: Problems, source: dict, label: str, clean: dict, limits: dic
                              "invalid (the sandbox has no product catalog)")
     elif source.get("chargeName") in (None, ""):
         p.add(CAT_MISSING, f"'{label}.chargeName' is required if productRatePlanChargeId is not specified")
+
+
+REV_REC_TRIGGERS = ("ContractEffectiveDate", "ServiceActivationDate", "CustomerAcceptanceDate")
+
+
+def rev_rec_trigger(p: Problems, source: dict, label: str, clean: dict) -> None:
+    """An invoice item's or discount item's ``revRecTriggerCondition``: one of Zuora's three, into ``clean``."""
+    trigger = p.string(source, "revRecTriggerCondition", f"{label}.revRecTriggerCondition")
+    if trigger is None:
+        return
+    if trigger in REV_REC_TRIGGERS:
+        clean["revRecTriggerCondition"] = trigger
+    else:
+        p.add(CAT_INVALID, f"'{label}.revRecTriggerCondition' value should be one of: {', '.join(REV_REC_TRIGGERS)}")
