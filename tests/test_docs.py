@@ -124,6 +124,19 @@ def test_every_source_path_named_exists(name):
         assert (ROOT / path).exists(), f"{name} names {path}, which does not exist"
 
 
+# -- the packages ---------------------------------------------------------------------------------------------
+
+def test_the_package_map_has_one_row_per_room_of_the_layout_table():
+    """docs/index.md's "The packages" names every room tests/test_layout.py's ALLOWED has, and no other."""
+    from tests.test_layout import ALLOWED  # the layout test's table is the truth about rooms and arrows
+
+    rows = table_rows(section(page("index.md"), "The packages"))
+    documented = [re.fullmatch(r"`(\w+)`", row[0]).group(1) for row in rows]
+    assert len(documented) == len(set(documented)), f"a room has two rows: {documented}"
+    assert set(documented) == set(ALLOWED), (f"undocumented: {sorted(set(ALLOWED) - set(documented))}; "
+                                             f"no such room: {sorted(set(documented) - set(ALLOWED))}")
+
+
 # -- commands and options ---------------------------------------------------------------------------------
 
 def command_tree(command: click.Command = main, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], click.Command]:
