@@ -1,7 +1,10 @@
 """Admin API additions (CONTRACT §4): the event list, unknown query parameters, not-found IDs,
-removing a meter, and the link refusal that needs no worker."""
+removing a meter, and links: refused or queued at once, never waited for."""
+import time
+
 import pytest
 
+from integration.actions import links
 from integration.store import mappings
 from tests.conftest import ADMIN_TOKEN
 from tests.test_admin_api import failed_event, pending_event
@@ -82,6 +85,25 @@ def test_link_refused_at_once_when_either_account_is_linked_elsewhere(client, se
         assert response.get_json()["error"] == "conflict"
         assert "already linked" in response.get_json()["detail"]
     assert services.db.utils().execute("SELECT COUNT(*) FROM events").fetchall()[0][0] == 0  # nothing queued
+
+
+def test_link_is_queued_and_answered_at_once_with_the_event_to_follow(client, services, monkeypatch):
+    def no_sleep(seconds):
+        raise AssertionError("a web request waited on the store")
+    monkeypatch.setattr(links.time, "sleep", no_sleep)
+    started = time.monotonic()
+    response = client.post("/admin/links", headers=AUTH, json={"zuora_account_id": "A00001",
+                                                               "billing_account_id": "acc-1"})
+    assert time.monotonic() - started < 2  # no worker runs here: nothing to wait for
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "queued" and body["event_id"].startswith("evt_")
+    assert body["event"] == response.headers["Location"] == f"/admin/events/{body['event_id']}"
+    event = client.get(response.headers["Location"], headers=AUTH).get_json()
+    assert (event["type"], event["source"], event["object_id"], event["status"]) == (
+        "account.link", "admin", "A00001", "pending")
+    assert services.inbox.get(body["event_id"]).payload["billing_account_id"] == "acc-1"
+    assert services.db.utils().execute("SELECT COUNT(*) FROM id_mappings").fetchall()[0][0] == 0  # the worker's job
 
 
 @pytest.mark.parametrize("body,field", [({"zuora_account_id": "Z 1", "billing_account_id": "B"}, "zuora_account_id"),

@@ -190,6 +190,23 @@ def test_mappings_search_by_either_id_and_download_csv(console, services):
     assert ",'=cmd()," in lines[2]  # a formula is defused for spreadsheets
 
 
+def test_the_link_form_queues_the_link_and_shows_its_event_or_refuses_at_once(console, services):
+    with services.db.transaction() as conn:
+        mappings.link("account", zuora_id="Z1", zuora_number="A001", billing_id="B1", origin="zuora")(conn)
+    token = csrf_of(console, "/console/mappings")
+    refused = console.post("/console/links", data={"zuora_account_id": "A001", "billing_account_id": "B2",
+                                                   "csrf_token": token}, follow_redirects=True)
+    assert "Not linked: Zuora account A001 is already linked to billing account B1" in refused.get_data(as_text=True)
+    assert statuses(services) == {}  # refused at once: nothing queued
+    response = console.post("/console/links", data={"zuora_account_id": "Z2", "billing_account_id": "B2",
+                                                    "csrf_token": token})
+    [event_id] = statuses(services)
+    assert response.status_code == 302 and response.headers["Location"] == f"/console/events/{event_id}"
+    page = console.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Link queued as {event_id}" in page and "account.link" in page
+    assert statuses(services) == {event_id: "pending"}  # the worker writes it; the form never waits
+
+
 def test_a_voided_invoice_s_row_says_how_its_twin_was_undone(console, services):
     with services.db.transaction() as conn:
         mappings.link("invoice", zuora_id="ZI1", zuora_number="INV001", billing_id="inv-1", origin="billing")(conn)

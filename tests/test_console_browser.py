@@ -134,7 +134,13 @@ def test_link_two_existing_accounts_then_sign_out(page, stack, tmp_path):
     page.fill('input[name="zuora_account_id"]', zuora["accountNumber"])
     page.fill('input[name="billing_account_id"]', "acc-ada")
     page.click("button:has-text('Link accounts')")
-    assert "Linked:" in page.locator(".notice").inner_text()
+    # The form queues the link and shows its event at once; the worker writes it.
+    assert "Link queued as evt_" in page.locator(".notice").inner_text()
+    assert "/console/events/evt_" in page.url
+    stack.wait_idle()
+    page.reload()
+    assert "badge-done" in page.content()  # the event page: Done
+    page.click("nav >> text=Mappings")
     table = page.locator("table.data").inner_text()
     assert zuora["accountId"] in table and "acc-ada" in table and "linked" in table
     [account] = stack.zuora_state()["accounts"]

@@ -1,13 +1,12 @@
 """Admin routes added for the console and the commands (CONTRACT §4), on the admin blueprint (so
 the bearer check and the error handlers of integration.web.admin apply): the event list, removing a
-meter's settings, and linking two existing accounts."""
+meter's settings, and linking two existing accounts (answered at once: no request here waits on the store)."""
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, url_for
 from flask.typing import ResponseReturnValue
 
-from integration.actions import lookups
-from integration.actions.links import link
+from integration.actions import links, lookups
 from integration.actions.meters import remove_meter as remove_meter_settings
 from integration.store import events_list
 from integration.web.admin import bp, check_path_id, load_body, load_query, read_cursor
@@ -41,14 +40,15 @@ def remove_meter(meter_id: str) -> ResponseReturnValue:
 
 @bp.post("/links")
 def link_accounts() -> ResponseReturnValue:
-    """Link two existing accounts: 200 once the worker wrote both sides, 409 when either is linked
-    elsewhere, 422 when the worker refused it otherwise (an account that does not exist), 202 when no
-    worker finished it within the wait."""
+    """Link two existing accounts: 409 at once when the mapping table links either elsewhere (nothing
+    queued), else 202 with the queued ``account.link`` event and its address (``Location``). The worker
+    writes both sides and records the mapping; ``GET /admin/events/<id>`` says how it ended (``done``:
+    linked; ``failed``: refused, the reason in ``last_error``). Deciding more would take the remote APIs,
+    which the web does not call, and waiting for the worker would hold a web thread on the store."""
     data = load_body(LinkRequestSchema())
-    result = link(_services().inbox, data["zuora_account_id"], data["billing_account_id"], via="admin")
+    result = links.request(_services().inbox, data["zuora_account_id"], data["billing_account_id"], via="admin")
     if result.status == "refused":
-        if result.linked_elsewhere:
-            raise ApiError(409, "conflict", result.message)
-        raise ApiError(422, "link_refused", result.message)
-    body = {"status": result.status, "event_id": result.event_id, "message": result.message}
-    return jsonify(body), 200 if result.status == "linked" else 202
+        raise ApiError(409, "conflict", result.message)
+    location = url_for("admin.get_event", event_id=result.event_id)
+    body = {"status": result.status, "event_id": result.event_id, "message": result.message, "event": location}
+    return jsonify(body), 202, {"Location": location}

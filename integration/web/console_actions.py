@@ -1,14 +1,16 @@
 """The console's forms (POST): retry or delete failures, link two accounts, save or remove a meter,
 sync accounts now. Every one is CSRF-checked (integration.web.console.guard) and ends in a redirect
-with a message saying what happened (post/redirect/get: a reload never repeats an action)."""
+with a message saying what happened (post/redirect/get: a reload never repeats an action). None waits
+on the store: a link is answered with its queued event's page, as ``POST /admin/links`` answers 202.
+Input over a limit of integration.actions.limits is refused whole, as the admin API and the commands
+refuse it, never cut to fit."""
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, request, url_for
 from marshmallow import ValidationError
 
-from integration.actions import failures
-from integration.actions.limits import SELECTOR_MAX_IDS
-from integration.actions.links import link
+from integration.actions import failures, links
+from integration.actions.limits import ACCOUNT_ID_MAX, SELECTOR_MAX_IDS
 from integration.actions.meters import remove_meter
 from integration.actions.sync import queue_syncs
 from integration.domain.identifiers import printable_problem
@@ -28,25 +30,29 @@ def _back(endpoint: str, **args):
     return redirect(url_for(endpoint, **kept))
 
 
-def _valid_ids(values: list[str]) -> list[str]:
-    ids = []
-    for value in values[:SELECTOR_MAX_IDS]:
-        try:
+def _selected_ids(values: list[str]) -> tuple[list[str], str | None]:
+    """The selected event IDs, or why none is acted on: more than SELECTOR_MAX_IDS, or a value that is
+    no event ID (only a forged form sends one; it is not echoed back)."""
+    if len(values) > SELECTOR_MAX_IDS:
+        return [], f"Nothing done: at most {SELECTOR_MAX_IDS:,} failures at once."
+    try:
+        for value in values:
             for rule in EVENT_ID:
                 rule(value)
-        except ValidationError:
-            continue
-        ids.append(value)
-    return list(dict.fromkeys(ids))
+    except ValidationError:
+        return [], "Nothing done: a selected value is not an event ID."
+    return list(dict.fromkeys(values)), None
 
 
 @bp.post("/failures")
 def failures_action():
     action = request.form.get("action")
     filters = {"object_type": request.form.get("object_type"), "code": request.form.get("code")}
-    ids = _valid_ids(request.form.getlist("shown" if action == "retry_shown" else "ids"))
+    ids, refused = _selected_ids(request.form.getlist("shown" if action == "retry_shown" else "ids"))
     if action not in ("retry", "delete", "retry_shown"):
         flash("Choose Retry selected, Delete selected or Retry all shown.", "error")
+    elif refused:
+        flash(refused, "error")
     elif not ids:
         flash("Nothing selected: tick the failures to act on first.", "error")
     elif action == "delete":
@@ -65,16 +71,16 @@ def link_action():
                                          "billing_account_id": request.form.get("billing_account_id", "").strip()})
     except ValidationError as exc:
         fields = ", ".join(sorted(exc.messages))
-        flash(f"Give both account IDs (no spaces): {fields}.", "error")
+        flash(f"Not linked: give both account IDs (1–{ACCOUNT_ID_MAX} printable characters, no spaces): {fields}.",
+              "error")
         return _back("console.mappings_page")
-    result = link(_services().inbox, data["zuora_account_id"], data["billing_account_id"], via="console")
-    if result.status == "linked":
-        flash(f"Linked: {result.message}.", "ok")
-    elif result.status == "refused":
+    result = links.request(_services().inbox, data["zuora_account_id"], data["billing_account_id"], via="console")
+    if result.status == "refused":
         flash(f"Not linked: {result.message}", "error")
-    else:
-        flash(f"The link is queued ({result.event_id}) but no worker has finished it yet; check back soon.", "error")
-    return _back("console.mappings_page")
+        return _back("console.mappings_page")
+    flash(f"Link queued as {result.event_id}: a worker writes it on both sides and records the mapping."
+          " This page shows how it ended (reload it): done is linked; failed is refused, with the reason.", "ok")
+    return redirect(url_for("console.event_page", event_id=result.event_id))
 
 
 @bp.post("/meters")

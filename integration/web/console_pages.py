@@ -8,6 +8,7 @@ import io
 from flask import Response, abort, current_app, flash, request
 
 from integration.actions import lookups
+from integration.actions.limits import ID_MAX
 from integration.domain.errors import FAILURE_CODES
 from integration.domain.identifiers import printable_problem
 from integration.store import events_list, failures, mappings, meters
@@ -51,12 +52,18 @@ def _not_printable(name: str, value: str) -> str | None:
     return f"{name} {problem}; nothing was looked up." if problem else None
 
 
+def _too_long(name: str, value: str, limit: int) -> str | None:
+    """The message for a search longer than any ID it could match (the admin API's and the commands'
+    limit too: integration.actions.limits), or None."""
+    return f"{name} is longer than {limit} characters; nothing was looked up." if len(value) > limit else None
+
+
 @bp.get("/mappings")
 def mappings_page():
     db = _services().db
     type_ = _choice("type", mappings.TYPES)
-    search = (request.args.get("q") or "").strip()[:255]
-    if refused := _not_printable("The search", search):
+    search = (request.args.get("q") or "").strip()
+    if refused := _not_printable("The search", search) or _too_long("The search", search, ID_MAX):
         flash(refused, "error")
         return page("mappings.html", title="Mappings", active="mappings", rows=[], type=type_, q="",
                     types=mappings.TYPES, next_cursor=None), 400

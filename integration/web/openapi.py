@@ -14,7 +14,8 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from integration.domain.kinds import METER_ID_MAX_LENGTH, METER_ID_PATTERN
+from integration.actions.limits import EVENT_ID_MAX, METER_ID_MAX, SELECTOR_MAX_IDS, SYNC_MAX_IDS
+from integration.domain.kinds import METER_ID_PATTERN
 from integration.web.schemas import (
     AcceptedSchema,
     BillingEventSchema,
@@ -97,17 +98,17 @@ WEBHOOK_ERRORS = {
     "503": _error("the event could not be stored; the sender should retry"),
 }
 
-SELECTOR_HELP = ("Exactly one selector: `{\"ids\": [...]}` (1–1,000 event IDs), `{\"object_type\": \"...\"}` "
-                 "or `{\"all\": true}`. Only failed events are affected.")
+SELECTOR_HELP = (f"Exactly one selector: `{{\"ids\": [...]}}` (1–{SELECTOR_MAX_IDS:,} event IDs), "
+                 "`{\"object_type\": \"...\"}` or `{\"all\": true}`. Only failed events are affected.")
 
 
 def _paths() -> dict[str, dict]:
     meter_id = {"in": "path", "name": "meter_id", "required": True,
-                "schema": {"type": "string", "minLength": 1, "maxLength": METER_ID_MAX_LENGTH,
+                "schema": {"type": "string", "minLength": 1, "maxLength": METER_ID_MAX,
                            "pattern": METER_ID_PATTERN},
                 "description": "the billing platform's usage-meter ID"}
     event_id = {"in": "path", "name": "event_id", "required": True,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 100}}
+                "schema": {"type": "string", "minLength": 1, "maxLength": EVENT_ID_MAX}}
     return {
         "/webhooks/zuora": {"post": {
             "summary": "Zuora notification callout", "tags": ["webhooks"],
@@ -160,14 +161,22 @@ def _paths() -> dict[str, dict]:
             "The event list, newest first", _json(EventPageSchema, "one page; `next` is the cursor of the next"),
             query=EventQuerySchema)},
         "/admin/links": {"post": _admin(
-            "Link two existing accounts", _json(LinkResultSchema, "linked on both sides and recorded"),
-            body=LinkRequestSchema,
-            description="Queues an `account.link` event; the worker writes the Zuora link field and the billing"
-                        " account's `zuora` settings and records the mapping with origin `linked`. The answer waits"
-                        " for it (up to 20 s).",
-            extra={"202": _json(LinkResultSchema, "queued; no worker finished it within the wait"),
-                   "409": _error("either account is already linked elsewhere; nothing was written"),
-                   "422": _error("refused: e.g. an account that does not exist")})},
+            "Link two existing accounts",
+            {**_json(LinkResultSchema, "queued: the `account.link` event; follow it at `Location`"),
+             "headers": {"Location": {"description": "the event's address, `/admin/events/{event_id}`",
+                                      "schema": {"type": "string"}}}},
+            status="202", body=LinkRequestSchema,
+            description="Decided at once, in one store transaction, without calling either remote API: 409 when "
+                        "the mapping table links either account elsewhere (nothing is queued); otherwise an "
+                        "`account.link` event is queued and the answer is 202 with it. A worker then checks both "
+                        "accounts exist and that no remote link field names a third account, writes the Zuora "
+                        "link field and the billing account's `zuora` settings, and records the mapping with "
+                        "origin `linked`. The event says how it ended: `done` is linked; `failed` is refused "
+                        "(`code` INVALID_DATA when an account is linked elsewhere, ZUORA_REJECTED or "
+                        "BILLING_REJECTED when it does not exist; the reason in `last_error`), and stays on the "
+                        "failure list until deleted or retried. The request never waits for the worker.",
+            extra={"409": _error("either account is already linked elsewhere in the mapping table; nothing was "
+                                 "queued")})},
         "/admin/reports/totals": {"get": _admin(
             "Totals, billing vs Zuora, per linked account for one month",
             _json(TotalsReportSchema, "every linked account, mismatches first; `mismatches` counts those that differ"),
@@ -179,7 +188,7 @@ def _paths() -> dict[str, dict]:
             extra={"502": _error("a remote API failed; `detail.code` is the failure code")})},
         "/admin/sync": {"post": _admin(
             "On-demand sync of accounts", _json(SyncResponseSchema, "one result per ID"), body=SyncRequestSchema,
-            description="At most 10 IDs in all. Each ID is `queued` (a new event, `event_id`) or "
+            description=f"At most {SYNC_MAX_IDS} IDs in all. Each ID is `queued` (a new event, `event_id`) or "
                         "`already_in_progress` (an event of that account is pending or running; its ID is "
                         "given and nothing new is started). Zuora IDs run flow 1, billing IDs flow 2 "
                         "(`account.updated`). Example: `{\"results\": [{\"system\": \"zuora\", \"id\": "

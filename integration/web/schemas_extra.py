@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from integration.actions.limits import ACCOUNT_ID_MAX, ID_MAX, PAGE_DEFAULT, PAGE_MAX
+from integration.actions.limits import (
+    ACCOUNT_ID_MAX,
+    CURSOR_MAX,
+    EVENT_TYPE_MAX,
+    ID_MAX,
+    PAGE_DEFAULT,
+    PAGE_MAX,
+)
 from integration.domain.identifiers import IDENTIFIER
 from integration.domain.periods import parse_period
 from integration.store.events_list import SOURCES, STATUSES
@@ -20,11 +27,12 @@ class EventQuerySchema(Schema):
 
     status = fields.String(validate=validate.OneOf(STATUSES))
     source = fields.String(validate=validate.OneOf(SOURCES))
-    type = fields.String(validate=[validate.Length(min=1, max=100), IDENTIFIER],
+    type = fields.String(validate=[validate.Length(min=1, max=EVENT_TYPE_MAX), IDENTIFIER],
                          metadata={"description": "an event type, e.g. account.callout or invoice.finalized"})
     object_id = fields.String(validate=_ID)
     limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(min=1, max=PAGE_MAX))
-    after = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "cursor from `next`"})
+    after = fields.String(validate=validate.Length(min=1, max=CURSOR_MAX),
+                          metadata={"description": "cursor from `next`"})
 
 
 class EventSummarySchema(Schema):
@@ -46,19 +54,26 @@ class EventPageSchema(Schema):
     next = fields.String(allow_none=True, required=True, metadata={"description": "cursor of the next page"})
 
 
-class LinkRequestSchema(Schema):
-    """Body of ``POST /admin/links``: two accounts that already exist."""
+_ACCOUNT_ID = [validate.Length(min=1, max=ACCOUNT_ID_MAX), IDENTIFIER]
 
-    zuora_account_id = fields.String(required=True, validate=[validate.Length(min=1, max=ACCOUNT_ID_MAX), IDENTIFIER],
+
+class LinkRequestSchema(Schema):
+    """Body of ``POST /admin/links`` (and the console's link form): two accounts that already exist."""
+
+    zuora_account_id = fields.String(required=True, validate=_ACCOUNT_ID,
                                      metadata={"description": "Zuora account ID or number"})
-    billing_account_id = fields.String(required=True, validate=_ID)
+    billing_account_id = fields.String(required=True, validate=_ACCOUNT_ID,
+                                       metadata={"description": "billing account ID"})
 
 
 class LinkResultSchema(Schema):
-    status = fields.String(required=True, validate=validate.OneOf(["linked", "queued"]), metadata={
-        "description": "linked: written on both sides and recorded; queued (202): no worker finished it in time"})
+    status = fields.String(required=True, validate=validate.OneOf(["queued"]), metadata={
+        "description": "queued: a worker writes the link on both sides and records the mapping"})
     event_id = fields.String(required=True, metadata={"description": "the account.link event"})
     message = fields.String(required=True)
+    event = fields.String(required=True, metadata={
+        "description": "the event's address (also the `Location` header): GET it to follow the link; status "
+                       "`done` is linked, `failed` refused (the reason in `last_error`)"})
 
 
 def _check_period(value: str) -> None:
