@@ -23,7 +23,7 @@ TYPES = click.Choice(store.TYPES)
 
 def _identifier(ctx, param, value: str | None) -> str | None:
     if value is not None and (not value or len(value) > ID_MAX or identifier_problem(value)):
-        raise click.BadParameter("not an ID (1–255 printable characters, no spaces)")
+        raise click.BadParameter(f"not an ID (1–{ID_MAX} printable characters, no spaces)")
     return value
 
 

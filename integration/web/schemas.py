@@ -16,6 +16,7 @@ from marshmallow import (
 
 from integration.actions.limits import (
     ACCOUNT_ID_MAX,
+    CURSOR_MAX,
     EVENT_ID_MAX,
     ID_MAX,
     PAGE_DEFAULT,
@@ -83,7 +84,8 @@ class MappingQuerySchema(Schema):
     zuora_id = fields.String(validate=[validate.Length(min=1, max=ID_MAX), IDENTIFIER])
     billing_id = fields.String(validate=[validate.Length(min=1, max=ID_MAX), IDENTIFIER])
     limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(min=1, max=PAGE_MAX))
-    after = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "cursor from `next`"})
+    after = fields.String(validate=validate.Length(min=1, max=CURSOR_MAX),
+                          metadata={"description": "cursor from `next`"})
 
 
 class MappingSchema(Schema):
@@ -132,7 +134,8 @@ class FailureQuerySchema(Schema):
     object_type = fields.String(validate=validate.OneOf(OBJECT_TYPES))
     code = fields.String(validate=validate.OneOf(FAILURE_CODES), metadata={"description": "a CONTRACT §5 failure code"})
     limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(min=1, max=PAGE_MAX))
-    after = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "cursor from `next`"})
+    after = fields.String(validate=validate.Length(min=1, max=CURSOR_MAX),
+                          metadata={"description": "cursor from `next`"})
 
 
 class FailureSchema(Schema):
