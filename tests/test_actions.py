@@ -6,8 +6,9 @@ import pytest
 
 from integration import metrics
 from integration.actions import failures as actions
-from integration.actions import lookups
+from integration.actions import links, lookups
 from integration.actions.limits import EVENT_ID_MAX
+from integration.store import mappings
 from tests.test_failures import fail
 
 pytestmark = pytest.mark.both_engines
@@ -41,3 +42,33 @@ def test_an_event_id_over_the_limit_is_not_looked_up(services):
     event_id = fail(services)
     found = lookups.find_event(services.inbox, event_id)
     assert found is not None and found.id == event_id
+
+
+def test_a_link_is_refused_or_queued_at_once_and_only_waited_for_on_request(services):
+    with services.db.transaction() as conn:
+        mappings.link("account", zuora_id="Z1", zuora_number="A1", billing_id="B1", origin="zuora")(conn)
+    refused = links.request(services.inbox, "A1", "B2", via="admin")
+    assert (refused.status, refused.event_id) == ("refused", None)
+    assert refused.message == "Zuora account A1 is already linked to billing account B1"
+    queued = links.request(services.inbox, "Z2", "B2", via="console")
+    assert queued.status == "queued" and services.inbox.get(queued.event_id).status == "pending"
+    assert links.wait(services.inbox, queued, timeout=0).status == "queued"  # no worker yet
+    [event] = services.inbox.claim("test-worker", limit=5)
+    with services.db.transaction() as tx:
+        services.inbox.finish(event.id, "test-worker", tx)
+    linked = links.wait(services.inbox, queued, timeout=0)
+    assert (linked.status, linked.event_id, linked.message) == (
+        "linked", queued.event_id, "linked Zuora account Z2 to billing account B2")
+
+
+def test_a_link_the_worker_refused_is_kept_deleted_once_the_command_has_seen_it(services):
+    queued = links.request(services.inbox, "Z3", "B3", via="cli")
+    [event] = services.inbox.claim("test-worker", limit=5)
+    services.inbox.fail(event.id, "test-worker", "INVALID_DATA", "Zuora account Z3 is already linked to billing"
+                                                                 " account B9 (BillingAccountId__c)")
+    before = _value(metrics.FAILURES_DELETED)
+    refused = links.wait(services.inbox, queued, timeout=0)
+    assert (refused.status, refused.message) == (
+        "refused", "Zuora account Z3 is already linked to billing account B9 (BillingAccountId__c)")
+    assert services.inbox.get(event.id).status == "deleted"  # off the failure list, kept for audit
+    assert _value(metrics.FAILURES_DELETED) == before  # a refused link is not counted as deleted

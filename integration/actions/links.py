@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 from integration.actions.limits import LINK_WAIT_SECONDS
-from integration.domain.errors import INVALID_DATA
 from integration.store import failures
 from integration.store import links as store
 from integration.store.inbox import Inbox
@@ -30,12 +29,11 @@ POLL_SECONDS = 0.1
 @dataclass(frozen=True)
 class LinkResult:
     """``status``: ``queued`` (``event_id`` is the ``account.link`` event), ``linked`` (done), or
-    ``refused`` (``message`` says why; ``linked_elsewhere`` when either account is linked to another)."""
+    ``refused`` (``message`` says why: an account linked elsewhere, or one that does not exist)."""
 
     status: str
     event_id: str | None
     message: str = ""
-    linked_elsewhere: bool = False
 
 
 def request(inbox: Inbox, zuora_account: str, billing_account: str, *, via: str) -> LinkResult:
@@ -48,7 +46,7 @@ def request(inbox: Inbox, zuora_account: str, billing_account: str, *, via: str)
             object_key=f"zuora-account:{zuora_account}", coalesce=False, conn=tx,
             payload={"billing_account_id": billing_account, "requested_by": "admin"})
     if recorded is None:
-        result = LinkResult("refused", None, problem or "", linked_elsewhere=True)
+        result = LinkResult("refused", None, problem or "")
     else:
         result = LinkResult("queued", recorded.event_id, "queued; a worker writes the link on both sides")
     log.info("account link requested", extra={"status": result.status, "event_id": result.event_id, "via": via})
@@ -70,9 +68,7 @@ def wait(inbox: Inbox, queued: LinkResult, *, timeout: float = LINK_WAIT_SECONDS
                                                   f" {event.payload['billing_account_id']}")
         if event is not None and event.status == "failed":
             failures.delete(inbox.db, failures.Selector(ids=(event.id,)))
-            # The flow's LinkRefused is INVALID_DATA; a rejection (an account that does not exist) is not.
-            return LinkResult("refused", event.id, event.last_error or "refused",
-                              linked_elsewhere=event.error_code == INVALID_DATA)
+            return LinkResult("refused", event.id, event.last_error or "refused")
         if time.monotonic() >= deadline:
             return LinkResult("queued", queued.event_id, "queued; no worker has finished it yet")
         time.sleep(POLL_SECONDS)
