@@ -25,7 +25,7 @@ class Services:
 
     @cached_property
     def zuora(self):
-        from integration.clients.zuora import ZuoraClient
+        from integration.zuora.client import ZuoraClient
         c = self.config
         return ZuoraClient(c.zuora_base_url, c.zuora_client_id, c.zuora_client_secret.reveal(),
                            entity_id=c.zuora_entity_id, timeout=(5, c.http_timeout),

@@ -35,7 +35,7 @@ def zuora_env():
 
 
 def ZuoraClientFactory(url, sandbox, **kwargs):
-    from integration.clients.zuora import ZuoraClient
+    from integration.zuora.client import ZuoraClient
     return ZuoraClient(url, sandbox.client_id, sandbox.client_secret, **kwargs)
 
 
@@ -144,7 +144,7 @@ def test_zuora_client_rides_out_a_429_storm():
 
 def test_wrong_zuora_credentials_are_auth_failed(zuora_env):
     server, sandbox, _, _ = zuora_env
-    from integration.clients.zuora import ZuoraClient
+    from integration.zuora.client import ZuoraClient
     with pytest.raises(AuthFailed):
         ZuoraClient(server.url, sandbox.client_id, "not-the-secret").get_account("A00000001")
 

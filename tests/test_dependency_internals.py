@@ -6,7 +6,7 @@ Two places subclass a library instead of calling its public API:
   ``TConn``, and its HTTP parser's pieces, to read a whole request in the event loop (gunicorn 27:
   ``accept(listener)``, ``murder_pending()``; 22 and 23 took ``accept(server, listener)`` and had no
   ``murder_pending``); ``gunicorn_logging.py``: ``glogging.Logger``, to mask secrets in its lines;
-- ``integration/clients/zuora_oauth.py``: authlib's ``OAuth2Client``, with ``OAuth2Session``'s classes.
+- ``integration/zuora/oauth.py``: authlib's ``OAuth2Client``, with ``OAuth2Session``'s classes.
 ``pyproject.toml`` admits one series of each; a move to another series starts with this file.
 """
 from __future__ import annotations

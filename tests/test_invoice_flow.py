@@ -10,7 +10,6 @@ import pytest
 import requests
 
 from integration.clients.bodies import dumps_json
-from integration.clients.zuora import ZuoraClient
 from integration.config import Secret
 from integration.domain.errors import INVALID_DATA, MISSING_MAPPING
 from integration.flows import build_handlers
@@ -18,6 +17,7 @@ from integration.flows.invoices import Line, invoice_items, truncate
 from integration.services import Services
 from integration.store import mappings, meters
 from integration.worker.loop import Worker
+from integration.zuora.client import ZuoraClient
 from integration_sandbox.billing import create_billing_sandbox
 from integration_sandbox.server import ServerThread
 from integration_sandbox.zuora import create_zuora_sandbox

@@ -13,13 +13,13 @@ import pytest
 import requests
 import requests_mock
 
-from integration.clients import zuora as zuora_module
 from integration.clients.billing import BillingClient
 from integration.clients.bodies import dumps_json
-from integration.clients.zuora import ZuoraClient
 from integration.domain.errors import InvalidData, MalformedResponse, ZuoraRejected
 from integration.domain.periods import parse_period
 from integration.flows.totals import totals_report
+from integration.zuora import client as zuora_module
+from integration.zuora.client import ZuoraClient
 from integration_sandbox.billing import create_billing_sandbox
 from integration_sandbox.server import ServerThread
 from integration_sandbox.zuora import create_zuora_sandbox

@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from integration import create_app
-from integration.clients.zuora import ZuoraClient
 from integration.domain.errors import (
     MISSING_MAPPING,
     RETRIES_EXHAUSTED,
@@ -28,6 +27,7 @@ from integration.store.db import Database, split_statements
 from integration.store.events import idempotency_key
 from integration.worker.loop import Worker
 from integration.worker.scheduled_retry import latest_slot, scheduled_retry_job
+from integration.zuora.client import ZuoraClient
 from tests.conftest import ADMIN_TOKEN
 from tests.engines import store_sql
 from tests.test_invoice_flow import ZUORA_ID, ZUORA_SECRET, Stack, only_invoice

@@ -18,11 +18,11 @@ import time
 import pytest
 import requests
 
-from integration.clients.zuora import ZuoraClient
 from integration.domain.errors import TransientError, ZuoraRejected
 from integration.flows import build_handlers
 from integration.services import Services
 from integration.worker.loop import Worker
+from integration.zuora.client import ZuoraClient
 from integration_sandbox.local_stack import LocalStack
 from integration_sandbox.server import ServerThread
 from integration_sandbox.zuora import create_zuora_sandbox

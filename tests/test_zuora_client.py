@@ -16,8 +16,6 @@ import pytest
 import requests
 from prometheus_client import REGISTRY, generate_latest
 
-from integration.clients.zuora import DEFAULT_ZUORA_VERSION, ZuoraClient, track_id
-from integration.clients.zuora_answers import category, is_transient_code
 from integration.context import current_event_id
 from integration.domain.errors import (
     AUTH_FAILED,
@@ -29,6 +27,8 @@ from integration.domain.errors import (
     TransientError,
     ZuoraRejected,
 )
+from integration.zuora.answers import category, is_transient_code
+from integration.zuora.client import DEFAULT_ZUORA_VERSION, ZuoraClient, track_id
 from tests.fakes import FakeClock
 
 BASE = "https://zuora.test"

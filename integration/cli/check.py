@@ -17,7 +17,6 @@ from typing import TypedDict
 import click
 
 from integration.clients.billing import BillingClient
-from integration.clients.zuora import ZuoraClient
 from integration.config import (
     Config,
     ConfigError,
@@ -33,6 +32,7 @@ from integration.domain.errors import (
 )
 from integration.store.db import Database, StoreUnavailable
 from integration.store.engine import display_url
+from integration.zuora.client import ZuoraClient
 
 PROBE_CUSTOMER_ID = "integration-check"
 """A customer ID looked up to see the billing API answer; absent (404) is as good as present."""

@@ -20,12 +20,12 @@ from datetime import datetime
 
 from integration import metrics
 from integration.clients.billing import BillingClient
-from integration.clients.zuora import ZuoraClient
 from integration.flows.backfill import PlanItem
 from integration.flows.invoices import NEVER_PUSHED_STATUSES
 from integration.store import links, mappings, voids
 from integration.store.db import Database
 from integration.store.inbox import Inbox
+from integration.zuora.client import ZuoraClient
 
 SOURCE = "backfill"
 FINALIZED_STATUSES = ("DUE", "PAID", "PARTIALLY_PAID")

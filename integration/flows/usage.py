@@ -45,7 +45,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from integration.clients.zuora import USAGE_FILE_MAX_BYTES
 from integration.domain import money
 from integration.domain.errors import InvalidData
 from integration.domain.line_items import (
@@ -66,6 +65,7 @@ from integration.services import Services
 from integration.store import mappings, meters
 from integration.store.inbox import Event
 from integration.store.meters import MeterSettings
+from integration.zuora.usage_import import USAGE_FILE_MAX_BYTES
 
 log = logging.getLogger("integration.flows.usage")
 

@@ -28,7 +28,7 @@ TOKEN_MARGIN = 60.0
 """Seconds before expiry at which the token is replaced, so no call goes out with a dying one."""
 
 
-class _TokenClient(OAuth2Client):
+class _TokenClient(OAuth2Client):  # type: ignore[misc]  # authlib ships no types
     """authlib's client-credentials protocol over our own transport.
 
     This is ``OAuth2Session`` minus the "is a ``requests.Session``" part: the token request goes

@@ -5,8 +5,9 @@ older ``/v1/object/*`` calls spell it ``Success``/``Errors``, and an error code'
 say whether retrying can help (reference/zuora-api.md §9). This client folds all of that into the
 one promise the flows rely on: a method returns what it was asked for, validated, or raises a
 ``TransientError`` (retry later), ``ZuoraRejected`` (Zuora said no), ``AuthFailed`` or
-``MalformedResponse``. Reading Zuora's answers is ``integration.clients.zuora_answers``'s job, the
-OAuth token ``integration.clients.zuora_oauth``'s; retrying, pacing, metrics and logging are
+``MalformedResponse``. Reading Zuora's answers is ``integration.zuora.answers``'s job, the OAuth
+token ``integration.zuora.oauth``'s, Object Query's pages ``integration.zuora.paging``'s and a usage
+upload's ``integration.zuora.usage_import``'s; retrying, pacing, metrics and logging are
 ``integration.clients.http``'s.
 
 One instance serves the whole process: it holds one OAuth token, shared by every thread and
@@ -19,26 +20,29 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 import requests
 
 from integration.clients.bodies import dumps_json
 from integration.clients.http import RemoteClient, header_value
-from integration.clients.zuora_answers import (
-    IDEMPOTENCY_KEY_MAX,
-    reader,
-    reasons,
-    str_or_none,
-)
-from integration.clients.zuora_oauth import TOKEN_ENDPOINT, ZuoraToken
 from integration.context import current_event_id
-from integration.domain.errors import (
-    InvalidData,
-    MalformedResponse,
-    TransientError,
-    ZuoraRejected,
+from integration.domain.errors import InvalidData, MalformedResponse
+from integration.zuora import usage_import
+from integration.zuora.answers import IDEMPOTENCY_KEY_MAX, reader
+from integration.zuora.oauth import TOKEN_ENDPOINT, ZuoraToken
+from integration.zuora.paging import (
+    LIST_MAX_PAGES,
+    OBJECT_QUERY_MAX_PAGES,
+    USAGE_QUERY_MAX_PAGES,
+    V1_LIST_PAGE_SIZE,
+    Filter,
+    filter_params,
+    pages,
+    since_filter,
+    sorted_params,
+    utc_text,
 )
 
 DEFAULT_ZUORA_VERSION = "2025-08-12"
@@ -48,25 +52,12 @@ Without the header a never-upgraded tenant answers as 186.0, so response shapes 
 the tenant's history; pinning makes them depend on this code only.
 """
 
-USAGE_FILE_MAX_BYTES = 4_194_304
-USAGE_FILENAME_MAX = 50
-# Zuora's page limits (CONTRACT §12; developer.zuora.com/docs/guides/pagination): Object Query answers at
-# most 99 rows a page, every other paged v1 GET list at most 40 (zuora-sdk: ``page_size`` ``le=40``). A
-# larger ask is not a bigger page: the guide says it "is treated as 40", the built-in sandbox refuses it.
-OBJECT_QUERY_PAGE_SIZE = 99
-V1_LIST_PAGE_SIZE = 40
-OBJECT_QUERY_MAX_PAGES = 20
-USAGE_QUERY_MAX_PAGES = 100
 INVOICE_ITEM_PAGE_SIZE = V1_LIST_PAGE_SIZE
 # A standalone invoice holds at most 1,000 items, each with at most 10 discount items (reference §3):
 # 11,000 rows, read 40 at a time, is the most pages one invoice can need.
 INVOICE_ITEM_MAX_PAGES = -(-1_000 * 11 // INVOICE_ITEM_PAGE_SIZE)
-LIST_MAX_PAGES = 200_000  # 19.8 M records: a bound, not a limit any tenant meets
-_OPERATORS = ("EQ", "NE", "LT", "LE", "GT", "GE", "SW", "IN")
 TRACK_ID_MAX = 64
 
-_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
-_IMPORT_STATUS_PATH = re.compile(r"^/v1/usage/([A-Za-z0-9_-]{1,64})/status$")
 _TRACK_ID_FORBIDDEN = re.compile(r"[^ -~]|[:;\"']")
 
 
@@ -76,7 +67,6 @@ def track_id(event_id: str | None) -> str | None:
         return None
     cleaned = _TRACK_ID_FORBIDDEN.sub("", str(event_id))[:TRACK_ID_MAX].strip()
     return cleaned or None
-
 
 
 class ZuoraClient(RemoteClient):
@@ -105,23 +95,23 @@ class ZuoraClient(RemoteClient):
 
     # ------------------------------------------------------------------ accounts
 
-    def get_account(self, key: str) -> dict:
+    def get_account(self, key: str) -> dict[str, Any]:
         """``GET /v1/accounts/{key}`` (ID or number); not found is ``ZuoraRejected`` with Zuora's code."""
         endpoint = "/v1/accounts/{key}"
         return self._call("GET", endpoint, self.url(endpoint, key=key),
                           self._reader("GET", endpoint, ("basicInfo.id", "basicInfo.accountNumber")))
 
-    def create_account(self, payload: dict, *, idempotency_key: str) -> dict:
+    def create_account(self, payload: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """``POST /v1/accounts``; returns Zuora's answer with ``accountId`` and ``accountNumber``."""
         return self._post("/v1/accounts", payload, idempotency_key, ("accountId", "accountNumber"))
 
-    def update_account(self, key: str, payload: dict) -> None:
+    def update_account(self, key: str, payload: dict[str, Any]) -> None:
         """``PUT /v1/accounts/{key}``. PUT is idempotent by nature, so Zuora takes no key for it."""
         endpoint = "/v1/accounts/{key}"
         self._call("PUT", endpoint, self.url(endpoint, key=key), self._reader("PUT", endpoint, ()),
                    data=self._json(payload, "payload"), headers={"Content-Type": "application/json"})
 
-    def find_accounts(self, field: str, value: str) -> list[dict]:
+    def find_accounts(self, field: str, value: str) -> list[dict[str, Any]]:
         """Accounts whose ``field`` equals ``value`` via Object Query (``filter[]=field.EQ:value``).
 
         Used to find an account by the link custom field, so the flows can recognise an account
@@ -129,122 +119,70 @@ class ZuoraClient(RemoteClient):
         """
         return self._object_query("accounts", field, value)
 
-    def find_invoices(self, field: str, value: str) -> list[dict]:
+    def find_invoices(self, field: str, value: str) -> list[dict[str, Any]]:
         """Invoices whose ``field`` (e.g. the invoice link custom field) equals ``value``, via Object
         Query: how a new attempt series finds the invoice an earlier one created but never recorded."""
         return self._object_query("invoices", field, value)
 
-    def find_usages(self, account_id: str, *, created_since: datetime) -> list[dict]:
+    def find_usages(self, account_id: str, *, created_since: datetime) -> list[dict[str, Any]]:
         """The usage records of one account created at or after ``created_since`` (Object Query
         ``usages`` filtered by ``accountId`` and ``createdDate.GE``), so the usage flow can push only
         what the account does not hold yet without reading the account's whole history."""
-        if created_since.tzinfo is None:
-            raise ValueError("created_since must be timezone-aware")
-        since = created_since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = utc_text(created_since, "created_since")
         return self._object_query("usages", [("accountId", "EQ", account_id), ("createdDate", "GE", since)],
                                   max_pages=USAGE_QUERY_MAX_PAGES)
 
     def list_accounts(self, *, updated_since: datetime | None = None, expand: tuple[str, ...] = ()
-                      ) -> Iterator[dict]:
+                      ) -> Iterator[dict[str, Any]]:
         """Every account (or those with ``updatedDate`` after ``updated_since``), oldest change first,
         streamed page by page (``pageSize`` 99, ``cursor``/``nextPage``): a tenant of any size is read
         without holding it. ``expand`` e.g. ``("billTo",)`` adds the bill-to contact (for emails)."""
-        return self.iter_object_query("accounts", self._since_filter(updated_since), expand=expand)
+        return self.iter_object_query("accounts", since_filter(updated_since), expand=expand)
 
     def list_invoices(self, *, updated_since: datetime | None = None,
-                      filters: list[tuple[str, str, str]] | None = None, expand: tuple[str, ...] = ()
-                      ) -> Iterator[dict]:
+                      filters: list[Filter] | None = None, expand: tuple[str, ...] = ()
+                      ) -> Iterator[dict[str, Any]]:
         """Invoices matching ``filters`` (ANDed ``field.OP:value``) and changed after ``updated_since``,
         streamed page by page like ``list_accounts``."""
-        return self.iter_object_query("invoices", [*(filters or []), *self._since_filter(updated_since)],
+        return self.iter_object_query("invoices", [*(filters or []), *since_filter(updated_since)],
                                       expand=expand)
 
-    @staticmethod
-    def _since_filter(updated_since: datetime | None) -> list[tuple[str, str, str]]:
-        if updated_since is None:
-            return []
-        if updated_since.tzinfo is None:
-            raise ValueError("updated_since must be timezone-aware")
-        return [("updatedDate", "GT", updated_since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))]
-
-    def iter_object_query(self, resource: str, filters: list[tuple[str, str, str]], *,
-                          expand: tuple[str, ...] = (), max_pages: int = LIST_MAX_PAGES) -> Iterator[dict]:
+    def iter_object_query(self, resource: str, filters: list[Filter], *,
+                          expand: tuple[str, ...] = (), max_pages: int = LIST_MAX_PAGES) -> Iterator[dict[str, Any]]:
         """``GET /object-query/{resource}``, one page at a time, sorted by ``updatedDate`` then ``id`` so
-        paging is stable; a cursor that repeats or more than ``max_pages`` pages is ``MalformedResponse``
-        (a remote that pages forever must not keep a worker forever)."""
-        params = self._filter_params(filters)
-        params += [("sort[]", "updatedDate.ASC"), ("sort[]", "id.ASC")]
-        for name in expand:
-            if not _FIELD_NAME.match(name):
-                raise InvalidData("expand", "must be Object Query expansion names")
-            params.append(("expand[]", name))
-        yield from self._pages(resource, params, max_pages)
+        paging is stable (``integration.zuora.paging``)."""
+        yield from pages(self._get_page, resource, sorted_params(filters, expand), max_pages)
 
-    def _object_query(self, resource: str, filters: str | list[tuple[str, str, str]], value: str | None = None,
-                      *, max_pages: int = OBJECT_QUERY_MAX_PAGES) -> list[dict]:
+    def _object_query(self, resource: str, filters: str | list[Filter], value: str | None = None,
+                      *, max_pages: int = OBJECT_QUERY_MAX_PAGES) -> list[dict[str, Any]]:
         """``GET /object-query/{resource}`` with ``filter[]=field.OP:value`` per filter (ANDed), every
         page up to ``max_pages``. ``(resource, field, value)`` is the one-``EQ`` shorthand."""
         if isinstance(filters, str):
             filters = [(filters, "EQ", value or "")]  # an empty value is refused as InvalidData below
-        return list(self._pages(resource, self._filter_params(filters), max_pages))
+        return list(pages(self._get_page, resource, filter_params(filters), max_pages))
 
-    @staticmethod
-    def _filter_params(filters: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
-        params = []
-        for field, op, wanted in filters:
-            if not isinstance(field, str) or not _FIELD_NAME.match(field):
-                raise InvalidData("field", "must be a Zuora field name such as BillingAccountId__c")
-            if op not in _OPERATORS:
-                raise InvalidData("op", f"must be one of {', '.join(_OPERATORS)}")
-            if not isinstance(wanted, str) or not wanted or any(ch < " " for ch in wanted):
-                raise InvalidData("value", "must be a non-empty string without control characters")
-            params.append(("filter[]", f"{field}.{op}:{wanted}"))
-        return params
-
-    def _pages(self, resource: str, params: list[tuple[str, str]], max_pages: int) -> Iterator[dict]:
-        params = [*params, ("pageSize", str(OBJECT_QUERY_PAGE_SIZE))]
-        endpoint = f"/object-query/{resource}"
-        cursor: str | None = None
-        seen: set[str] = set()
-        for _ in range(max_pages):
-            body = self._call("GET", endpoint, self.url(endpoint), self._reader("GET", endpoint, ()),
-                              params=params + ([("cursor", cursor)] if cursor else []))
-            yield from self._query_rows(body, endpoint)
-            cursor = body.get("nextPage")
-            if not isinstance(cursor, str) or not cursor:
-                return
-            if cursor in seen:
-                raise MalformedResponse(f"Zuora GET {endpoint}: nextPage repeats an earlier cursor")
-            seen.add(cursor)
-        raise MalformedResponse(f"Zuora GET {endpoint}: more than {max_pages} pages for one query; "
-                                f"refusing to guess which {resource} are meant")
-
-    @staticmethod
-    def _query_rows(body: dict, endpoint: str) -> list[dict]:
-        rows = body.get("data")
-        if not isinstance(rows, list) or not all(isinstance(r, dict) and r.get("id") for r in rows):
-            raise MalformedResponse(f"Zuora GET {endpoint}: response has no data list of records with id")
-        return rows
+    def _get_page(self, endpoint: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        return self._call("GET", endpoint, self.url(endpoint), self._reader("GET", endpoint, ()), params=params)
 
     # ------------------------------------------------------------------ invoices
 
-    def create_invoice(self, payload: dict, *, idempotency_key: str) -> dict:
+    def create_invoice(self, payload: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """``POST /v1/invoices`` (standalone invoice); returns Zuora's answer with ``id`` and ``invoiceNumber``."""
         return self._post("/v1/invoices", payload, idempotency_key, ("id", "invoiceNumber"))
 
-    def get_invoice(self, invoice_id: str) -> dict:
+    def get_invoice(self, invoice_id: str) -> dict[str, Any]:
         """``GET /v1/invoices/{invoice_id}``; amounts come back as ``Decimal``."""
         endpoint = "/v1/invoices/{invoice_id}"
         return self._call("GET", endpoint, self.url(endpoint, invoice_id=invoice_id),
                           self._reader("GET", endpoint, ("id",)))
 
-    def get_invoice_items(self, invoice_id: str) -> list[dict]:
+    def get_invoice_items(self, invoice_id: str) -> list[dict[str, Any]]:
         """``GET /v1/invoices/{invoice_id}/items``: the items as Zuora holds them now (``chargeAmount``
         as ``Decimal``), what the totals report compares with the billing invoice. Read ``pageSize`` 40
         (Zuora's v1 maximum) a page, ``page`` 1, 2, … while Zuora answers a ``nextPage``, to a bound.
         The page number is ours, never the ``nextPage`` URL: a remote cannot send us elsewhere."""
         endpoint = "/v1/invoices/{invoice_id}/items"
-        items: list[dict] = []
+        items: list[dict[str, Any]] = []
         for page in range(1, INVOICE_ITEM_MAX_PAGES + 1):
             body = self._call("GET", endpoint, self.url(endpoint, invoice_id=invoice_id),
                               self._reader("GET", endpoint, ()),
@@ -257,23 +195,23 @@ class ZuoraClient(RemoteClient):
                 return items
         raise MalformedResponse(f"Zuora GET {endpoint}: more than {INVOICE_ITEM_MAX_PAGES} pages of items")
 
-    def query_invoice(self, invoice_id: str) -> dict | None:
+    def query_invoice(self, invoice_id: str) -> dict[str, Any] | None:
         """One invoice as Object Query shows it (``status``, ``invoiceDate``, ``reversed``…), or None."""
         rows = self._object_query("invoices", [("id", "EQ", invoice_id)])
         return rows[0] if rows else None
 
-    def find_credit_memos(self, invoice_id: str) -> list[dict]:
+    def find_credit_memos(self, invoice_id: str) -> list[dict[str, Any]]:
         """The credit memos made from one invoice (Object Query ``credit-memos`` by ``invoiceId``)."""
         return self._object_query("credit-memos", [("invoiceId", "EQ", invoice_id)])
 
-    def cancel_invoice(self, invoice_id: str) -> dict:
+    def cancel_invoice(self, invoice_id: str) -> dict[str, Any]:
         """``PUT /v1/invoices/{id}/cancel`` (a ``Draft``): ``AsyncOperationResponse`` (a ``jobId`` from 1,000
         items). PUT takes no Idempotency-Key: a repeat of a cancel that took effect is refused; read back."""
         endpoint = "/v1/invoices/{invoice_id}/cancel"
         return self._call("PUT", endpoint, self.url(endpoint, invoice_id=invoice_id), self._reader("PUT", endpoint, ()))
 
     def reverse_invoice(self, invoice_id: str, *, memo_date: date, apply_effective_date: date,
-                        comment: str | None = None) -> dict:
+                        comment: str | None = None) -> dict[str, Any]:
         """``PUT /v1/invoices/{id}/reverse`` (a ``Posted`` one): a credit memo applied to it. The answer holds
         ``creditMemo.id``, or a ``jobId`` (asynchronous over 2,000 items). Not keyed, as ``cancel_invoice``."""
         endpoint = "/v1/invoices/{invoice_id}/reverse"
@@ -288,35 +226,23 @@ class ZuoraClient(RemoteClient):
 
     # ------------------------------------------------------------------ usage
 
-    def create_usage(self, record: dict, *, idempotency_key: str) -> dict:
+    def create_usage(self, record: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """``POST /v1/object/usage``: one PascalCase usage record; returns ``{"Id": ..., "Success": true}``."""
         return self._post("/v1/object/usage", record, idempotency_key, ("Id",))
 
     def upload_usage(self, csv_bytes: bytes, *, filename: str, idempotency_key: str) -> str:
-        """``POST /v1/usage`` (multipart CSV, imported atomically); returns the import ID to poll.
-
-        The ID is taken from ``checkImportStatus`` and the status URL rebuilt from it, so a remote
-        cannot make us fetch an arbitrary path.
-        """
-        if not isinstance(csv_bytes, (bytes, bytearray)) or not csv_bytes:
-            raise InvalidData("csv_bytes", "must be non-empty bytes")
-        if len(csv_bytes) > USAGE_FILE_MAX_BYTES:
-            raise InvalidData("csv_bytes", f"usage file is {len(csv_bytes)} bytes; Zuora accepts at most "
-                                           f"{USAGE_FILE_MAX_BYTES}")
-        name = header_value("filename", filename, max_length=USAGE_FILENAME_MAX)
-        if any(ch in name for ch in '/\\"'):
-            raise InvalidData("filename", "must not contain / \\ or \"")
+        """``POST /v1/usage`` (multipart CSV, imported atomically); returns the import ID to poll
+        (``integration.zuora.usage_import``: the file checked first, the ID read from the answer)."""
+        name = usage_import.checked_file(csv_bytes, filename)
         endpoint = "/v1/usage"
         headers = {"Idempotency-Key": self._idempotency_key(idempotency_key)}
         body = self._call("POST", endpoint, self.url(endpoint),
                           self._reader("POST", endpoint, ("checkImportStatus",), idempotent=True, keyed=headers),
                           headers=headers, files={"file": (name, bytes(csv_bytes), "text/csv")})
-        match = _IMPORT_STATUS_PATH.match(str(body["checkImportStatus"]))
-        if not match:
-            raise MalformedResponse(f"Zuora POST {endpoint}: checkImportStatus is not /v1/usage/<id>/status")
-        return match.group(1)
+        return usage_import.import_id(body["checkImportStatus"], endpoint)
 
-    def wait_for_usage_import(self, import_id: str, *, timeout: float = 300, poll_interval: float = 1.0) -> dict:
+    def wait_for_usage_import(self, import_id: str, *, timeout: float = 300, poll_interval: float = 1.0
+                              ) -> dict[str, Any]:
         """Poll an upload until Zuora says ``Completed``; the import is atomic, so that means every record.
 
         Polls start at a tenth of ``poll_interval`` and double up to it: a small file is done in well
@@ -327,43 +253,17 @@ class ZuoraClient(RemoteClient):
         after ``timeout`` → ``TransientError``: the flow is retried later and, re-uploading with
         the same idempotency key, gets the same import back to poll.
         """
-        match = _IMPORT_STATUS_PATH.match(import_id) if isinstance(import_id, str) else None
-        import_id = match.group(1) if match else import_id
+        import_id = usage_import.bare_id(import_id)
         endpoint = "/v1/usage/{import_id}/status"
         url = self.url(endpoint, import_id=import_id)
-        deadline = self._clock() + timeout
-        wait = poll_interval / 10
-        while True:
-            body = self._call("GET", endpoint, url, self._reader("GET", endpoint, ()))
-            status = body.get("importStatus", body.get("status"))
-            if not isinstance(status, str):
-                raise MalformedResponse(f"Zuora GET {endpoint}: response has no importStatus")
-            state = status.strip().lower()
-            if state == "completed":
-                return body
-            if state in ("failed", "canceled", "cancelled"):
-                raise ZuoraRejected(self._import_reason(body, import_id, status),
-                                    process_id=str_or_none(body.get("processId")), http_status=200)
-            if state not in ("pending", "processing"):
-                raise MalformedResponse(f"Zuora GET {endpoint}: unknown importStatus {self.clean(status)!r}")
-            if self._clock() + wait > deadline:
-                raise TransientError(f"Zuora usage import {import_id} still {status} after {timeout:g} s",
-                                     retry_after=poll_interval)
-            self._sleep(wait)
-            wait = min(wait * 2, poll_interval)
-
-    def _import_reason(self, body: dict, import_id: str, status: str) -> str:
-        for key in ("message", "statusReason", "StatusReason", "importStatusMessage"):
-            if isinstance(body.get(key), str) and body[key].strip():
-                return self.clean(body[key])
-        messages = [m for _, m in reasons(body) if m]
-        if messages:
-            return self.clean("; ".join(messages))
-        return f"usage import {import_id} {status}"
+        return usage_import.wait(lambda: self._call("GET", endpoint, url, self._reader("GET", endpoint, ())),
+                                 import_id, endpoint, clock=self._clock, sleep=self._sleep, clean=self.clean,
+                                 timeout=timeout, poll_interval=poll_interval)
 
     # ------------------------------------------------------------------ request plumbing
 
-    def _post(self, endpoint: str, payload: dict, idempotency_key: str, fields: tuple[str, ...]) -> dict:
+    def _post(self, endpoint: str, payload: dict[str, Any], idempotency_key: str, fields: tuple[str, ...]
+              ) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Idempotency-Key": self._idempotency_key(idempotency_key)}
         return self._call("POST", endpoint, self.url(endpoint),
                           self._reader("POST", endpoint, fields, idempotent=True, keyed=headers),
@@ -397,8 +297,8 @@ class ZuoraClient(RemoteClient):
         return (self._client_secret, *self._token.secrets())
 
     def _reader(self, method: str, endpoint: str, fields: tuple[str, ...], *, idempotent: bool = False,
-                keyed: dict[str, str] | None = None) -> Callable[[requests.Response], dict]:
-        """The ``interpret`` callback for one call (``zuora_answers.reader``), named and scrubbed as this client."""
+                keyed: dict[str, str] | None = None) -> Callable[[requests.Response], dict[str, Any]]:
+        """The ``interpret`` callback for one call (``answers.reader``), named and scrubbed as this client."""
         return reader(f"Zuora {method} {endpoint}", fields, self.clean, idempotent=idempotent, keyed=keyed)
 
     # ------------------------------------------------------------------ OAuth

@@ -92,7 +92,7 @@ def is_failure(body: Any) -> bool:
 
 
 def reader(where: str, fields: tuple[str, ...], clean: Callable[[Any], str], *, idempotent: bool = False,
-           keyed: dict[str, str] | None = None) -> Callable[[requests.Response], dict]:
+           keyed: dict[str, str] | None = None) -> Callable[[requests.Response], dict[str, Any]]:
     """The ``interpret`` callback for one call: result, or the error that says what to do next.
 
     ``keyed``: the headers of a POST that carries an ``Idempotency-Key``. Zuora stores every
@@ -107,7 +107,7 @@ def reader(where: str, fields: tuple[str, ...], clean: Callable[[Any], str], *, 
     """
     internal_errors = 0  # per call: this closure serves one _call's attempts
 
-    def interpret(resp: requests.Response) -> dict:
+    def interpret(resp: requests.Response) -> dict[str, Any]:
         nonlocal internal_errors
         status = resp.status_code
         body = json_or_none(resp)
@@ -185,7 +185,7 @@ def body_says_done(body: Any, fields: tuple[str, ...]) -> bool:
     return bool(fields) and all(_has(body, path) for path in fields)
 
 
-def _has(body: Mapping, path: str) -> bool:
+def _has(body: Mapping[str, Any], path: str) -> bool:
     node: Any = body
     for part in path.split("."):
         if not isinstance(node, Mapping) or node.get(part) in (None, ""):
