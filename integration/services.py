@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from integration.config import Config
 from integration.domain.backoff import Backoff
 from integration.store.db import Database
 from integration.store.inbox import Inbox
+
+if TYPE_CHECKING:  # the client (and requests) load when a process first calls Zuora
+    from integration.zuora.client import ZuoraClient
 
 
 @dataclass
@@ -24,7 +28,7 @@ class Services:
         return cls(config=config, db=db, inbox=inbox)
 
     @cached_property
-    def zuora(self):
+    def zuora(self) -> ZuoraClient:
         from integration.zuora.client import ZuoraClient
         c = self.config
         return ZuoraClient(c.zuora_base_url, c.zuora_client_id, c.zuora_client_secret.reveal(),

@@ -50,7 +50,7 @@ def zuora(stack, name: str, *, link: str | None = None, email: str | None = None
     body = {"name": name, "currency": "USD", "billCycleDay": 1, "autoPay": False, "billToContact": contact}
     if link:
         body["BillingAccountId__c"] = link
-    return stack.services.zuora.create_account(body, idempotency_key=f"backfill-test:{name}")["accountId"]
+    return stack.services.zuora.create_account(body, idempotency_key=f"backfill-test:{name}").id
 
 
 def billing(stack, account_id: str, *, email: str = "someone@example.com", names_zuora: str | None = None) -> None:

@@ -57,37 +57,37 @@ def test_zuora_client_methods_end_to_end(zuora_env):
     server, _sandbox, zuora, _ = zuora_env
     created = zuora.create_account({**ACCOUNT, "BillingAccountId__c": "acc-live"}, idempotency_key="acct-live-1")
     again = zuora.create_account({**ACCOUNT, "BillingAccountId__c": "acc-live"}, idempotency_key="acct-live-1")
-    assert again["accountId"] == created["accountId"]  # replayed, not created twice
-    account = zuora.get_account(created["accountNumber"])
-    assert account["basicInfo"]["id"] == created["accountId"]
-    zuora.update_account(created["accountId"], {"name": "Live Test SARL"})
-    assert zuora.get_account(created["accountId"])["basicInfo"]["name"] == "Live Test SARL"
+    assert again.id == created.id  # replayed, not created twice
+    account = zuora.get_account(created.number)
+    assert account.id == created.id
+    zuora.update_account(created.id, {"name": "Live Test SARL"})
+    assert zuora.get_account(created.id).name == "Live Test SARL"
     [found] = zuora.find_accounts("BillingAccountId__c", "acc-live")
-    assert found["id"] == created["accountId"]
+    assert found.id == created.id
     assert zuora.find_accounts("BillingAccountId__c", "nobody") == []
     with pytest.raises(ZuoraRejected) as rejected:
         zuora.get_account("A99999999")
     assert rejected.value.remote_code == "50000040"
 
-    invoice = zuora.create_invoice({"accountId": created["accountId"], "invoiceDate": "2026-11-01", "status": "Posted",
+    invoice = zuora.create_invoice({"accountId": created.id, "invoiceDate": "2026-11-01", "status": "Posted",
                                     "invoiceItems": [{"amount": Decimal("0.1"), "serviceStartDate": "2026-10-01",
                                                       "chargeName": "A"},
                                                      {"amount": Decimal("0.2"), "serviceStartDate": "2026-10-01",
                                                       "chargeName": "B"}]},
                                    idempotency_key="inv-live-1")
-    fetched = zuora.get_invoice(invoice["id"])
-    assert Decimal(str(fetched["amount"])) == Decimal("0.3")
+    fetched = zuora.get_invoice(invoice.id)
+    assert fetched.amount == Decimal("0.3")
 
-    record = zuora.create_usage({"AccountNumber": created["accountNumber"], "Quantity": Decimal("2.5"), "UOM": "Each",
+    record = zuora.create_usage({"AccountNumber": created.number, "Quantity": Decimal("2.5"), "UOM": "Each",
                                  "StartDateTime": "2026-10-01T00:00:00", "SubscriptionNumber": "A-S1",
                                  "ChargeNumber": "C-1"}, idempotency_key="usage-live-1")
-    assert record["Id"]
-    row = dict.fromkeys(HEADINGS, "") | {"ACCOUNT_ID": created["accountNumber"], "UOM": "Each", "QTY": "7",
+    assert record
+    row = dict.fromkeys(HEADINGS, "") | {"ACCOUNT_ID": created.number, "UOM": "Each", "QTY": "7",
                                       "STARTDATE": "10/01/2026", "ENDDATE": "10/31/2026"}
     csv = (",".join(HEADINGS) + "\r\n" + ",".join(row[h] for h in HEADINGS) + "\r\n").encode()
     import_id = zuora.upload_usage(csv, filename="live.csv", idempotency_key="usage-file-live-1")
     status = zuora.wait_for_usage_import(import_id, poll_interval=0.01)
-    assert status.get("importStatus", status.get("status")) == "Completed"
+    assert status.status == "Completed"
     usage = requests.get(f"{server.url}/_sandbox/state", timeout=10).json()["usage"]
     assert sorted(Decimal(str(u["Quantity"])) for u in usage) == [Decimal("2.5"), Decimal("7")]
 
@@ -133,7 +133,7 @@ def test_zuora_client_rides_out_a_429_storm():
         stop, thread = start_storm(server.url, "/v1/accounts/A00000001", {})
         try:
             for _ in range(5):
-                assert zuora.get_account("A00000001")["basicInfo"]["name"] == "Live Test Ltd"
+                assert zuora.get_account("A00000001").name == "Live Test Ltd"
         finally:
             stop.set()
             thread.join()

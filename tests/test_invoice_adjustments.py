@@ -93,11 +93,11 @@ def test_togais_documented_example_reaches_zuora_as_exactly_881_94(stack):
     # Zuora's own total, discounts included, is the billing total to the cent.
     assert zinv["amount"] == Decimal("881.94") == example["totalAmount"]
     read_back = stack.services.zuora.get_invoice_items(zinv["id"])
-    assert [(i["chargeName"], i["chargeAmount"], i["processingType"]) for i in read_back] == [
+    assert [(i.charge_name, i.charge_amount, i.processing_type) for i in read_back] == [
         ("Payout_NEFT", Decimal("392.1"), "Charge"), ("Discount", Decimal("-39.93"), "Discount"),
         ("Payout IMPS", Decimal("589.94"), "Charge"), ("Discount", Decimal("-60.07"), "Discount"),
         ("Billing platform rounding", Decimal("-0.10"), "Charge")]
-    assert sum(i["chargeAmount"] for i in read_back) == Decimal("881.94")
+    assert sum(i.charge_amount for i in read_back) == Decimal("881.94")
     # The rounding is a warning in the event's history.
     [attempt] = stack.services.inbox.history(event_id)
     assert (attempt.outcome, attempt.message) == (
@@ -117,8 +117,8 @@ def test_the_totals_report_names_the_adjustment_that_differs(stack, monkeypatch)
     serve_document(stack, example)
     push(stack, example["id"])
     items = stack.services.zuora.get_invoice_items(only_invoice(stack)["id"])
-    discount = next(i for i in items if i["chargeAmount"] == Decimal("-39.93"))
-    changed = requests.post(f"{stack.zuora_server.url}/_sandbox/invoice-items/{discount['id']}",
+    discount = next(i for i in items if i.charge_amount == Decimal("-39.93"))
+    changed = requests.post(f"{stack.zuora_server.url}/_sandbox/invoice-items/{discount.id}",
                             json={"amount": "-30.00"}, timeout=10)
     assert changed.status_code == 200, changed.text
 

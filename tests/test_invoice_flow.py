@@ -95,9 +95,9 @@ class Stack:
              "billToContact": {"firstName": "Grace", "lastName": "Hopper", "country": "United States"}},
             idempotency_key=f"test-account:{billing_id}")
         with self.services.db.transaction() as conn:
-            mappings.link("account", zuora_id=created["accountId"], zuora_number=created["accountNumber"],
+            mappings.link("account", zuora_id=created.id, zuora_number=created.number,
                           billing_id=billing_id, origin="linked", inbox=self.services.inbox)(conn)
-        return created
+        return {"accountId": created.id, "accountNumber": created.number}  # Zuora's names, as the tests read them
 
     def linked_account(self, account_id: str = "acc-1", currency: str = "USD") -> dict:
         self.billing_account(account_id, currency)

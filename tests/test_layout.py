@@ -37,8 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "zuora": {"clients", "domain", *SHARED},
     "domain": set(),
     "flows": {"domain", "clients", "zuora", "store", "services", *SHARED},
-    # worker → zuora: reconciliation reads the typed accounts the Zuora client lists.
-    "worker": {"flows", "store", "domain", "services", "zuora", *SHARED},
+    "worker": {"flows", "store", "domain", "services", *SHARED},
     "web": {"actions", "store", "domain", "services", *SHARED},
     # billing and zuora land beside this work (issue 25) and bring their modules and inward arrows
     # (flows, services, worker and cli use them); listed here so docs/index.md's package map, which

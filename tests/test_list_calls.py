@@ -66,7 +66,7 @@ def billing_requests(servers, path: str) -> list[dict]:
 def make_zuora_accounts(zuora: ZuoraClient, n: int) -> list[str]:
     return [zuora.create_account({"name": f"Account {i}", "currency": "USD", "billCycleDay": 1, "autoPay": False,
                                   "billToContact": {"firstName": "Ada", "lastName": f"L{i}", "country": "US"}},
-                                 idempotency_key=f"list-test-{i}")["accountId"] for i in range(n)]
+                                 idempotency_key=f"list-test-{i}").id for i in range(n)]
 
 
 def test_zuora_accounts_stream_every_page_of_99(zuora, servers):
@@ -76,8 +76,8 @@ def test_zuora_accounts_stream_every_page_of_99(zuora, servers):
     assert len(zuora_requests(servers, "/object-query/accounts")) == 1  # lazily: one page so far
     rest = list(stream)
     rows = [first, *rest]
-    assert sorted(r["id"] for r in rows) == sorted(created)  # each once, none missing
-    assert rows == sorted(rows, key=lambda r: (r["updatedDate"], r["id"]))  # stable order for paging
+    assert sorted(r.id for r in rows) == sorted(created)  # each once, none missing
+    assert rows == sorted(rows, key=lambda r: (r.updated, r.id))  # stable order for paging
     pages = zuora_requests(servers, "/object-query/accounts")
     assert len(pages) == 2
     assert all("pageSize=99" in p["query"] for p in pages)
@@ -139,7 +139,7 @@ def zuora_invoice(zuora: ZuoraClient, account_id: str, n_items: int, key: str) -
     items = [{"amount": Decimal(f"{i}.01"), "serviceStartDate": "2024-08-01", "chargeName": f"Line {i:03d}"}
              for i in range(n_items)]
     return zuora.create_invoice({"accountId": account_id, "invoiceDate": "2024-08-31", "invoiceItems": items},
-                                idempotency_key=key)["id"]
+                                idempotency_key=key).id
 
 
 def query_of(request: dict) -> dict[str, str]:
@@ -150,8 +150,8 @@ def test_zuora_invoice_items_are_read_40_a_page_to_the_last(zuora, servers):
     [account] = make_zuora_accounts(zuora, 1)
     invoice_id = zuora_invoice(zuora, account, 85, "items-85")
     items = zuora.get_invoice_items(invoice_id)
-    assert [i["chargeName"] for i in items] == [f"Line {i:03d}" for i in range(85)]  # each once, in order
-    assert sum(i["chargeAmount"] for i in items) == sum(Decimal(f"{i}.01") for i in range(85))
+    assert [i.charge_name for i in items] == [f"Line {i:03d}" for i in range(85)]  # each once, in order
+    assert sum(i.charge_amount for i in items) == sum(Decimal(f"{i}.01") for i in range(85))
     pages = [query_of(r) for r in zuora_requests(servers, f"/v1/invoices/{invoice_id}/items")]
     assert pages == [{"page": "1", "pageSize": "40"}, {"page": "2", "pageSize": "40"},
                      {"page": "3", "pageSize": "40"}]
@@ -166,11 +166,11 @@ def test_zuora_object_query_invoices_and_usages_are_read_99_a_page(zuora, server
         zuora.create_usage({"AccountId": account, "Quantity": n, "StartDateTime": "2024-08-01T00:00:00Z",
                             "UOM": "Each", "Description": f"usage {n}"}, idempotency_key=f"usage-{n}")
     usages = zuora.find_usages(account, created_since=datetime.now(timezone.utc) - timedelta(hours=1))
-    assert sorted(u["quantity"] for u in usages) == list(range(100))
+    assert sorted(u.quantity for u in usages) == list(range(100))
     for n in range(100):
         zuora_invoice(zuora, account, 1, f"one-item-{n}")
     invoices = list(zuora.list_invoices(filters=[("accountId", "EQ", account)]))
-    assert len({i["id"] for i in invoices}) == len(invoices) == 100
+    assert len({i.id for i in invoices}) == len(invoices) == 100
     for path in ("/object-query/usages", "/object-query/invoices"):
         pages = [query_of(r) for r in zuora_requests(servers, path)]
         assert len(pages) == 2 and all(p["pageSize"] == "99" for p in pages), (path, pages)

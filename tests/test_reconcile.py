@@ -101,7 +101,7 @@ def test_zuora_account_whose_callouts_all_failed_is_synced_the_same_way(stack):
              "billToContact": {"firstName": "Ada", "lastName": "Lovelace", "country": "United Kingdom",
                                "workEmail": "ada@example.com"}}, idempotency_key="reconcile-test-ada")
         wait_for(lambda: [c for c in stack.zuora_state()["callouts"]
-                          if c["account_id"] == created["accountId"] and c["outcome"]])
+                          if c["account_id"] == created.id and c["outcome"]])
     finally:
         requests.post(f"{zuora_url}/_sandbox/config", json={"callout_url": None}, timeout=10)
     assert stack.events("account.callout") == []  # nothing ever reached the service
@@ -109,11 +109,11 @@ def test_zuora_account_whose_callouts_all_failed_is_synced_the_same_way(stack):
     result = run_pass(stack.services)
     stack.worker.drain()
 
-    assert result.queued["zuora_account"] == [created["accountId"]]
-    customer = requests.get(f"{stack.billing_server.url}/customers/{created['accountId']}", timeout=10,
+    assert result.queued["zuora_account"] == [created.id]
+    customer = requests.get(f"{stack.billing_server.url}/customers/{created.id}", timeout=10,
                             headers={"Authorization": f"Bearer {BILLING_TOKEN}"})
     assert customer.status_code == 200, customer.text
-    assert [m["zuora_id"] for m in stack.mappings("account")] == [created["accountId"]]
+    assert [m["zuora_id"] for m in stack.mappings("account")] == [created.id]
 
 
 def test_a_pass_that_dies_midway_loses_nothing_and_the_next_completes_it(stack):

@@ -67,9 +67,9 @@ def test_storm_of_429_and_503_with_retry_after_and_a_revoked_token_costs_three_s
     created = client.create_account(ACCOUNT, idempotency_key="acct-before-storm")  # now holds a token
     storm(url, STORM)
 
-    account = client.get_account(created["accountNumber"])
+    account = client.get_account(created.number)
 
-    assert account["basicInfo"]["id"] == created["accountId"]
+    assert account.id == created.id
     assert clock.sleeps == [1, 1, 1]  # each Retry-After exactly; never the minute-away RateLimit-Reset
     assert sum(clock.sleeps) == 3
     assert counters(url)["injected_errors"] == 3
@@ -117,12 +117,12 @@ def test_zuora_error_categories_over_http(zuora, clock, code, repeats, outcome):
     requests.post(f"{url}/_sandbox/fail-next", json={"count": repeats, "code": code, "message": "injected"},
                   timeout=10).raise_for_status()
     if outcome == "done":
-        client.update_account(created["accountId"], {"name": "Renamed Ltd"})
-        assert client.get_account(created["accountId"])["basicInfo"]["name"] == "Renamed Ltd"
+        client.update_account(created.id, {"name": "Renamed Ltd"})
+        assert client.get_account(created.id).name == "Renamed Ltd"
         assert len(clock.sleeps) == repeats
     else:
         with pytest.raises(ZuoraRejected) as caught:
-            client.update_account(created["accountId"], {"name": "Renamed Ltd"})
+            client.update_account(created.id, {"name": "Renamed Ltd"})
         assert caught.value.remote_code == str(code)
         assert len(clock.sleeps) == repeats - 1  # 60: two repeats, then refused; the others: refused at once
     puts = [r for r in requests.get(f"{url}/_sandbox/state", timeout=10).json()["requests"] if r["method"] == "PUT"]
@@ -169,7 +169,7 @@ def test_a_keyed_post_refused_with_try_again_is_repeated_under_a_fresh_key(zuora
     keys = [r["idempotency_key"] for r in posts]
     assert len(keys) == 2 and keys[0] == "billing-account:acc-rekey:s1"
     assert keys[1].startswith("billing-account:acc-rekey:s1~retry-") and keys[1] != keys[0]
-    assert client.get_account(created["accountId"])["basicInfo"]["name"] == ACCOUNT["name"]
+    assert client.get_account(created.id).name == ACCOUNT["name"]
     accounts = requests.get(f"{url}/_sandbox/state", timeout=10).json()["accounts"]
     assert len(accounts) == 1
 

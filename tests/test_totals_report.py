@@ -91,8 +91,8 @@ def test_an_item_changed_in_zuora_is_named_to_the_cent_first_and_exits_1(stack, 
     usd, _ = two_accounts_with_invoices(stack)
     [zuora_invoice] = [i for i in stack.zuora_state()["invoices"] if i["currency"] == "USD"]
     items = stack.services.zuora.get_invoice_items(zuora_invoice["id"])
-    item = next(i for i in items if i["chargeAmount"] == Decimal("99.99"))
-    changed = requests.post(f"{stack.zuora_server.url}/_sandbox/invoice-items/{item['id']}",
+    item = next(i for i in items if i.charge_amount == Decimal("99.99"))
+    changed = requests.post(f"{stack.zuora_server.url}/_sandbox/invoice-items/{item.id}",
                             json={"amount": "99.98"}, timeout=10)
     assert changed.status_code == 200, changed.text
 

@@ -265,7 +265,7 @@ def test_a_twin_whose_mapping_was_lost_is_found_by_its_link_field_and_reversed(s
     stack.worker.drain()
 
     row = invoice_mapping(stack, invoice["id"])
-    assert (row.zuora_id, row.reversal) == (created["id"], "reversed")
+    assert (row.zuora_id, row.reversal) == (created.id, "reversed")
     assert voids.unpushed_void(stack.services.db, invoice["id"]) is None
 
 

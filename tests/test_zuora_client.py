@@ -69,7 +69,7 @@ def test_token_fetched_with_client_credentials_form_and_reused(mock, clock):
     mock.get(f"{BASE}/v1/accounts/A00000001", json=ACCOUNT)
     client = make_client(clock)
 
-    assert client.get_account("A00000001")["basicInfo"]["id"] == "8ad0000000000001"
+    assert client.get_account("A00000001").id == "8ad0000000000001"
     client.get_account("A00000001")
 
     assert len(token_calls(mock)) == 1
@@ -132,7 +132,7 @@ def test_401_refreshes_token_once_and_repeats_the_call(mock, clock):
     ])
     client = make_client(clock)
 
-    assert client.get_account("A00000001")["basicInfo"]["accountNumber"] == "A00000001"
+    assert client.get_account("A00000001").number == "A00000001"
     assert len(token_calls(mock)) == 2
     assert [r.headers["Authorization"] for r in api_calls(mock)] == ["Bearer tok-old", "Bearer tok-new"]
     assert clock.sleeps == []  # a refresh is not a backoff
@@ -332,7 +332,7 @@ def test_connection_errors_and_timeouts_are_retried(mock, clock, failure):
     mock.post(TOKEN_URL, token_reply(ACCESS))
     mock.get(f"{BASE}/v1/accounts/A00000001", [{"exc": failure}, {"json": ACCOUNT}])
 
-    assert make_client(clock).get_account("A00000001")["basicInfo"]["id"]
+    assert make_client(clock).get_account("A00000001").id
     assert len(api_calls(mock)) == 2
 
 
@@ -418,7 +418,7 @@ def test_transient_categories_are_retried(mock, clock, code):
 
     result = make_client(clock).create_account({"name": "Acme"}, idempotency_key="acct-9")
 
-    assert result["accountId"] == "8ad1"
+    assert result.id == "8ad1"
     assert len(api_calls(mock)) == 2
     assert clock.sleeps == [3]
 
@@ -469,7 +469,7 @@ def test_internal_error_that_passes_on_a_repeat_succeeds(mock, clock):
     internal = {"json": {"success": False, "reasons": [{"code": 53100060, "message": "internal error"}]}}
     mock.post(f"{BASE}/v1/accounts", [internal, internal,
                                       {"json": {"success": True, "accountId": "8ad1", "accountNumber": "A1"}}])
-    assert make_client(clock).create_account({"name": "Acme"}, idempotency_key="k")["accountId"] == "8ad1"
+    assert make_client(clock).create_account({"name": "Acme"}, idempotency_key="k").id == "8ad1"
     assert len(api_calls(mock)) == 3
 
 
@@ -542,7 +542,7 @@ def test_idempotency_key_identical_across_retries_of_one_push(mock, clock):
     result = make_client(clock).create_invoice({"accountId": "a", "invoiceItems": []},
                                                idempotency_key="invoice:bill-inv-42:v1")
 
-    assert result["invoiceNumber"] == "INV00000155"
+    assert result.number == "INV00000155"
     keys = [r.headers.get("Idempotency-Key") for r in api_calls(mock)]
     assert keys == ["invoice:bill-inv-42:v1"] * 3
     assert len({r.text for r in api_calls(mock)}) == 1  # the same body each time
@@ -584,7 +584,7 @@ def test_409_in_progress_is_retried_and_409_with_original_result_is_returned(moc
         {"status_code": 409, "json": {"success": True, "accountId": "8ad1", "accountNumber": "A00000009"}},
     ])
     result = make_client(clock).create_account({"name": "Acme"}, idempotency_key="acct-9")
-    assert result["accountNumber"] == "A00000009"
+    assert result.number == "A00000009"
     assert len(api_calls(mock)) == 2 and len(clock.sleeps) == 1
 
 
@@ -676,8 +676,8 @@ def test_amounts_are_exact_decimals_both_ways(mock, clock):
     invoice = client.get_invoice("i1")
 
     assert '"amount":12345678901234567.89' in api_calls(mock)[0].text
-    assert invoice["amount"] == Decimal("0.30000000000000004")
-    assert invoice["balance"] == Decimal("12345678901234567.89")
+    assert invoice.amount == Decimal("0.30000000000000004")
+    assert invoice.balance == Decimal("12345678901234567.89")
 
 
 # ---------------------------------------------------------------------------------------- object query and usage
@@ -689,7 +689,7 @@ def test_find_accounts_filters_and_follows_pages(mock, clock):
         {"json": {"data": [{"id": "a2", "accountNumber": "A2"}]}},
     ])
     rows = make_client(clock).find_accounts("BillingAccountId__c", "acc 1/x")
-    assert [r["id"] for r in rows] == ["a1", "a2"]
+    assert [r.id for r in rows] == ["a1", "a2"]
     first, second = api_calls(mock)
     assert first.qs["filter[]"] == ["billingaccountid__c.eq:acc 1/x"]  # requests-mock lower-cases qs
     assert "filter%5B%5D=BillingAccountId__c.EQ%3Aacc+1%2Fx" in first.url
@@ -711,7 +711,7 @@ def test_create_usage_record(mock, clock):
     mock.post(f"{BASE}/v1/object/usage", json={"Id": "8ad0abb", "Success": True})
     record = {"AccountNumber": "A1", "Quantity": Decimal("200.5"), "UOM": "Each",
               "StartDateTime": "2024-06-01T00:00:00Z"}
-    assert make_client(clock).create_usage(record, idempotency_key="usage:inv-1:meter-1")["Id"] == "8ad0abb"
+    assert make_client(clock).create_usage(record, idempotency_key="usage:inv-1:meter-1") == "8ad0abb"
     assert api_calls(mock)[0].headers["Idempotency-Key"] == "usage:inv-1:meter-1"
     assert '"Quantity":200.5' in api_calls(mock)[0].text
 
@@ -732,7 +732,7 @@ def test_upload_usage_and_wait_until_completed(mock, clock):
     result = client.wait_for_usage_import(import_id, poll_interval=2.0)
 
     assert import_id == "2c92a0fe00cc"
-    assert result["importStatus"] == "Completed"
+    assert result.status == "Completed"
     assert clock.sleeps == [0.2, 0.4]  # from a tenth of poll_interval, doubling up to it
     upload = api_calls(mock)[0]
     assert upload.headers["Idempotency-Key"] == "usagefile:inv-1"
@@ -862,7 +862,7 @@ def test_secret_not_logged_over_real_http(caplog):
     with ServerThread(app) as server:
         clock = FakeClock()
         client = ZuoraClient(server.url, "client-id", SECRET, clock=clock, sleep=clock.sleep)
-        assert client.get_account("A1")["basicInfo"]["id"] == "8ad0000000000001"
+        assert client.get_account("A1").id == "8ad0000000000001"
         with pytest.raises(AuthFailed) as caught:
             ZuoraClient(server.url, "client-id", SECRET + "-wrong", clock=clock,
                         sleep=clock.sleep).get_account("A1")
@@ -891,11 +891,11 @@ def test_reverse_sends_its_dates_unkeyed_and_needs_a_credit_memo_or_a_job(mock, 
     client = make_client(clock)
     day = date(2026, 2, 1)
     assert client.reverse_invoice("8ad0inv", memo_date=day, apply_effective_date=day,
-                                  comment="voided")["creditMemo"] == {"id": "cm-1"}
+                                  comment="voided").credit_memo_id == "cm-1"
     sent = api_calls(mock)[0]
     assert sent.json() == {"memoDate": "2026-02-01", "applyEffectiveDate": "2026-02-01", "comment": "voided"}
     assert "Idempotency-Key" not in sent.headers  # Zuora: no key on PUT
-    assert client.reverse_invoice("8ad0inv", memo_date=day, apply_effective_date=day)["jobId"] == "job-1"
+    assert client.reverse_invoice("8ad0inv", memo_date=day, apply_effective_date=day).job_id == "job-1"
     with pytest.raises(MalformedResponse, match=r"neither creditMemo\.id nor jobId"):
         client.reverse_invoice("8ad0inv", memo_date=day, apply_effective_date=day)
 

@@ -78,8 +78,8 @@ def test_usage_credit_memos_creates_and_undo_answers():
     assert readers.credit_memo({"id": "m1", "reasonCode": "Invoice reversal"}, "q").reason_code == "Invoice reversal"
     created = readers.created({"accountId": "8ad1", "accountNumber": "A1"}, "accountId", "accountNumber", "w")
     assert (created.id, created.number) == ("8ad1", "A1")
-    with pytest.raises(MalformedResponse, match="w: response has no Id"):
-        readers.created({}, "Id", None, "w")
+    with pytest.raises(MalformedResponse, match="w: response has no invoiceNumber"):
+        readers.created({"id": "i1"}, "id", "invoiceNumber", "w")
     undo = readers.undo({"creditMemo": {"id": "m1"}, "jobId": "j1", "jobStatus": "Pending"}, "w")
     assert (undo.credit_memo_id, undo.job_id, undo.job_status) == ("m1", "j1", "Pending")
     assert readers.undo({"creditMemo": {"id": ""}}, "w").credit_memo_id is None

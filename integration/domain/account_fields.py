@@ -12,6 +12,7 @@ import re
 import pycountry
 
 from integration.domain.errors import InvalidData
+from integration.domain.zuora_view import ZuoraAccountView, ZuoraContactView
 
 BILLING_NAME_MIN, BILLING_NAME_MAX = 3, 255
 ZUORA_CONTACT_NAME_MAX = 100
@@ -53,12 +54,11 @@ def _clean(mapping: dict) -> dict:
     return {k: v for k, v in mapping.items() if v not in (None, "")}
 
 
-def zuora_email(account: dict) -> str | None:
+def zuora_email(account: ZuoraAccountView) -> str | None:
     """The first email a billing engineer would send invoices to."""
-    bill_to, sold_to = account.get("billToContact") or {}, account.get("soldToContact") or {}
-    extra = (account.get("billingAndPayment") or {}).get("additionalEmailAddresses") or []
-    for candidate in (bill_to.get("workEmail"), bill_to.get("personalEmail"), sold_to.get("workEmail"),
-                      sold_to.get("personalEmail"), *extra):
+    contacts = [contact for contact in (account.bill_to, account.sold_to) if contact is not None]
+    for candidate in (*(email for c in contacts for email in (c.work_email, c.personal_email)),
+                      *account.additional_emails):
         if isinstance(candidate, str) and candidate.strip():
             return candidate.strip()
     return None
@@ -74,20 +74,27 @@ def billing_name(name: str, account_number: str | None) -> str:
     return name[:BILLING_NAME_MAX]
 
 
-def canonical_from_zuora(account: dict) -> dict:
+def _zuora_address(contact: ZuoraContactView | None) -> dict[str, str | None]:
+    """A contact's address under the canonical names (``_ZUORA_ADDRESS``'s order), country as Zuora has it."""
+    if contact is None:
+        return dict.fromkeys(_ZUORA_ADDRESS)
+    return {"line1": contact.address1, "line2": contact.address2, "city": contact.city, "state": contact.state,
+            "postalCode": contact.zip_code}
+
+
+def canonical_from_zuora(account: ZuoraAccountView) -> dict:
     """A Zuora account (GET /v1/accounts/{key}) in the canonical, billing-shaped form."""
-    basic = account["basicInfo"]
-    contact = account.get("billToContact") or account.get("soldToContact") or {}
-    address = {ours: contact.get(theirs) for ours, theirs in _ZUORA_ADDRESS.items()}
-    if contact.get("country"):
-        address["country"] = country_to_alpha2(contact["country"], "billToContact.country")
-    address["phoneNumber"] = contact.get("workPhone") or contact.get("mobilePhone") or contact.get("homePhone")
-    return {"name": billing_name(basic.get("name", ""), basic.get("accountNumber")),
+    contact = account.bill_to or account.sold_to
+    address = _zuora_address(contact)
+    if contact and contact.country:
+        address["country"] = country_to_alpha2(contact.country, "billToContact.country")
+    address["phoneNumber"] = (contact.work_phone or contact.mobile_phone or contact.home_phone) if contact else None
+    return {"name": billing_name(account.name, account.number),
             "primaryEmail": zuora_email(account), "address": _clean(address)}
 
 
-def zuora_currency(account: dict) -> str:
-    currency = (account.get("billingAndPayment") or {}).get("currency") or account["basicInfo"].get("currency")
+def zuora_currency(account: ZuoraAccountView) -> str:
+    currency = account.currency
     if not currency:
         raise InvalidData("billingAndPayment.currency", "the Zuora account has no currency")
     return currency
@@ -109,10 +116,9 @@ def canonical_from_billing(account: dict, customer: dict | None) -> dict:
 
 # -- canonical → billing ----------------------------------------------------------------------------
 
-def billing_customer_payload(zuora_account: dict, billing_account_id: str) -> dict:
+def billing_customer_payload(zuora_account: ZuoraAccountView, billing_account_id: str) -> dict:
     """POST /customers for a Zuora account: customer ID = Zuora account ID, one account of the same ID,
     the Zuora IDs in the account's settings."""
-    basic = zuora_account["basicInfo"]
     canonical = canonical_from_zuora(zuora_account)
     if not canonical["primaryEmail"]:
         raise InvalidData("billToContact.workEmail",
@@ -122,8 +128,8 @@ def billing_customer_payload(zuora_account: dict, billing_account_id: str) -> di
         raise InvalidData("billToContact.workEmail", f"{canonical['primaryEmail']!r} is not a usable email address")
     account = {"id": billing_account_id, "name": canonical["name"], "invoiceCurrency": zuora_currency(zuora_account),
                "primaryEmail": canonical["primaryEmail"], "address": canonical["address"],
-               "settings": zuora_id_settings(billing_account_id, basic["id"], basic["accountNumber"])}
-    return {"id": basic["id"], "name": canonical["name"], "primaryEmail": canonical["primaryEmail"],
+               "settings": zuora_id_settings(billing_account_id, zuora_account.id, zuora_account.number)}
+    return {"id": zuora_account.id, "name": canonical["name"], "primaryEmail": canonical["primaryEmail"],
             "address": canonical["address"], "account": account}
 
 
@@ -178,7 +184,7 @@ def zuora_account_payload(account: dict, customer: dict | None, link_field: str)
             link_field: account["id"]}
 
 
-def zuora_update(zuora_account: dict, wanted: dict) -> dict:
+def zuora_update(zuora_account: ZuoraAccountView, wanted: dict) -> dict:
     """PUT /v1/accounts/{key} with only what differs from the billing data (empty: skip the write)."""
     current = canonical_from_zuora(zuora_account)
     update: dict = {}
@@ -186,8 +192,8 @@ def zuora_update(zuora_account: dict, wanted: dict) -> dict:
         update["name"] = wanted["name"][:255]
     if (wanted.get("primaryEmail") and wanted["primaryEmail"] != current["primaryEmail"]) or \
             (wanted.get("address") and wanted["address"] != current["address"]):
-        contact = zuora_account.get("billToContact") or {}
-        first, last = contact.get("firstName"), contact.get("lastName")
+        contact = zuora_account.bill_to
+        first, last = (contact.first_name, contact.last_name) if contact else (None, None)
         names = ((first, last) if isinstance(first, str) and first and isinstance(last, str) and last
                  else split_name(wanted.get("name") or current["name"]))
         update["billToContact"] = zuora_contact(

@@ -26,6 +26,7 @@ from integration.flows.outcome import Outcome
 from integration.services import Services
 from integration.store import mappings
 from integration.store.inbox import Event
+from integration.zuora.model import ZuoraAccount
 
 log = logging.getLogger("integration.flows.accounts")
 
@@ -45,8 +46,7 @@ class AccountFlows:
     def from_zuora(self, event: Event) -> Outcome:
         """A Zuora callout (or an on-demand sync) for one Zuora account."""
         account = self.zuora.get_account(event.object_id)
-        basic = account["basicInfo"]
-        zuora_id, zuora_number = basic["id"], basic["accountNumber"]
+        zuora_id, zuora_number = account.id, account.number
 
         mapping = mappings.find(self.db, "account", zuora_key=zuora_id)
         if mapping:
@@ -54,7 +54,7 @@ class AccountFlows:
             return Outcome(summary=f"already linked to {mapping.billing_id}; "
                                    + (f"updated {', '.join(changed)}" if changed else "nothing changed"))
 
-        linked_id = basic.get(self.link_field)
+        linked_id = account.custom_field(self.link_field)
         if linked_id and self.billing.get_account(linked_id) is not None:
             self._ensure_zuora_settings(linked_id, zuora_id, zuora_number)
             return Outcome(writes=[self._link(zuora_id, zuora_number, linked_id, None, "linked")],
@@ -69,7 +69,7 @@ class AccountFlows:
             origin = "linked"
             self._adopt_existing_customer(payload)
             self._ensure_zuora_settings(billing_id, zuora_id, zuora_number)
-        if basic.get(self.link_field) != billing_id:
+        if account.custom_field(self.link_field) != billing_id:
             self.zuora.update_account(zuora_id, {self.link_field: billing_id})
         return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, payload["id"], origin)],
                        summary=f"billing customer and account {billing_id} ({origin})")
@@ -82,11 +82,11 @@ class AccountFlows:
             with contextlib.suppress(BillingConflict):
                 self.billing.create_account({**payload["account"], "customerId": payload["id"]})
 
-    def _push_to_billing(self, zuora_account: dict, billing_id: str) -> list[str]:
+    def _push_to_billing(self, zuora_account: ZuoraAccount, billing_id: str) -> list[str]:
         account = self.billing.get_account(billing_id)
         if account is None:
             raise BillingRejected(f"billing account {billing_id}, linked to Zuora account "
-                                  f"{zuora_account['basicInfo']['id']}, does not exist", 404)
+                                  f"{zuora_account.id}, does not exist", 404)
         customer = self._customer_if_needed(account)
         patch = billing_patch(canonical_from_billing(account, customer), canonical_from_zuora(zuora_account))
         if patch:
@@ -140,26 +140,25 @@ class AccountFlows:
         settings = self._zuora_settings(billing_id)
         twin = self._find_zuora_twin(billing_id, settings)
         if twin is not None:
-            basic = twin["basicInfo"]
-            if basic.get(self.link_field) != billing_id:
-                self.zuora.update_account(basic["id"], {self.link_field: billing_id})
-            self._ensure_zuora_settings(billing_id, basic["id"], basic["accountNumber"], settings)
-            changed = self._push_to_zuora(basic["id"], wanted, twin)
-            return Outcome(writes=[self._link(basic["id"], basic["accountNumber"], billing_id,
+            if twin.custom_field(self.link_field) != billing_id:
+                self.zuora.update_account(twin.id, {self.link_field: billing_id})
+            self._ensure_zuora_settings(billing_id, twin.id, twin.number, settings)
+            changed = self._push_to_zuora(twin.id, wanted, twin)
+            return Outcome(writes=[self._link(twin.id, twin.number, billing_id,
                                               account.get("customerId"), "linked")],
-                           summary=f"linked to existing Zuora account {basic['id']}"
+                           summary=f"linked to existing Zuora account {twin.id}"
                                    + (f", updated {', '.join(changed)}" if changed else ""))
 
         # The twin look-up above ran first, so this key's series cannot create a second account
         # for one that an earlier series (or another event) created and never recorded.
         created = self.zuora.create_account(zuora_account_payload(account, customer, self.link_field),
                                             idempotency_key=event.idempotency_key("billing-account", billing_id))
-        zuora_id, zuora_number = created["accountId"], created["accountNumber"]
+        zuora_id, zuora_number = created.id, created.number
         self._ensure_zuora_settings(billing_id, zuora_id, zuora_number, settings)
         return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, account.get("customerId"), "billing")],
                        summary=f"Zuora account {zuora_number} created")
 
-    def _find_zuora_twin(self, billing_id: str, settings: list[dict]) -> dict | None:
+    def _find_zuora_twin(self, billing_id: str, settings: list[dict]) -> ZuoraAccount | None:
         """A Zuora account already linked to this billing account: by the billing settings, or by the
         link field (which also finds an account we created in a run that crashed before recording it)."""
         zuora_id = next((s.get("value") for s in settings if s.get("name") == "zuoraAccountId"), None)
@@ -170,12 +169,10 @@ class AccountFlows:
                 log.warning("billing settings name a Zuora account that does not exist",
                             extra={"billing_id": billing_id, "zuora_id": zuora_id})
         for row in self.zuora.find_accounts(self.link_field, billing_id):
-            key = row.get("id") or row.get("Id") or row.get("accountNumber")
-            if key:
-                return self.zuora.get_account(key)
+            return self.zuora.get_account(row.id)
         return None
 
-    def _push_to_zuora(self, zuora_id: str, wanted: dict, current: dict | None = None) -> list[str]:
+    def _push_to_zuora(self, zuora_id: str, wanted: dict, current: ZuoraAccount | None = None) -> list[str]:
         current = current or self.zuora.get_account(zuora_id)
         update = zuora_update(current, wanted)
         if update:

@@ -27,6 +27,7 @@ from integration.domain.account_fields import SETTINGS_NAMESPACE
 from integration.store import mappings
 from integration.store.backfill_index import ScratchIndex
 from integration.store.db import Database
+from integration.zuora.model import ZuoraAccount
 
 ACTIONS = ("linked", "link", "create_in_billing", "create_in_zuora", "conflict", "candidate", "push_invoice")
 SIDES = ("zuora", "billing", "both")
@@ -59,15 +60,14 @@ def billing_zuora_ref(account: dict) -> str | None:
     return _text(found.get("zuoraAccountId")) or _text(found.get("zuoraAccountNumber"))
 
 
-def index_zuora(index: ScratchIndex, rows: Iterable[dict], link_field: str,
+def index_zuora(index: ScratchIndex, rows: Iterable[ZuoraAccount], link_field: str,
                 tick: Callable[[], None] = lambda: None) -> None:
     """Stream Zuora Object Query rows into the index (the bill-to email when ``expand[]=billTo``)."""
     def reduced() -> Iterator[tuple[str, str | None, str | None, str | None]]:
         for row in rows:
-            bill_to = row.get("billTo")
-            contact: dict = bill_to if isinstance(bill_to, dict) else {}
-            yield (str(row["id"]), _text(row.get("accountNumber")), _text(row.get(link_field)),
-                   _email(contact.get("workEmail") or contact.get("personalEmail")))
+            contact = row.bill_to
+            yield (row.id, _text(row.number), _text(row.custom_field(link_field)),
+                   _email((contact.work_email or contact.personal_email) if contact else None))
     index.add_zuora(reduced(), tick)
 
 

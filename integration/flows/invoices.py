@@ -58,6 +58,7 @@ from integration.services import Services
 from integration.store import mappings, meters, voids
 from integration.store.inbox import Event
 from integration.store.meters import MeterSettings
+from integration.zuora.model import ZuoraInvoice
 
 log = logging.getLogger("integration.flows.invoices")
 
@@ -263,40 +264,40 @@ class InvoiceFlow:
             log.info("sub-cent invoice lines allocated to whole cents", extra={"invoice_id": invoice_id})
         earlier = self._created_before(invoice_id)
         if earlier is not None:
-            writes.append(mappings.link("invoice", zuora_id=earlier["id"], zuora_number=earlier.get("invoiceNumber"),
+            writes.append(mappings.link("invoice", zuora_id=earlier.id, zuora_number=earlier.number,
                                         billing_id=invoice_id, billing_parent_id=None, origin="billing"))
-            return (f"Zuora invoice {earlier.get('invoiceNumber') or earlier['id']} was created by an earlier "
+            return (f"Zuora invoice {earlier.number or earlier.id} was created by an earlier "
                     f"attempt; linked, not posted again")
         payload[self.link_field] = invoice_id
         created = self.zuora.create_invoice(payload, idempotency_key=event.idempotency_key("billing-invoice",
                                                                                            invoice_id))
-        writes.append(mappings.link("invoice", zuora_id=created["id"], zuora_number=created["invoiceNumber"],
+        writes.append(mappings.link("invoice", zuora_id=created.id, zuora_number=created.number,
                                     billing_id=invoice_id, billing_parent_id=None, origin="billing"))
         total = zuora_total(items)
-        return (f"Zuora invoice {created['invoiceNumber']} created: {len(items)} item(s), "
+        return (f"Zuora invoice {created.number} created: {len(items)} item(s), "
                 f"{money.plain(total)} {currency or ''}".rstrip() + _adjusted(adjustments))
 
-    def _created_before(self, invoice_id: str) -> dict | None:
+    def _created_before(self, invoice_id: str) -> ZuoraInvoice | None:
         """The Zuora invoice whose link field names this billing invoice, if one exists: created by an
         earlier attempt series (whose answer was lost) or another event of this invoice. Looked up on
         every push, because a new series carries a new Idempotency-Key and Zuora would post again."""
         found = self.zuora.find_invoices(self.link_field, invoice_id)
         if len(found) > 1:
             log.warning("several Zuora invoices name one billing invoice; linking the first",
-                        extra={"invoice_id": invoice_id, "zuora_ids": [row["id"] for row in found][:10]})
+                        extra={"invoice_id": invoice_id, "zuora_ids": [row.id for row in found][:10]})
         return found[0] if found else None
 
     def _check_currency(self, invoice: dict, account: mappings.Mapping) -> str | None:
         """The invoice's currency, after checking the Zuora account bills in it: a standalone
         invoice takes the account's currency, so a mismatch would change the money silently."""
         zuora_account = self.zuora.get_account(account.zuora_id)
-        zuora_currency = (zuora_account.get("billingAndPayment") or {}).get("currency")
+        zuora_currency = zuora_account.currency
         billing_currency = invoice_currency(invoice)
-        if billing_currency and zuora_currency and billing_currency.upper() != str(zuora_currency).upper():
+        if billing_currency and zuora_currency and billing_currency.upper() != zuora_currency.upper():
             raise InvalidData("invoiceDetails.account.invoiceCurrency",
                               f"the billing invoice is in {billing_currency}, but Zuora account "
                               f"{account.zuora_number or account.zuora_id} bills in {zuora_currency}")
-        return billing_currency or (zuora_currency if isinstance(zuora_currency, str) else None)
+        return billing_currency or zuora_currency
 
     def _usage_follow_up(self, invoice_id: str, synced: dict[str, MeterSettings]) -> Callable:
         """A write that queues ``invoice.usage`` with the meters this run left off the invoice, so the

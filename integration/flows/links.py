@@ -33,12 +33,11 @@ class LinkFlow(AccountFlows):
         if problem:
             raise LinkRefused(problem)
         zuora = self.zuora.get_account(event.object_id)  # ZuoraRejected when it does not exist
-        basic = zuora["basicInfo"]
-        zuora_id, zuora_number = basic["id"], basic["accountNumber"]
+        zuora_id, zuora_number = zuora.id, zuora.number
         billing = self.billing.get_account(billing_id)
         if billing is None:
             raise BillingRejected(f"billing account {billing_id} does not exist", 404)
-        named = basic.get(self.link_field)
+        named = zuora.custom_field(self.link_field)
         if named and named != billing_id:
             raise LinkRefused(f"Zuora account {zuora_id} is already linked to billing account {named}"
                               f" ({self.link_field})")

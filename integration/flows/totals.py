@@ -57,6 +57,8 @@ from integration.flows.invoices import billing_instant, invoice_currency, split_
 from integration.flows.usage import holds_marker, usage_marker
 from integration.store import mappings, meters
 from integration.store.mapping_export import all_mappings
+from integration.zuora.client import ZuoraClient
+from integration.zuora.model import ZuoraUsage
 
 READ_BACK_MARGIN = timedelta(hours=1)
 """How far before the first mapping row of an account's invoices its usage records are read (clock skew)."""
@@ -234,7 +236,7 @@ def _period_invoices(db: Any, billing: Any, owner_id: str, period: Period,
                        zuora_link=mappings.find(db, "invoice", billing_id=summary["id"]), unexplained=unexplained)
 
 
-def _usage_records(db: Any, zuora: Any, zuora_account_id: str, invoices: list[_Invoice]) -> list[dict]:
+def _usage_records(db: Any, zuora: ZuoraClient, zuora_account_id: str, invoices: list[_Invoice]) -> list[ZuoraUsage]:
     """The account's usage records created since the first mapping row of these invoices (less a
     margin): usage of a period's invoices is pushed after they were, so older records are not theirs."""
     if not any(line.meter_id for invoice in invoices for line in invoice.lines):
@@ -252,7 +254,7 @@ def _meter_modes(db: Any, invoices: list[_Invoice]) -> dict[str, str]:
     return {meter_id: settings.mode for meter_id, settings in meters.settings_for(db, ids).items()}
 
 
-def _compare(zuora: Any, invoice: _Invoice, records: list[dict], modes: dict[str, str]) -> InvoiceTotals:
+def _compare(zuora: ZuoraClient, invoice: _Invoice, records: list[ZuoraUsage], modes: dict[str, str]) -> InvoiceTotals:
     notes: list[str] = [f"the billing invoice does not add up: {invoice.unexplained}"] if invoice.unexplained else []
     held: dict[str, list[Decimal]] = {part: [] for part in _PARTS}
     zuora_id = invoice.zuora_link.zuora_id if invoice.zuora_link else None
@@ -263,17 +265,18 @@ def _compare(zuora: Any, invoice: _Invoice, records: list[dict], modes: dict[str
             notes.append(f"Zuora invoice {zuora_id} could not be read: {exc}")
         else:
             for item in items:
-                held[_item_part(item)].append(_charge_amount(item, zuora_id))
+                held[_part(item.processing_type, item.applied_to_item_id, item.charge_name, item.charge_amount)
+                     ].append(item.charge_amount)
     by_meter: dict[str, list[Line]] = {}
     for line in invoice.lines:
         if line.meter_id:
             by_meter.setdefault(line.meter_id, []).append(line)
     for meter_id, lines in sorted(by_meter.items()):
         marker = usage_marker(invoice.id, meter_id)
-        for record in (r for r in records if holds_marker(r.get("description"), marker)):
-            quantity = money.to_decimal(record.get("quantity"))
+        for record in (r for r in records if holds_marker(r.description, marker)):
+            quantity = record.quantity
             if quantity is None:
-                raise MalformedResponse(f"Zuora usage record {record.get('id')} has no numeric quantity")
+                raise MalformedResponse(f"Zuora usage record {record.id} has no numeric quantity")
             held[USAGE].append(money.EXACT.multiply(quantity, _per_unit(invoice, meter_id, lines, modes, record)))
     sums = {part: money.exact_sum(values) for part, values in held.items()}
     zuora_total = money.exact_sum(sums.values())
@@ -288,13 +291,18 @@ def _compare(zuora: Any, invoice: _Invoice, records: list[dict], modes: dict[str
 
 
 def _item_part(item: dict) -> str:
+    """``_part`` of an item the invoice flow plans (its payload's names)."""
+    return _part(item.get("processingType"), item.get("appliedToItemId"), item.get("chargeName"),
+                 money.to_decimal(item.get("chargeAmount", item.get("amount"))))
+
+
+def _part(processing_type: object, applied_to_item_id: object, name: object, amount: Decimal | None) -> str:
     """Which part of a billing invoice a Zuora item (read back, or planned) carries, by what the invoice
     flow names it: a discount item, one of §12's named items, else a charge (a line, a miscellaneous
     or custom amount)."""
-    if item.get("processingType") == "Discount" or item.get("appliedToItemId"):
+    if processing_type == "Discount" or applied_to_item_id:
         return DISCOUNT
-    name = item.get("chargeName")
-    if name == DISCOUNT_NAME and (money.to_decimal(item.get("chargeAmount", item.get("amount"))) or 0) < 0:
+    if name == DISCOUNT_NAME and (amount or 0) < 0:
         return DISCOUNT
     return _KIND_OF_NAME.get(name, CHARGES) if isinstance(name, str) else CHARGES
 
@@ -315,18 +323,12 @@ def _what_differs(invoice: _Invoice, held: dict[str, Decimal], modes: dict[str, 
             if money.EXACT.subtract(held[part], planned[part]).quantize(cents, rounding=ROUND_HALF_UP) != 0]
 
 
-def _charge_amount(item: dict, zuora_invoice_id: str) -> Decimal:
-    amount = money.to_decimal(item.get("chargeAmount"))
-    if amount is None:
-        raise MalformedResponse(f"Zuora invoice {zuora_invoice_id}: item {item.get('id')} has no numeric chargeAmount")
-    return amount
-
-
-def _per_unit(invoice: _Invoice, meter_id: str, lines: list[Line], modes: dict[str, str], record: dict) -> Decimal:
+def _per_unit(invoice: _Invoice, meter_id: str, lines: list[Line], modes: dict[str, str], record: ZuoraUsage
+              ) -> Decimal:
     """The meter's per-unit amount on this invoice: 1 in revenue mode (the settings', else what the
     record's description says it was pushed as), else the billing line's, or the average of a tiered one."""
     mode = modes.get(meter_id)
-    if mode == "revenue" or (mode is None and str(record.get("description", "")).startswith("Revenue ")):
+    if mode == "revenue" or (mode is None and (record.description or "").startswith("Revenue ")):
         return Decimal(1)
     prices = {price for line in lines for price in line.unit_prices()}
     if len(prices) == 1:

@@ -256,7 +256,7 @@ class UsageFlow:
             return Outcome(writes=writes, summary=f"usage of invoice {invoice_id}: {len(found)} line(s) already in "
                                                   f"Zuora from an earlier attempt; linked, nothing pushed")
 
-        number = account.zuora_number or self.zuora.get_account(account.zuora_id)["basicInfo"]["accountNumber"]
+        number = account.zuora_number or self.zuora.get_account(account.zuora_id).number
         files = csv_files(todo, account_number=number, start=billing_date(invoice, "startDate"),
                           end=service_end(invoice), max_bytes=self.max_file_bytes)
         imports = []
@@ -292,9 +292,9 @@ class UsageFlow:
         found = {}
         for line in lines:
             marker = usage_marker(invoice_id, line.meter_id)
-            record = next((r for r in records if holds_marker(r.get("description"), marker)), None)
+            record = next((r for r in records if holds_marker(r.description, marker)), None)
             if record is not None:
-                found[line.key] = str(record["id"])
+                found[line.key] = record.id
         return found
 
     def _import(self, event: Event, content: bytes) -> str:

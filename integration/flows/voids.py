@@ -41,6 +41,7 @@ from integration.flows.outcome import Outcome, Write
 from integration.services import Services
 from integration.store import mappings, voids
 from integration.store.inbox import Event
+from integration.zuora.model import ZuoraInvoice, ZuoraUndo
 
 log = logging.getLogger("integration.flows.voids")
 
@@ -98,8 +99,8 @@ class VoidFlow:
                 return Outcome(writes=[voids.record_unpushed(invoice_id, event.id)],
                                summary=f"invoice {invoice_id} voided before it reached Zuora as an invoice; "
                                        f"recorded, it will never be pushed", warnings=self._usage_left(invoice_id))
-            zuora_id, number = str(twin["id"]), str(twin.get("invoiceNumber") or twin["id"])
-            writes.append(mappings.link("invoice", zuora_id=zuora_id, zuora_number=twin.get("invoiceNumber"),
+            zuora_id, number = twin.id, twin.number or twin.id
+            writes.append(mappings.link("invoice", zuora_id=zuora_id, zuora_number=twin.number,
                                         billing_id=invoice_id, origin="billing"))
         undone = self._undo(invoice_id, zuora_id, number)
         writes.append(voids.record_reversal(invoice_id, undone.reversal, undone.credit_memo_id))
@@ -108,12 +109,12 @@ class VoidFlow:
 
     # -- Zuora -----------------------------------------------------------------------------------------
 
-    def _lost_twin(self, invoice_id: str) -> dict | None:
+    def _lost_twin(self, invoice_id: str) -> ZuoraInvoice | None:
         """A Zuora invoice an earlier push created but never recorded (its answer was lost)."""
         found = self.zuora.find_invoices(self.link_field, invoice_id)
         return found[0] if found else None
 
-    def _read(self, zuora_id: str, number: str) -> dict:
+    def _read(self, zuora_id: str, number: str) -> ZuoraInvoice:
         twin = self.zuora.query_invoice(zuora_id)
         if twin is None:
             raise ZuoraRejected(f"Zuora invoice {number} (the twin of a voided billing invoice) is not found")
@@ -124,7 +125,7 @@ class VoidFlow:
         done = self._already_undone(twin, zuora_id)
         if done is not None:
             return done
-        status = twin.get("status")
+        status = twin.status
         try:
             if status == DRAFT:
                 self._wait_unless_done(self.zuora.cancel_invoice(zuora_id), "cancel")
@@ -148,10 +149,10 @@ class VoidFlow:
         raise ZuoraRejected(f"Zuora invoice {number} is {status}: only a Draft can be cancelled and only a "
                             f"Posted invoice reversed")
 
-    def _already_undone(self, twin: dict, zuora_id: str) -> Undone | None:
-        if twin.get("status") == CANCELED:
+    def _already_undone(self, twin: ZuoraInvoice, zuora_id: str) -> Undone | None:
+        if twin.status == CANCELED:
             return Undone("cancelled", None, "was already cancelled")
-        if twin.get("reversed") is True:
+        if twin.reversed:
             memo_id = self._reversal_memo(zuora_id)
             return Undone("reversed", memo_id, f"was already reversed (credit memo {memo_id or 'not found'})")
         return None
@@ -159,28 +160,25 @@ class VoidFlow:
     def _reversal_memo(self, zuora_id: str) -> str | None:
         """The credit memo an earlier reversal made: from the invoice, ``Invoice reversal`` its reason."""
         memos = self.zuora.find_credit_memos(zuora_id)
-        ours = [m for m in memos if m.get("reasonCode") == "Invoice reversal"] or memos
-        return str(ours[-1]["id"]) if ours else None
+        ours = [m for m in memos if m.reason_code == "Invoice reversal"] or memos
+        return ours[-1].id if ours else None
 
     @staticmethod
-    def _wait_unless_done(answer: dict, what: str) -> str | None:
+    def _wait_unless_done(answer: ZuoraUndo, what: str) -> str | None:
         """The credit memo ID of a finished reversal (None for a cancel, or a finished job, whose memo is
         looked up); a job still running means the next attempt reads the twin again (``TransientError``)."""
-        memo = answer.get("creditMemo")
-        if isinstance(memo, dict) and isinstance(memo.get("id"), str) and memo["id"]:
-            return str(memo["id"])
-        job_status = answer.get("jobStatus")
-        if answer.get("jobId") and job_status != "Completed":
-            raise TransientError(f"Zuora runs the {what} as job {answer['jobId']} ({job_status}); checking it later")
+        if answer.credit_memo_id:
+            return answer.credit_memo_id
+        job_status = answer.job_status
+        if answer.job_id and job_status != "Completed":
+            raise TransientError(f"Zuora runs the {what} as job {answer.job_id} ({job_status}); checking it later")
         return None
 
     @staticmethod
-    def _invoice_date(twin: dict, number: str) -> date:
-        raw = twin.get("invoiceDate")
-        try:
-            return date.fromisoformat(str(raw)[:10])
-        except ValueError:
-            raise MalformedResponse(f"Zuora invoice {number} has no readable invoiceDate") from None
+    def _invoice_date(twin: ZuoraInvoice, number: str) -> date:
+        if twin.invoice_date is None:
+            raise MalformedResponse(f"Zuora invoice {number} has no readable invoiceDate")
+        return twin.invoice_date
 
     # -- usage -------------------------------------------------------------------------------------------
 

@@ -93,8 +93,8 @@ def changed_since(row: dict, since: datetime, *keys: str) -> bool:
 def candidates(services: Services, since: datetime | None) -> Iterator[tuple[str, dict]]:
     """``(kind, row)`` for every object a pass since ``since`` must look at, streamed; with ``since``
     None, every object there is (the first pass's baseline: no timestamp filter at all)."""
-    for row in services.zuora.list_accounts(updated_since=since):
-        yield "zuora_account", row
+    for account in services.zuora.list_accounts(updated_since=since):
+        yield "zuora_account", {"id": account.id}  # a pass reads no more of an object than its ID
     for row in services.billing.list_accounts():
         if since is None or changed_since(row, since, "updatedAt", "createdAt"):
             yield "billing_account", row

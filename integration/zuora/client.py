@@ -29,8 +29,18 @@ from integration.clients.bodies import dumps_json
 from integration.clients.http import RemoteClient, header_value
 from integration.context import current_event_id
 from integration.domain.errors import InvalidData, MalformedResponse
-from integration.zuora import usage_import
+from integration.zuora import readers, usage_import
 from integration.zuora.answers import IDEMPOTENCY_KEY_MAX, reader
+from integration.zuora.model import (
+    ZuoraAccount,
+    ZuoraCreated,
+    ZuoraCreditMemo,
+    ZuoraInvoice,
+    ZuoraInvoiceItem,
+    ZuoraUndo,
+    ZuoraUsage,
+    ZuoraUsageImport,
+)
 from integration.zuora.oauth import TOKEN_ENDPOINT, ZuoraToken
 from integration.zuora.paging import (
     LIST_MAX_PAGES,
@@ -58,6 +68,8 @@ INVOICE_ITEM_PAGE_SIZE = V1_LIST_PAGE_SIZE
 INVOICE_ITEM_MAX_PAGES = -(-1_000 * 11 // INVOICE_ITEM_PAGE_SIZE)
 TRACK_ID_MAX = 64
 
+_QUERY_ACCOUNTS = "Zuora GET /object-query/accounts"
+_QUERY_INVOICES = "Zuora GET /object-query/invoices"
 _TRACK_ID_FORBIDDEN = re.compile(r"[^ -~]|[:;\"']")
 
 
@@ -95,15 +107,17 @@ class ZuoraClient(RemoteClient):
 
     # ------------------------------------------------------------------ accounts
 
-    def get_account(self, key: str) -> dict[str, Any]:
+    def get_account(self, key: str) -> ZuoraAccount:
         """``GET /v1/accounts/{key}`` (ID or number); not found is ``ZuoraRejected`` with Zuora's code."""
         endpoint = "/v1/accounts/{key}"
-        return self._call("GET", endpoint, self.url(endpoint, key=key),
+        body = self._call("GET", endpoint, self.url(endpoint, key=key),
                           self._reader("GET", endpoint, ("basicInfo.id", "basicInfo.accountNumber")))
+        return readers.account(body, f"Zuora GET {endpoint}")
 
-    def create_account(self, payload: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
-        """``POST /v1/accounts``; returns Zuora's answer with ``accountId`` and ``accountNumber``."""
-        return self._post("/v1/accounts", payload, idempotency_key, ("accountId", "accountNumber"))
+    def create_account(self, payload: dict[str, Any], *, idempotency_key: str) -> ZuoraCreated:
+        """``POST /v1/accounts``; the new account's ID and number (``accountId``, ``accountNumber``)."""
+        body = self._post("/v1/accounts", payload, idempotency_key, ("accountId", "accountNumber"))
+        return readers.created(body, "accountId", "accountNumber", "Zuora POST /v1/accounts")
 
     def update_account(self, key: str, payload: dict[str, Any]) -> None:
         """``PUT /v1/accounts/{key}``. PUT is idempotent by nature, so Zuora takes no key for it."""
@@ -111,41 +125,44 @@ class ZuoraClient(RemoteClient):
         self._call("PUT", endpoint, self.url(endpoint, key=key), self._reader("PUT", endpoint, ()),
                    data=self._json(payload, "payload"), headers={"Content-Type": "application/json"})
 
-    def find_accounts(self, field: str, value: str) -> list[dict[str, Any]]:
+    def find_accounts(self, field: str, value: str) -> list[ZuoraAccount]:
         """Accounts whose ``field`` equals ``value`` via Object Query (``filter[]=field.EQ:value``).
 
         Used to find an account by the link custom field, so the flows can recognise an account
         they created before a crash lost the mapping row. Pages are followed to a bound.
         """
-        return self._object_query("accounts", field, value)
+        return [readers.account_row(row, _QUERY_ACCOUNTS) for row in self._object_query("accounts", field, value)]
 
-    def find_invoices(self, field: str, value: str) -> list[dict[str, Any]]:
+    def find_invoices(self, field: str, value: str) -> list[ZuoraInvoice]:
         """Invoices whose ``field`` (e.g. the invoice link custom field) equals ``value``, via Object
         Query: how a new attempt series finds the invoice an earlier one created but never recorded."""
-        return self._object_query("invoices", field, value)
+        return [readers.invoice(row, _QUERY_INVOICES) for row in self._object_query("invoices", field, value)]
 
-    def find_usages(self, account_id: str, *, created_since: datetime) -> list[dict[str, Any]]:
+    def find_usages(self, account_id: str, *, created_since: datetime) -> list[ZuoraUsage]:
         """The usage records of one account created at or after ``created_since`` (Object Query
         ``usages`` filtered by ``accountId`` and ``createdDate.GE``), so the usage flow can push only
         what the account does not hold yet without reading the account's whole history."""
         since = utc_text(created_since, "created_since")
-        return self._object_query("usages", [("accountId", "EQ", account_id), ("createdDate", "GE", since)],
+        rows = self._object_query("usages", [("accountId", "EQ", account_id), ("createdDate", "GE", since)],
                                   max_pages=USAGE_QUERY_MAX_PAGES)
+        return [readers.usage(row, "Zuora GET /object-query/usages") for row in rows]
 
     def list_accounts(self, *, updated_since: datetime | None = None, expand: tuple[str, ...] = ()
-                      ) -> Iterator[dict[str, Any]]:
+                      ) -> Iterator[ZuoraAccount]:
         """Every account (or those with ``updatedDate`` after ``updated_since``), oldest change first,
         streamed page by page (``pageSize`` 99, ``cursor``/``nextPage``): a tenant of any size is read
         without holding it. ``expand`` e.g. ``("billTo",)`` adds the bill-to contact (for emails)."""
-        return self.iter_object_query("accounts", since_filter(updated_since), expand=expand)
+        for row in self.iter_object_query("accounts", since_filter(updated_since), expand=expand):
+            yield readers.account_row(row, _QUERY_ACCOUNTS)
 
     def list_invoices(self, *, updated_since: datetime | None = None,
                       filters: list[Filter] | None = None, expand: tuple[str, ...] = ()
-                      ) -> Iterator[dict[str, Any]]:
+                      ) -> Iterator[ZuoraInvoice]:
         """Invoices matching ``filters`` (ANDed ``field.OP:value``) and changed after ``updated_since``,
         streamed page by page like ``list_accounts``."""
-        return self.iter_object_query("invoices", [*(filters or []), *since_filter(updated_since)],
-                                      expand=expand)
+        for row in self.iter_object_query("invoices", [*(filters or []), *since_filter(updated_since)],
+                                          expand=expand):
+            yield readers.invoice(row, _QUERY_INVOICES)
 
     def iter_object_query(self, resource: str, filters: list[Filter], *,
                           expand: tuple[str, ...] = (), max_pages: int = LIST_MAX_PAGES) -> Iterator[dict[str, Any]]:
@@ -166,23 +183,25 @@ class ZuoraClient(RemoteClient):
 
     # ------------------------------------------------------------------ invoices
 
-    def create_invoice(self, payload: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
-        """``POST /v1/invoices`` (standalone invoice); returns Zuora's answer with ``id`` and ``invoiceNumber``."""
-        return self._post("/v1/invoices", payload, idempotency_key, ("id", "invoiceNumber"))
+    def create_invoice(self, payload: dict[str, Any], *, idempotency_key: str) -> ZuoraCreated:
+        """``POST /v1/invoices`` (standalone invoice); the new invoice's ``id`` and ``invoiceNumber``."""
+        body = self._post("/v1/invoices", payload, idempotency_key, ("id", "invoiceNumber"))
+        return readers.created(body, "id", "invoiceNumber", "Zuora POST /v1/invoices")
 
-    def get_invoice(self, invoice_id: str) -> dict[str, Any]:
+    def get_invoice(self, invoice_id: str) -> ZuoraInvoice:
         """``GET /v1/invoices/{invoice_id}``; amounts come back as ``Decimal``."""
         endpoint = "/v1/invoices/{invoice_id}"
-        return self._call("GET", endpoint, self.url(endpoint, invoice_id=invoice_id),
+        body = self._call("GET", endpoint, self.url(endpoint, invoice_id=invoice_id),
                           self._reader("GET", endpoint, ("id",)))
+        return readers.invoice(body, f"Zuora GET {endpoint}")
 
-    def get_invoice_items(self, invoice_id: str) -> list[dict[str, Any]]:
+    def get_invoice_items(self, invoice_id: str) -> list[ZuoraInvoiceItem]:
         """``GET /v1/invoices/{invoice_id}/items``: the items as Zuora holds them now (``chargeAmount``
         as ``Decimal``), what the totals report compares with the billing invoice. Read ``pageSize`` 40
         (Zuora's v1 maximum) a page, ``page`` 1, 2, … while Zuora answers a ``nextPage``, to a bound.
         The page number is ours, never the ``nextPage`` URL: a remote cannot send us elsewhere."""
         endpoint = "/v1/invoices/{invoice_id}/items"
-        items: list[dict[str, Any]] = []
+        items: list[ZuoraInvoiceItem] = []
         for page in range(1, INVOICE_ITEM_MAX_PAGES + 1):
             body = self._call("GET", endpoint, self.url(endpoint, invoice_id=invoice_id),
                               self._reader("GET", endpoint, ()),
@@ -190,28 +209,30 @@ class ZuoraClient(RemoteClient):
             rows = body.get("invoiceItems")
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 raise MalformedResponse(f"Zuora GET {endpoint}: response has no invoiceItems list")
-            items.extend(rows)
+            items.extend(readers.invoice_item(row, invoice_id, f"Zuora GET {endpoint}") for row in rows)
             if not body.get("nextPage") or not rows:
                 return items
         raise MalformedResponse(f"Zuora GET {endpoint}: more than {INVOICE_ITEM_MAX_PAGES} pages of items")
 
-    def query_invoice(self, invoice_id: str) -> dict[str, Any] | None:
+    def query_invoice(self, invoice_id: str) -> ZuoraInvoice | None:
         """One invoice as Object Query shows it (``status``, ``invoiceDate``, ``reversed``…), or None."""
         rows = self._object_query("invoices", [("id", "EQ", invoice_id)])
-        return rows[0] if rows else None
+        return readers.invoice(rows[0], _QUERY_INVOICES) if rows else None
 
-    def find_credit_memos(self, invoice_id: str) -> list[dict[str, Any]]:
+    def find_credit_memos(self, invoice_id: str) -> list[ZuoraCreditMemo]:
         """The credit memos made from one invoice (Object Query ``credit-memos`` by ``invoiceId``)."""
-        return self._object_query("credit-memos", [("invoiceId", "EQ", invoice_id)])
+        return [readers.credit_memo(row, "Zuora GET /object-query/credit-memos")
+                for row in self._object_query("credit-memos", [("invoiceId", "EQ", invoice_id)])]
 
-    def cancel_invoice(self, invoice_id: str) -> dict[str, Any]:
+    def cancel_invoice(self, invoice_id: str) -> ZuoraUndo:
         """``PUT /v1/invoices/{id}/cancel`` (a ``Draft``): ``AsyncOperationResponse`` (a ``jobId`` from 1,000
         items). PUT takes no Idempotency-Key: a repeat of a cancel that took effect is refused; read back."""
         endpoint = "/v1/invoices/{invoice_id}/cancel"
-        return self._call("PUT", endpoint, self.url(endpoint, invoice_id=invoice_id), self._reader("PUT", endpoint, ()))
+        body = self._call("PUT", endpoint, self.url(endpoint, invoice_id=invoice_id), self._reader("PUT", endpoint, ()))
+        return readers.undo(body, f"Zuora PUT {endpoint}")
 
     def reverse_invoice(self, invoice_id: str, *, memo_date: date, apply_effective_date: date,
-                        comment: str | None = None) -> dict[str, Any]:
+                        comment: str | None = None) -> ZuoraUndo:
         """``PUT /v1/invoices/{id}/reverse`` (a ``Posted`` one): a credit memo applied to it. The answer holds
         ``creditMemo.id``, or a ``jobId`` (asynchronous over 2,000 items). Not keyed, as ``cancel_invoice``."""
         endpoint = "/v1/invoices/{invoice_id}/reverse"
@@ -219,16 +240,17 @@ class ZuoraClient(RemoteClient):
                    **({"comment": comment} if comment else {})}
         body = self._call("PUT", endpoint, self.url(endpoint, invoice_id=invoice_id), self._reader("PUT", endpoint, ()),
                           data=self._json(payload, "payload"), headers={"Content-Type": "application/json"})
-        memo = body.get("creditMemo")
-        if not (isinstance(memo, dict) and isinstance(memo.get("id"), str) and memo["id"]) and not body.get("jobId"):
+        answer = readers.undo(body, f"Zuora PUT {endpoint}")
+        if answer.credit_memo_id is None and not body.get("jobId"):
             raise MalformedResponse(f"Zuora PUT {endpoint}: response has neither creditMemo.id nor jobId")
-        return body
+        return answer
 
     # ------------------------------------------------------------------ usage
 
-    def create_usage(self, record: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
-        """``POST /v1/object/usage``: one PascalCase usage record; returns ``{"Id": ..., "Success": true}``."""
-        return self._post("/v1/object/usage", record, idempotency_key, ("Id",))
+    def create_usage(self, record: dict[str, Any], *, idempotency_key: str) -> str:
+        """``POST /v1/object/usage``: one PascalCase usage record; the new record's ``Id``."""
+        body = self._post("/v1/object/usage", record, idempotency_key, ("Id",))
+        return readers.required_text(body, "Id", "Zuora POST /v1/object/usage")
 
     def upload_usage(self, csv_bytes: bytes, *, filename: str, idempotency_key: str) -> str:
         """``POST /v1/usage`` (multipart CSV, imported atomically); returns the import ID to poll
@@ -242,7 +264,7 @@ class ZuoraClient(RemoteClient):
         return usage_import.import_id(body["checkImportStatus"], endpoint)
 
     def wait_for_usage_import(self, import_id: str, *, timeout: float = 300, poll_interval: float = 1.0
-                              ) -> dict[str, Any]:
+                              ) -> ZuoraUsageImport:
         """Poll an upload until Zuora says ``Completed``; the import is atomic, so that means every record.
 
         Polls start at a tenth of ``poll_interval`` and double up to it: a small file is done in well
@@ -256,9 +278,10 @@ class ZuoraClient(RemoteClient):
         import_id = usage_import.bare_id(import_id)
         endpoint = "/v1/usage/{import_id}/status"
         url = self.url(endpoint, import_id=import_id)
-        return usage_import.wait(lambda: self._call("GET", endpoint, url, self._reader("GET", endpoint, ())),
-                                 import_id, endpoint, clock=self._clock, sleep=self._sleep, clean=self.clean,
-                                 timeout=timeout, poll_interval=poll_interval)
+        status = usage_import.wait(lambda: self._call("GET", endpoint, url, self._reader("GET", endpoint, ())),
+                                   import_id, endpoint, clock=self._clock, sleep=self._sleep, clean=self.clean,
+                                   timeout=timeout, poll_interval=poll_interval)
+        return ZuoraUsageImport(id=import_id, status=status)
 
     # ------------------------------------------------------------------ request plumbing
 

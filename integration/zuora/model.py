@@ -116,10 +116,10 @@ class ZuoraUsageImport:
 
 @dataclass(frozen=True)
 class ZuoraCreated:
-    """What a create call gives back: the new object's ID and, where Zuora numbers it, its number."""
+    """What creating an account or an invoice gives back: the new object's ID and its number."""
 
     id: str
-    number: str | None = None
+    number: str
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from integration.domain import money
 from integration.domain.errors import MalformedResponse
 from integration.zuora.model import (
     ZuoraAccount,
@@ -53,18 +54,9 @@ def required_text(body: Json, key: str, where: str) -> str:
 
 
 def decimal_or_none(value: Any) -> Decimal | None:
-    """A number from a body (``Decimal``, an int, or its text) as ``Decimal``; None when it is none."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if isinstance(value, (int, str)):
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            return None
-        return number if number.is_finite() else None
-    return None
+    """A number from a body (``Decimal``, an int, or its text) as ``Decimal``; None when it is none
+    (``money.to_decimal``'s rule, the one the flows read amounts by)."""
+    return money.to_decimal(value)
 
 
 def instant(value: Any) -> datetime | None:
@@ -184,10 +176,9 @@ def usage(row: Json, where: str) -> ZuoraUsage:
                       created=instant(row.get("createdDate")))
 
 
-def created(body: Json, id_key: str, number_key: str | None, where: str) -> ZuoraCreated:
-    """A create call's answer: the new ID (``accountId``, ``id``, ``Id``) and number, when it has one."""
-    return ZuoraCreated(id=required_text(body, id_key, where),
-                        number=text(body, number_key, where) if number_key else None)
+def created(body: Json, id_key: str, number_key: str, where: str) -> ZuoraCreated:
+    """A create call's answer: the new ID (``accountId``, ``id``) and number (``accountNumber``, ``invoiceNumber``)."""
+    return ZuoraCreated(id=required_text(body, id_key, where), number=required_text(body, number_key, where))
 
 
 def undo(body: Json, where: str) -> ZuoraUndo:

@@ -48,8 +48,9 @@ def bare_id(import_id_or_path: str) -> str:
 
 def wait(poll: Callable[[], dict[str, Any]], import_id: str, endpoint: str, *, clock: Callable[[], float],
          sleep: Callable[[float], None], clean: Callable[[Any], str], timeout: float, poll_interval: float
-         ) -> dict[str, Any]:
-    """Poll until Zuora says ``Completed`` and return that answer; see ``ZuoraClient.wait_for_usage_import``."""
+         ) -> str:
+    """Poll until Zuora says ``Completed``; that status as Zuora spelled it. The rules of the wait are
+    ``ZuoraClient.wait_for_usage_import``'s docstring."""
     deadline = clock() + timeout
     pause = poll_interval / 10
     while True:
@@ -59,7 +60,7 @@ def wait(poll: Callable[[], dict[str, Any]], import_id: str, endpoint: str, *, c
             raise MalformedResponse(f"Zuora GET {endpoint}: response has no importStatus")
         state = status.strip().lower()
         if state == "completed":
-            return body
+            return status
         if state in ("failed", "canceled", "cancelled"):
             raise ZuoraRejected(reason(body, import_id, status, clean),
                                 process_id=str_or_none(body.get("processId")), http_status=200)
