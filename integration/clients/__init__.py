@@ -1,4 +1,4 @@
-"""The two remote APIs: Zuora (OAuth client credentials) and the Togai-compatible billing platform.
+"""The shared HTTP plumbing (retries, pacing, timeouts, bodies, typed errors) and the billing platform's client.
 
-Retries, pacing, timeouts and typed errors live here; no store and no Flask.
+Zuora's client builds on this plumbing in ``integration.zuora``. No store and no Flask.
 """

@@ -171,7 +171,7 @@ class TotalsReport:
                 "currencies": self.currencies()}
 
 
-def totals_report(db: Any, zuora: Any, billing: Any, period: Period) -> TotalsReport:
+def totals_report(db: Any, zuora: ZuoraClient, billing: Any, period: Period) -> TotalsReport:
     """Every linked account's totals for ``period``, mismatches first, then by currency and account."""
     rows: list[AccountTotals] = []
     for account in all_mappings(db, "account"):
@@ -198,7 +198,7 @@ class _Invoice:
         return self.amounts.total
 
 
-def _account_rows(db: Any, zuora: Any, billing: Any, account: mappings.Mapping,
+def _account_rows(db: Any, zuora: ZuoraClient, billing: Any, account: mappings.Mapping,
                   period: Period) -> list[AccountTotals]:
     billing_account = billing.get_account(account.billing_id) or {}
     default_currency = invoice_currency({"invoiceDetails": {"account": billing_account}})
