@@ -152,22 +152,22 @@ class ZuoraClient(RemoteClient):
         """Every account (or those with ``updatedDate`` after ``updated_since``), oldest change first,
         streamed page by page (``pageSize`` 99, ``cursor``/``nextPage``): a tenant of any size is read
         without holding it. ``expand`` e.g. ``("billTo",)`` adds the bill-to contact (for emails)."""
-        for row in self.iter_object_query("accounts", since_filter(updated_since), expand=expand):
-            yield readers.account_row(row, _QUERY_ACCOUNTS)
+        rows = self._iter_object_query("accounts", since_filter(updated_since), expand=expand)
+        return (readers.account_row(row, _QUERY_ACCOUNTS) for row in rows)
 
     def list_invoices(self, *, updated_since: datetime | None = None,
                       filters: list[Filter] | None = None, expand: tuple[str, ...] = ()
                       ) -> Iterator[ZuoraInvoice]:
         """Invoices matching ``filters`` (ANDed ``field.OP:value``) and changed after ``updated_since``,
         streamed page by page like ``list_accounts``."""
-        for row in self.iter_object_query("invoices", [*(filters or []), *since_filter(updated_since)],
-                                          expand=expand):
-            yield readers.invoice(row, _QUERY_INVOICES)
+        rows = self._iter_object_query("invoices", [*(filters or []), *since_filter(updated_since)], expand=expand)
+        return (readers.invoice(row, _QUERY_INVOICES) for row in rows)
 
-    def iter_object_query(self, resource: str, filters: list[Filter], *,
-                          expand: tuple[str, ...] = (), max_pages: int = LIST_MAX_PAGES) -> Iterator[dict[str, Any]]:
+    def _iter_object_query(self, resource: str, filters: list[Filter], *, expand: tuple[str, ...] = (),
+                           max_pages: int = LIST_MAX_PAGES) -> Iterator[dict[str, Any]]:
         """``GET /object-query/{resource}``, one page at a time, sorted by ``updatedDate`` then ``id`` so
-        paging is stable (``integration.zuora.paging``)."""
+        paging is stable; a cursor that repeats or more than ``max_pages`` pages is ``MalformedResponse``
+        (``integration.zuora.paging``)."""
         yield from pages(self._get_page, resource, sorted_params(filters, expand), max_pages)
 
     def _object_query(self, resource: str, filters: str | list[Filter], value: str | None = None,
