@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any
 
 from integration.domain import money
 from integration.domain.errors import MalformedResponse
@@ -26,7 +25,7 @@ from integration.zuora.model import (
     ZuoraUsage,
 )
 
-Json = Mapping[str, Any]
+Json = Mapping[str, object]
 
 _CONTACT_FIELDS = {"first_name": "firstName", "last_name": "lastName", "work_email": "workEmail",
                    "personal_email": "personalEmail", "address1": "address1", "address2": "address2",
@@ -53,13 +52,13 @@ def required_text(body: Json, key: str, where: str) -> str:
     return value
 
 
-def decimal_or_none(value: Any) -> Decimal | None:
+def decimal_or_none(value: object) -> Decimal | None:
     """A number from a body (``Decimal``, an int, or its text) as ``Decimal``; None when it is none
     (``money.to_decimal``'s rule, the one the flows read amounts by)."""
     return money.to_decimal(value)
 
 
-def instant(value: Any) -> datetime | None:
+def instant(value: object) -> datetime | None:
     """A Zuora time (``2026-01-02T03:04:05Z``, an offset, or none: UTC) as aware UTC; None when unreadable."""
     if not isinstance(value, str) or not value:
         return None
@@ -70,7 +69,7 @@ def instant(value: Any) -> datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
-def day(value: Any) -> date | None:
+def day(value: object) -> date | None:
     """A Zuora date (``2026-01-02``, or a time whose first ten characters are one); None when unreadable."""
     if not isinstance(value, str):
         return None
@@ -101,7 +100,7 @@ def _custom_fields(body: Json, known: frozenset[str]) -> tuple[tuple[str, str], 
     return tuple((key, value) for key, value in body.items() if key not in known and isinstance(value, str))
 
 
-def _emails(value: Any) -> tuple[str, ...]:
+def _emails(value: object) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(v for v in value if isinstance(v, str))
     return ()
