@@ -32,9 +32,6 @@ ALLOWED: dict[str, set[str]] = {
     "services": {"store", "clients", "zuora", "domain", *SHARED},
     "store": {"domain", *SHARED},
     "clients": {"domain", *SHARED},
-    # zuora: Zuora's client and the typed objects its answers become; it builds on the shared HTTP
-    # plumbing in clients (never the other way), and nothing in it knows the store, the flows or the web.
-    "zuora": {"clients", "domain", *SHARED},
     "domain": set(),
     "flows": {"domain", "clients", "zuora", "store", "services", *SHARED},
     "worker": {"flows", "store", "domain", "services", *SHARED},
