@@ -1,11 +1,14 @@
 import subprocess
 
-from integration.store.db import Database, bundled_migrations, split_statements
+from integration.store.db import Database
+from integration.store.legacy_migrations import split_statements
+from integration.store.migrate import revisions
 
-# Every SQLite migration the package ships, in name order (tests/test_packaging.py checks that this is
-# every *.sql of migrations/sqlite/); the first ones are asserted by name, so a reordering shows.
-SQLITE_MIGRATIONS = [name for name, _ in bundled_migrations("sqlite")]
-assert SQLITE_MIGRATIONS[:3] == ["0001_initial.sql", "0002_claim_indexes.sql", "0003_attempt_series.sql"]
+# Every migration the package ships (Alembic revisions, one history for both engines), oldest first
+# (tests/test_packaging.py checks that this is every revision of migrations/versions/); the first ones
+# are asserted by name, so a reordering shows.
+SQLITE_MIGRATIONS = list(revisions())
+assert SQLITE_MIGRATIONS[:2] == ["0001_baseline", "0002_store_created"]
 
 
 def test_migrate_is_idempotent(tmp_path):
@@ -14,7 +17,7 @@ def test_migrate_is_idempotent(tmp_path):
     assert db.migrate() == []
     assert db.pending_migrations() == []
     tables = set(db.utils().table_names())
-    assert {"events", "id_mappings", "meter_settings", "schema_migrations", "attempts"} <= tables
+    assert {"events", "id_mappings", "meter_settings", "alembic_version", "attempts"} <= tables
     assert db.utils().execute("PRAGMA journal_mode").fetchall()[0][0] == "wal"
 
 
@@ -27,8 +30,8 @@ def test_two_concurrent_migrate_processes_both_succeed(tmp_path, subprocess_env,
     assert said == ["applied 0 migration(s)\n",
                     f"applied {len(SQLITE_MIGRATIONS)} migration(s): {', '.join(SQLITE_MIGRATIONS)}\n"]
     db = Database(subprocess_env["DATABASE_URL"])
-    assert [r["name"] for r in db.utils().execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()] == \
-        SQLITE_MIGRATIONS
+    assert [r["version_num"] for r in db.utils().execute("SELECT version_num FROM alembic_version").fetchall()] == \
+        SQLITE_MIGRATIONS[-1:]
 
 
 def test_id_mappings_are_unique_on_each_side(tmp_path):

@@ -19,6 +19,7 @@ from sqlalchemy import inspect
 
 from integration.store.db import Database
 from tests.engines import store_sql
+from tests.legacy_stores import make_old_store, old_files
 
 pytestmark = pytest.mark.both_engines  # the ``database_url`` fixture hands out either engine
 
@@ -38,7 +39,6 @@ ALLOWED_NULLABILITY: dict[tuple[str, str], str] = {
         ("alert_digests", "slot"), ("reconcile_state", "name"), ("service_keys", "name"),
         ("console_sessions", "id_hash"), ("sign_in_attempts", "bucket"),
         ("webhook_deliveries", "delivery_key"), ("unpushed_voids", "billing_id"),
-        ("schema_migrations", "name"),
     ), "sqlite: a TEXT PRIMARY KEY without NOT NULL"),
 }
 
@@ -239,7 +239,7 @@ def schemas(tmp_path, database_url) -> tuple[Schema, Schema]:
 @pytest.mark.postgresql_only
 def test_both_engines_migrate_to_the_same_schema(engine, schemas):
     sqlite, postgres = schemas
-    assert {"events", "attempts", "id_mappings", "schema_migrations"} <= set(sqlite.columns)  # read at all
+    assert {"events", "attempts", "id_mappings", "alembic_version"} <= set(sqlite.columns)  # read at all
     found = differences(sqlite, postgres)
     assert not found, "the migrated schemas differ:\n  " + "\n  ".join(found)
     stale = [f"{table}.{column}" for table, column in ALLOWED_NULLABILITY
@@ -312,19 +312,16 @@ def test_sqlite_refuses_two_running_events_of_one_object(tmp_path):
     db.close()
 
 
-def test_the_migration_hands_back_all_but_one_running_event_of_an_object(tmp_path, monkeypatch):
-    """A store made before sqlite/0012 that somehow holds two running events of one object still
-    migrates: the one whose lease ends last keeps running, the other goes back to the queue."""
+def test_the_migration_hands_back_all_but_one_running_event_of_an_object(tmp_path):
+    """A store made before sqlite/0012 (by the old runner) that somehow holds two running events of one
+    object still migrates: the one whose lease ends last keeps running, the other goes back to the queue."""
     db = Database(f"sqlite:///{tmp_path}/old.db")
-    bundled = db.migrations()
-    assert "0012_events_one_running.sql" in dict(bundled)
-    monkeypatch.setattr(db, "migrations", lambda: [m for m in bundled if m[0] < "0012"])
-    db.migrate()
+    assert "0012_events_one_running.sql" in old_files("sqlite")
+    make_old_store(db, upto="0011_reconcile_baseline.sql")
     raw = store_sql(db)
     _event(raw, "e1", "zuora-account:A1", "running", "2026-01-01T00:05:00.000000Z")
     _event(raw, "e2", "zuora-account:A1", "running", "2026-01-01T00:09:00.000000Z")
     _event(raw, "e3", "zuora-account:B1", "running", "2026-01-01T00:05:00.000000Z")
-    monkeypatch.setattr(db, "migrations", lambda: bundled)
     assert "0012_events_one_running.sql" in db.migrate()
     rows = {r["id"]: (r["status"], r["lease_owner"], r["lease_expires_at"])
             for r in raw.execute("SELECT id, status, lease_owner, lease_expires_at FROM events").fetchall()}

@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from integration.store.db import bundled_migrations, migrations_folder
+from integration.store.migrate import migrations_folder, revisions
 
 REPO = Path(__file__).resolve().parent.parent
 ENGINES = ("sqlite", "postgresql")
+MIGRATION_FILES = ("env.py", "script.py.mako", "versions/*.py", "legacy/sqlite/*.sql", "legacy/postgresql/*.sql")
+
+
+def migration_files(root: Path) -> list[str]:
+    """Every file of the migrations that an installed copy needs, relative to ``root``."""
+    return sorted(p.relative_to(root).as_posix() for pattern in MIGRATION_FILES for p in root.glob(pattern))
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "integration", "integration_sandbox", "migrations")
 
 
@@ -41,20 +47,19 @@ def build_lib(tmp_path_factory) -> Path:
 
 def test_migrations_are_the_repositorys_top_level_folder():
     assert migrations_folder() == REPO / "migrations"
-    assert not (REPO / "integration" / "migrations").exists() or \
-        not list((REPO / "integration" / "migrations").glob("*.sql"))
-    # Every *.sql in the engine's folder, in name order: a new migration needs no registration.
-    for engine in ENGINES:
-        assert [name for name, _ in bundled_migrations(engine)] == \
-            sorted(p.name for p in (REPO / "migrations" / engine).glob("*.sql"))
-    assert not list((REPO / "migrations").glob("*.sql")), "a migration belongs in its engine's folder"
+    assert not (REPO / "integration" / "migrations").exists()
+    # Every revision file of versions/, oldest first: a new migration needs no registration.
+    assert len(revisions()) == len(list((REPO / "migrations" / "versions").glob("*.py")))
+    assert sorted(revisions()) == list(revisions()), "revision IDs start with their number"
+    assert not list((REPO / "migrations").glob("*.sql")), "SQL files are the old runner's: legacy/<engine>/"
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_build_carries_every_migration_inside_the_package(build_lib, engine):
-    shipped = sorted(p.name for p in (build_lib / "integration" / "migrations" / engine).glob("*.sql"))
-    assert shipped == sorted(p.name for p in (REPO / "migrations" / engine).glob("*.sql"))
-    assert shipped, f"no {engine} migration in the build"
+def test_build_carries_every_migration_inside_the_package(build_lib):
+    shipped = migration_files(build_lib / "integration" / "migrations")
+    assert shipped == migration_files(REPO / "migrations")
+    for part in ("env.py", "versions/0001_baseline.py", "legacy/sqlite/0012_events_one_running.sql",
+                 "legacy/postgresql/0008_reconcile_baseline.sql"):
+        assert part in shipped, f"{part} not in the build"
     assert not (build_lib / "migrations").exists(), "migrations must not become a top-level package"
 
 
@@ -76,6 +81,6 @@ def test_installed_copy_migrates_a_new_store_away_from_the_repository(build_lib,
     assert where.stdout.strip() == str(build_lib / "integration" / "migrations"), where.stderr
     result = subprocess.run([sys.executable, "-m", "integration", "migrate"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
-    names = sorted(p.name for p in (REPO / "migrations" / "sqlite").glob("*.sql"))
+    names = list(revisions())
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"applied {len(names)} migration(s): {', '.join(names)}\n"

@@ -23,13 +23,15 @@ from integration.domain.times import utcnow
 from integration.flows import build_handlers
 from integration.flows.usage import holds_marker, usage_description, usage_marker
 from integration.store import failures
-from integration.store.db import Database, split_statements
+from integration.store.db import Database
 from integration.store.events import idempotency_key
+from integration.store.migrate import revisions
 from integration.worker.loop import Worker
 from integration.worker.scheduled_retry import latest_slot, scheduled_retry_job
 from integration.zuora.client import ZuoraClient
 from tests.conftest import ADMIN_TOKEN
 from tests.engines import store_sql
+from tests.legacy_stores import make_old_store, old_files
 from tests.test_invoice_flow import ZUORA_ID, ZUORA_SECRET, Stack, only_invoice
 
 pytestmark = pytest.mark.both_engines  # SQLite and PostgreSQL (tests/conftest.py)
@@ -377,19 +379,15 @@ def test_idempotency_keys_stay_within_zuoras_limit_and_printable():
 
 def test_the_migration_gives_existing_events_a_series_and_a_key(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/old.db")
-    migrations = db.migrations()
+    migrations = old_files("sqlite")  # the old runner's files: sqlite/0003 gave events their series
+    assert make_old_store(db, upto=migrations[1]) == migrations[:2]
     with store_sql(db).conn as conn:
-        conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        for name, sql in migrations[:2]:
-            for statement in split_statements(sql):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (name,))
         for n in (1, 2):
             conn.execute("INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key,"
                          " next_attempt_at, created_at, updated_at) VALUES (?, 'billing', 'invoice.finalized',"
                          " 'invoice', ?, ?, ?, 't', 't', 't')", (f"evt_{n}", f"inv{n}", f"billing-invoice:inv{n}",
                                                                 f"d{n}"))
-    assert db.migrate() == [name for name, _ in migrations[2:]]
+    assert db.migrate() == migrations[2:] + list(revisions()[1:])  # then stamped at the baseline
     rows = store_sql(db).execute("SELECT series, series_key FROM events ORDER BY id").fetchall()
     assert [r["series"] for r in rows] == [1, 1]
     assert all(len(r["series_key"]) == 16 for r in rows) and rows[0]["series_key"] != rows[1]["series_key"]

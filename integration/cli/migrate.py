@@ -1,4 +1,4 @@
-"""``integration migrate``: apply the bundled SQL migrations, alone (a release step)."""
+"""``integration migrate``: apply the bundled migrations (``integration.store.migrate``), alone (a release step)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ from integration.store.db import Database
 
 @click.command("migrate")
 def migrate_command() -> None:
-    """Apply the bundled SQL migrations in order (safe to run twice, or from two processes)."""
+    """Apply the bundled migrations in order (safe to run twice, or from two processes)."""
     try:
         url = load_database_url(os.environ)
     except ConfigError as exc:

@@ -6,7 +6,8 @@ after a fork (gunicorn forks its workers; a pooled connection must never cross a
 ``transaction()`` (on SQLite ``BEGIN IMMEDIATE``), every read through ``read()``; both hand out a
 ``Tx``, never a driver connection.
 
-Migrations are SQL files per engine: ``migrations/sqlite/`` and ``migrations/postgresql/``.
+Migrations are one Alembic history for both engines, in the top-level ``migrations/``
+(``integration.store.migrate``).
 """
 from __future__ import annotations
 
@@ -16,44 +17,17 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
-from pathlib import Path
 
 import sqlite_utils
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 
-from integration.domain.times import to_db_time, utcnow
 from integration.store import engine as engines
+from integration.store import migrate as migrations
+from integration.store.migrate import migrations_folder
 from integration.store.queries import migrations as q
 from integration.store.tx import StoreUnavailable, Tx, store_errors
 
-__all__ = ["Database", "StoreUnavailable", "Tx", "bundled_migrations", "migrations_folder", "split_statements"]
-
-
-def migrations_folder() -> Path:
-    """The folder of SQL migrations: the repository's top-level ``migrations/``, wherever it lives now.
-
-    In the repository (and so in an editable install) it sits beside the ``integration`` package,
-    next to ``pyproject.toml``; a built wheel carries the same files as ``integration/migrations/``
-    (pyproject.toml maps one onto the other). The repository's folder wins where there is one, so
-    a stray ``integration/migrations/*.sql`` in a checkout can't shadow it (tests/test_packaging.py
-    fails on one); the ``pyproject.toml`` condition keeps another distribution's
-    ``site-packages/migrations`` from ever being taken for ours.
-    """
-    package = Path(str(resources.files("integration")))
-    checkout = package.parent
-    if (checkout / "pyproject.toml").is_file() and (checkout / "migrations").is_dir():
-        return checkout / "migrations"
-    installed = package / "migrations"
-    if installed.is_dir():
-        return installed
-    raise FileNotFoundError(f"no migrations folder at {checkout / 'migrations'} or {installed}")
-
-
-def bundled_migrations(dialect: str = "sqlite") -> list[tuple[str, str]]:
-    """(name, SQL) of every ``*.sql`` file in the migrations folder of ``dialect``, in name order."""
-    folder = migrations_folder() / dialect
-    return [(path.name, path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.sql"))]
+__all__ = ["Database", "StoreUnavailable", "Tx", "migrations_folder"]
 
 
 class Database:
@@ -161,9 +135,9 @@ class Database:
 
     # -- migrations ---------------------------------------------------------------------------
 
-    def migrations(self) -> list[tuple[str, str]]:
-        """(name, SQL) of every bundled migration of this store's engine, in order."""
-        return bundled_migrations(self.dialect)
+    def migrations(self) -> list[str]:
+        """Every migration the package ships (Alembic revisions, the same for both engines), in order."""
+        return list(migrations.revisions())
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return their names. Safe to run twice, or from several
@@ -172,43 +146,15 @@ class Database:
         The whole run is one transaction that first takes the store's migration lock: on SQLite the
         write lock (``BEGIN IMMEDIATE``), on PostgreSQL a transaction-scoped advisory lock
         (``pg_advisory_xact_lock``, released by the commit). A second runner waits, then finds
-        everything applied. Each migration's statements run one by one inside that transaction
-        (PostgreSQL's DDL is transactional too, so a failed migration leaves nothing half done).
+        everything applied. PostgreSQL's DDL is transactional, and so is SQLite's here (the driver's
+        own transaction handling is off), so a failed migration leaves nothing half done.
         """
         with self.transaction() as tx:
             if self.dialect in q.MIGRATION_LOCK:
                 tx.run(q.MIGRATION_LOCK[self.dialect])
-            tx.run(q.CREATE_SCHEMA_MIGRATIONS)
-            applied = {row["name"] for row in tx.rows(q.APPLIED)}
-            done = []
-            for name, sql in self.migrations():
-                if name in applied:
-                    continue
-                for statement in split_statements(sql):
-                    tx.ddl(statement)
-                tx.run(q.MARK_APPLIED, name=name, applied_at=to_db_time(utcnow()))
-                done.append(name)
-            return done
+            return migrations.upgrade(tx._conn)
 
     def pending_migrations(self) -> list[str]:
-        """Names of bundled migrations not applied yet (empty when the store is ready)."""
-        with self.read() as tx:
-            with store_errors():
-                migrated = inspect(tx._conn).has_table("schema_migrations")
-            applied = {row["name"] for row in tx.rows(q.APPLIED)} if migrated else set()
-        return [name for name, _ in self.migrations() if name not in applied]
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split a migration into complete statements (triggers with inner ``;`` stay whole). SQLite's
-    notion of a complete statement serves PostgreSQL's migrations too: they use no dollar quoting."""
-    statements, current = [], ""
-    for line in sql.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            if current.strip():
-                statements.append(current.strip())
-            current = ""
-    if current.strip() and not all(line.strip().startswith("--") or not line.strip() for line in current.splitlines()):
-        raise ValueError(f"incomplete SQL statement at the end of a migration: {current.strip()[:80]}")
-    return statements
+        """Names of migrations not applied yet (empty when the store is ready)."""
+        with self.read() as tx, store_errors():
+            return migrations.pending(tx._conn)

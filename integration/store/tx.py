@@ -95,8 +95,3 @@ class Tx:
             raise
         with store_errors():
             nested.commit()
-
-    def ddl(self, statement: str) -> None:
-        """One statement of a migration, as written (migrations are SQL files per engine)."""
-        with store_errors():
-            self._conn.exec_driver_sql(statement)

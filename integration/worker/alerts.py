@@ -16,9 +16,9 @@ from datetime import datetime
 
 import requests
 
+from integration.domain.times import utcnow
 from integration.services import Services
 from integration.store import alerts
-from integration.store.db import utcnow
 from integration.worker.periodic import Periodic, interval_slot, new_worker_id
 
 log = logging.getLogger("integration.alerts")

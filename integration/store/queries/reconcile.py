@@ -3,7 +3,7 @@ object an event the inbox already handles"."""
 from sqlalchemy import text
 
 WATERMARK = text("SELECT watermark FROM reconcile_state WHERE name = :name")
-STORE_CREATED = text("SELECT MIN(applied_at) AS t FROM schema_migrations")
+STORE_CREATED = text("SELECT MIN(created_at) AS t FROM store_created")
 # Forward only: a slower pass that finishes after a newer one never moves the watermark back.
 ADVANCE = text("INSERT INTO reconcile_state (name, watermark, updated_at) VALUES (:name, :watermark, :now)"
                " ON CONFLICT (name) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at"
