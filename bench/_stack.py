@@ -217,8 +217,9 @@ def settle(stack: LocalStack, timeout: float) -> None:
 
 def last_event_done_at(stack: LocalStack) -> float:
     """Epoch seconds of the latest event update (when the last piece of work finished)."""
-    from integration.domain.times import from_db_time
-    return from_db_time(_scalar(stack, "SELECT MAX(updated_at) FROM events")).timestamp()
+    from integration.store.types import text  # the store's time type on ``at``: an aware datetime on either engine
+    with stack.services.db.read() as tx:
+        return tx.scalar(text("SELECT MAX(updated_at) AS at FROM events")).timestamp()
 
 
 def failed_events(stack: LocalStack) -> list[dict]:

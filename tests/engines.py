@@ -9,7 +9,9 @@ PostgreSQL runs are skipped with the reason; under ``CI=true`` they fail instead
 
 ``store_sql(db)`` is the tests' raw window on a store, on either engine: sqlite-utils for SQLite,
 and for PostgreSQL a small look-alike (``execute(sql, params)`` with ``?`` placeholders, rows
-readable by position and by name, and ``conn`` as a committing context).
+readable by position and by name, and ``conn`` as a committing context). A ``timestamptz`` value reads
+as SQLite's stored text of it, so a test compares times the same way on both engines (and writes them as
+that text, which PostgreSQL reads as a ``timestamptz``).
 """
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ import itertools
 import os
 import secrets
 import sqlite3
+from datetime import datetime
 from urllib.parse import quote
 
 import psycopg
 import pytest
 
 from integration.store.engine import libpq_url
+from integration.store.types import to_db_time
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _schemas = itertools.count(1)
@@ -101,7 +105,7 @@ class _Row(tuple):
 
 def _row_factory(cursor):
     names = [c.name for c in cursor.description or []]
-    return lambda values: _Row(values, names)
+    return lambda values: _Row([to_db_time(v) if isinstance(v, datetime) else v for v in values], names)
 
 
 def _translate(sql: str) -> str:

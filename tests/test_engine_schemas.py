@@ -1,6 +1,7 @@
 """The two engines' migrated schemas are the same (issue 25, "Store honesty"): a fresh SQLite store and
-a fresh PostgreSQL schema, each migrated with the project's own migrations, have the same tables, the
-same columns (nullability, and type by family: both store times as TEXT today), the same primary keys,
+a fresh PostgreSQL schema, each migrated with the project's one Alembic history, have the same tables, the
+same columns (nullability, and type by family: a time is ``timestamptz`` on PostgreSQL and ISO-8601 UTC
+TEXT on SQLite, which has no time type — ``same_type`` below), the same primary keys,
 unique constraints and unique indexes (by column set and predicate, partial ones included), the same
 foreign keys and the same plain indexes (by columns and predicate).
 
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import inspect
 
 from integration.store.db import Database
+from integration.store.types import TIME_COLUMNS
 from tests.engines import store_sql
 from tests.legacy_stores import make_old_store, old_files
 
@@ -41,6 +43,16 @@ ALLOWED_NULLABILITY: dict[tuple[str, str], str] = {
         ("webhook_deliveries", "delivery_key"), ("unpushed_voids", "billing_id"),
     ), "sqlite: a TEXT PRIMARY KEY without NOT NULL"),
 }
+
+
+def same_type(column: str, sqlite: str, postgres: str) -> bool:
+    """The declared rule for times: a column the store reads and writes as a time (its name is in
+    ``integration.store.types.TIME_COLUMNS``, where the store's one time type is declared) is
+    ``timestamptz`` on PostgreSQL and TEXT on SQLite; every other column has one family on both."""
+    if postgres == "time" or column in TIME_COLUMNS:
+        return column in TIME_COLUMNS and (sqlite, postgres) == ("text", "time")
+    return sqlite == postgres
+
 
 # -- normalized schemas ----------------------------------------------------------------------------
 
@@ -205,7 +217,7 @@ def differences(sqlite: Schema, postgres: Schema) -> list[str]:
             found.append(f"column {table}.{column}: only on {'sqlite' if column in lite else 'postgresql'}")
         for column in sorted(set(lite) & set(pg)):
             a, b = lite[column], pg[column]
-            if a.family != b.family:
+            if not same_type(column, a.family, b.family):
                 found.append(f"column {table}.{column}: type {a.family} on sqlite, {b.family} on postgresql")
             if a.nullable != b.nullable and (table, column) not in ALLOWED_NULLABILITY:
                 found.append(f"column {table}.{column}: {'NULL' if a.nullable else 'NOT NULL'} on sqlite, "
@@ -257,7 +269,8 @@ def test_the_comparison_reads_partial_unique_indexes_and_primary_keys(engine, sc
         assert ("events", ("object_key", "type"), "coalescing = 1", True) in unique, schema.engine
         assert ("id_mappings", ("billing_id", "type"), None, True) in unique, schema.engine
         assert ("reconcile_baseline", ("kind", "object_id"), None, True) in unique, schema.engine
-        assert schema.columns["events"]["next_attempt_at"] == Column("text", False), schema.engine
+        time = "text" if schema.engine == "sqlite" else "time"
+        assert schema.columns["events"]["next_attempt_at"] == Column(time, False), schema.engine
 
 
 def test_a_difference_names_what_differs():

@@ -12,7 +12,6 @@ from integration.domain.errors import (
     UNKNOWN,
     ZUORA_REJECTED,
 )
-from integration.domain.times import to_db_time
 from integration.store.db import Database
 from integration.store.inbox import Inbox, LeaseLost
 from tests.engines import store_sql
@@ -118,7 +117,7 @@ def test_a_take_that_meets_the_one_running_index_passes_over_that_event(inbox, c
     sibling = record(inbox, "A1", type="account.updated").event_id
     assert [e.id for e in inbox.claim("w1")] == [first]
     now = clock()
-    params = {"now": to_db_time(now), "lease_until": to_db_time(now + timedelta(seconds=30)), "worker_id": "w2"}
+    params = {"now": now, "lease_until": now + timedelta(seconds=30), "worker_id": "w2"}
     with inbox.db.transaction() as tx:
         assert Inbox._take(tx, sibling, params) is None
     assert inbox.get(sibling).status == "pending" and inbox.history(sibling) == []

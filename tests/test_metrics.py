@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from integration.clients.billing import BillingClient
 from integration.domain.errors import InvalidData, TransientError
-from integration.domain.times import to_db_time
 from integration.flows.outcome import Outcome
+from integration.store.types import to_db_time
 from integration.worker.loop import Worker
 from tests.conftest import ADMIN_TOKEN
 

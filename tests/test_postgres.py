@@ -13,13 +13,14 @@ import psycopg
 import pytest
 
 from integration import create_app
-from integration.domain.times import to_db_time, utcnow
+from integration.domain.times import utcnow
 from integration.services import Services
 from integration.store import failures, mappings, scheduler
 from integration.store.db import Database
 from integration.store.engine import libpq_url
 from integration.store.inbox import Inbox
 from integration.store.migrate import revisions
+from integration.store.types import to_db_time
 from tests.conftest import make_config
 from tests.engines import store_sql
 from tests.test_webhook_zuora import post
@@ -55,7 +56,7 @@ def test_two_running_events_of_one_object_are_refused_by_the_database(db):
     record(inbox, "A1", "d1", type="account.callout")
     record(inbox, "A1", "d2", type="account.updated")
     with pytest.raises(psycopg.errors.UniqueViolation) as caught:
-        store_sql(db).execute("UPDATE events SET status = 'running', lease_expires_at = 'z'")
+        store_sql(db).execute("UPDATE events SET status = 'running', lease_expires_at = '2026-01-01T00:00:00.000000Z'")
     assert caught.value.diag.constraint_name == "events_one_running"  # the driver's field, not its sentence
 
 

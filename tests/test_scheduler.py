@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from integration.domain.errors import MISSING_MAPPING
-from integration.domain.times import to_db_time
 from integration.flows.outcome import Outcome
 from integration.services import Services
+from integration.store.types import to_db_time
 from integration.worker.loop import Worker
 from integration.worker.scheduled_retry import (
     DEFAULT_CAP,

@@ -154,7 +154,8 @@ def test_coalescing_is_kept_by_the_index_not_by_a_check(db, inbox):
     with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)) as caught:
         store_sql(db).execute("INSERT INTO events (id, source, type, object_type, object_id, object_key, dedupe_key,"
                            " next_attempt_at, created_at, updated_at, coalescing) VALUES ('evt_x', 'zuora',"
-                           " 'account.callout', 'account', 'A1', 'zuora-account:A1', 'other', 't', 't', 't', 1)")
+                           " 'account.callout', 'account', 'A1', 'zuora-account:A1', 'other', ?, ?, ?, 1)",
+                           ["2026-01-01T00:00:00.000000Z"] * 3)
     assert unique_violation(caught.value), caught.value
 
 

@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 
 from integration.domain.errors import INVALID_DATA, ZUORA_REJECTED, ZuoraRejected
-from integration.domain.times import to_db_time, utcnow
+from integration.domain.times import utcnow
 from integration.flows.usage import UsageFlow
 from integration.store import mappings
+from integration.store.types import to_db_time
 from integration_sandbox.billing.invoices import revenue_info, usage_info, usage_leaf
 from tests.engines import store_sql
 from tests.test_invoice_flow import only_invoice

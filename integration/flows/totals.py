@@ -51,7 +51,6 @@ from integration.domain.adjustments import (
 from integration.domain.errors import InvalidData, MalformedResponse, ZuoraRejected
 from integration.domain.line_items import Line, invoice_lines, meter_usage, required_amount, usage_quantity
 from integration.domain.periods import Period
-from integration.domain.times import from_db_time
 from integration.flows.invoice_items import invoice_items
 from integration.flows.invoices import billing_instant, invoice_currency, split_lines, why_not_pushed
 from integration.flows.usage import holds_marker, usage_marker
@@ -245,7 +244,7 @@ def _usage_records(db: Any, zuora: ZuoraClient, zuora_account_id: str, invoices:
             + mappings.children(db, "usage", invoice.id)]
     if not rows:
         return []
-    since: datetime = min(from_db_time(row.created_at) for row in rows) - READ_BACK_MARGIN
+    since: datetime = min(row.created_at for row in rows) - READ_BACK_MARGIN
     return zuora.find_usages(zuora_account_id, created_since=since)
 
 

@@ -114,7 +114,7 @@ def meters_to_push(db, snapshot: dict[str, dict] | None, metered: set[str]) -> d
         except ValueError as exc:
             raise InvalidData(f"payload.meters.{meter_id}", str(exc)) from None
         checked = {k: str(v) for k, v in fields.items()}  # strings: validate() raised otherwise
-        chosen[meter_id] = MeterSettings(meter_id=meter_id, created_at="", updated_at="", **checked)
+        chosen[meter_id] = MeterSettings(meter_id=meter_id, created_at=None, updated_at=None, **checked)
     return chosen
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from integration.domain.times import iso, to_db_time
+from integration.domain.times import iso_moment
 from integration.store.db import Database
 from integration.store.queries import alerts as q
 
@@ -33,7 +33,7 @@ def claim(db: Database, slot: str, worker_id: str, now: datetime) -> bool:
     """Take the slot for this process; False when another one already has it (the primary key decides,
     so this holds with any number of processes on any engine)."""
     with db.transaction() as tx:
-        return tx.one(q.CLAIM, slot=slot, worker_id=worker_id, now=to_db_time(now)) is not None
+        return tx.one(q.CLAIM, slot=slot, worker_id=worker_id, now=now) is not None
 
 
 def digest(db: Database, slot: str) -> Digest:
@@ -47,12 +47,13 @@ def digest(db: Database, slot: str) -> Digest:
         rows = tx.rows(q.NEW_FIRST, through=through, since=since, first=FIRST_N)
     first = [{"id": r["id"], "object_type": r["object_type"], "object_id": r["object_id"],
               "code": r["error_code"] or "UNKNOWN", "message": r["last_error"] or "",
-              "last_failed_at": iso(r["last_failed_at"])} for r in rows]
-    return Digest(since=iso(since), through=iso(through), total=sum(by_code.values()), by_code=by_code, first=first)
+              "last_failed_at": iso_moment(r["last_failed_at"])} for r in rows]
+    return Digest(since=iso_moment(since), through=iso_moment(through), total=sum(by_code.values()), by_code=by_code,
+                  first=first)
 
 
 def record(db: Database, slot: str, *, failures: int, delivered_at: datetime | None, error: str | None = None) -> None:
     """The slot's outcome: delivered (the watermark moves to its ``through``) or not (it stays)."""
     with db.transaction() as tx:
-        tx.run(q.RECORD, failures=failures, delivered_at=to_db_time(delivered_at) if delivered_at else None,
+        tx.run(q.RECORD, failures=failures, delivered_at=delivered_at,
                error=error, slot=slot)

@@ -12,7 +12,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from integration.domain.times import from_db_time, to_db_time
 from integration.store.db import Database
 from integration.store.queries import console_sessions as q
 
@@ -32,25 +31,24 @@ def _hash(session_id: str) -> str:
 def start(db: Database, session_id: str, fingerprint: str, now: datetime, expires_at: datetime) -> None:
     """Record a new session; first forget the expired ones and those of another token."""
     with db.transaction() as tx:
-        tx.run(q.PRUNE, now=to_db_time(now), fingerprint=fingerprint)
-        tx.run(q.START, id_hash=_hash(session_id), fingerprint=fingerprint, now=to_db_time(now),
-               expires_at=to_db_time(expires_at))
+        tx.run(q.PRUNE, now=now, fingerprint=fingerprint)
+        tx.run(q.START, id_hash=_hash(session_id), fingerprint=fingerprint, now=now,
+               expires_at=expires_at)
 
 
 def live(db: Database, session_id: str, now: datetime) -> ConsoleSession | None:
     """The session, when it exists and has not expired at ``now``."""
     with db.read() as tx:
-        row = tx.one(q.LIVE, id_hash=_hash(session_id), now=to_db_time(now))
+        row = tx.one(q.LIVE, id_hash=_hash(session_id), now=now)
     if row is None:
         return None
-    return ConsoleSession(token_fingerprint=row["token_fingerprint"], created_at=from_db_time(row["created_at"]),
-                          last_seen_at=from_db_time(row["last_seen_at"]), expires_at=from_db_time(row["expires_at"]))
+    return ConsoleSession(**row)
 
 
 def touch(db: Database, session_id: str, now: datetime, expires_at: datetime) -> bool:
     """Mark the session seen at ``now``, now expiring at ``expires_at``; False when it is gone or expired."""
     with db.transaction() as tx:
-        return tx.run(q.TOUCH, id_hash=_hash(session_id), now=to_db_time(now), expires_at=to_db_time(expires_at)) == 1
+        return tx.run(q.TOUCH, id_hash=_hash(session_id), now=now, expires_at=expires_at) == 1
 
 
 def end(db: Database, session_id: str) -> None:

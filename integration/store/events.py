@@ -17,11 +17,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from integration.domain.times import from_db_time, to_db_time
 from integration.store.queries import inbox as q
 from integration.store.tx import Tx
-
-_TIMES = ("next_attempt_at", "lease_expires_at", "first_failed_at", "last_failed_at", "created_at", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -56,8 +53,6 @@ class Event:
     def from_row(cls, row: dict[str, Any]) -> Event:
         """From a stored ``events`` row (columns the dataclass does not carry are left out)."""
         data = {name: row[name] for name in _FIELDS}
-        for name in _TIMES:
-            data[name] = from_db_time(data[name])
         data["payload"] = json.loads(data["payload"])
         return cls(**data)
 
@@ -89,7 +84,7 @@ class Attempt:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Attempt:
-        return cls(**{**row, "started_at": from_db_time(row["started_at"]), "ended_at": from_db_time(row["ended_at"])})
+        return cls(**row)
 
 
 class LeaseLost(Exception):
@@ -128,8 +123,7 @@ def start_new_series(tx: Tx, event_ids: Iterable[str], now: datetime) -> int:
 
     ``error_code``, ``last_error`` and the failure times stay as history until the event succeeds.
     """
-    stamp = to_db_time(now)
-    started = tx.run_many(q.NEW_SERIES, [{"id": event_id, "now": stamp, "series_key": new_series_key()}
+    started = tx.run_many(q.NEW_SERIES, [{"id": event_id, "now": now, "series_key": new_series_key()}
                                       for event_id in dict.fromkeys(event_ids)])
     if started:
         tx.announce()

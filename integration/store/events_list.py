@@ -6,7 +6,7 @@ queries for the admin API, the console and the commands.
 """
 from __future__ import annotations
 
-from integration.domain.times import iso
+from integration.domain.times import iso_moment
 from integration.store import cursors
 from integration.store.db import Database
 from integration.store.queries import operators as q
@@ -28,7 +28,7 @@ def _item(row: dict) -> dict:
     return {"id": row["id"], "source": row["source"], "type": row["type"], "object_type": row["object_type"],
             "object_id": row["object_id"], "status": row["status"], "attempts": row["attempts"],
             "code": row["error_code"], "last_error": row["last_error"],
-            "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
+            "created_at": iso_moment(row["created_at"]), "updated_at": iso_moment(row["updated_at"])}
 
 
 def page(db: Database, *, status: str | None = None, source: str | None = None, type: str | None = None,
@@ -52,7 +52,7 @@ def counts_by_status(db: Database) -> dict[str, int]:
 def last_done_per_type(db: Database) -> dict[str, str | None]:
     """When an event of each type last completed (ISO-8601 UTC): "last sync per flow"."""
     with db.read() as tx:
-        return {r["type"]: iso(r["at"]) for r in tx.rows(q.LAST_DONE_PER_TYPE)}
+        return {r["type"]: iso_moment(r["at"]) for r in tx.rows(q.LAST_DONE_PER_TYPE)}
 
 
 def not_actionable(db: Database, ids: list[str] | tuple[str, ...]) -> list[str]:

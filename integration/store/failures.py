@@ -24,7 +24,7 @@ from datetime import datetime
 
 from integration.domain.errors import MISSING_MAPPING
 from integration.domain.kinds import ObjectType, values
-from integration.domain.times import iso, to_db_time, utcnow
+from integration.domain.times import iso_moment, utcnow
 from integration.store import cursors
 from integration.store.db import Database
 from integration.store.events import start_new_series
@@ -48,15 +48,15 @@ class Failure:
     code: str | None
     message: str | None
     attempts: int
-    first_failed_at: str | None
-    last_failed_at: str | None
+    first_failed_at: datetime | None
+    last_failed_at: datetime | None
 
     def as_json(self) -> dict:
         """Exactly the CONTRACT §4 item fields, times as ISO-8601 UTC."""
         return {"id": self.id, "object_type": self.object_type, "object_id": self.object_id,
                 "source": self.source, "code": self.code, "message": self.message,
-                "attempts": self.attempts, "first_failed_at": iso(self.first_failed_at),
-                "last_failed_at": iso(self.last_failed_at)}
+                "attempts": self.attempts, "first_failed_at": iso_moment(self.first_failed_at),
+                "last_failed_at": iso_moment(self.last_failed_at)}
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def delete(db: Database, selector: Selector, *, clock: Callable[[], datetime] = 
     Unlike retry, deleting an invoice does not touch its usage: each deletion is a deliberate
     decision to give up on one event, and the operator names what to give up on.
     """
-    now = to_db_time(clock())
+    now = clock()
     with db.transaction() as tx:
         return tx.run_many(q.DELETE_ONE, [{"id": event_id, "now": now} for event_id in selector.failed_ids(tx)])
 
@@ -159,7 +159,7 @@ def retry_recent(tx: Tx, *, now: datetime, since: datetime, cap: int) -> int:
     """
     if cap <= 0:
         return 0
-    rows = tx.rows(q.RECENT, missing=MISSING_MAPPING, since=to_db_time(since), cap=cap)
+    rows = tx.rows(q.RECENT, missing=MISSING_MAPPING, since=since, cap=cap)
     return start_new_series(tx, [row["id"] for row in rows], now)
 
 

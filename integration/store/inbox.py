@@ -29,7 +29,7 @@ from typing import Any
 
 from integration.domain.backoff import Backoff
 from integration.domain.errors import RETRIES_EXHAUSTED
-from integration.domain.times import from_db_time, to_db_time, utcnow
+from integration.domain.times import utcnow
 from integration.store.db import Database
 from integration.store.events import (
     Attempt,
@@ -101,8 +101,8 @@ class Inbox:
         """Remember a delivery ID for ``event_id``; None when it is new, else the event its earlier
         copy recorded. On PostgreSQL a racing copy's insert waits for ours to commit, then reads it."""
         for _ in range(3):  # a row can be forgotten between the insert and the read
-            if conn.one(q.REMEMBER_DELIVERY, delivery_key=delivery_key, event_id=event_id, now=to_db_time(now),
-                        forget_after=to_db_time(forget_after)) is not None:
+            if conn.one(q.REMEMBER_DELIVERY, delivery_key=delivery_key, event_id=event_id, now=now,
+                        forget_after=forget_after) is not None:
                 return None
             seen = conn.one(q.DELIVERY, delivery_key=delivery_key)
             if seen is not None:
@@ -117,7 +117,7 @@ class Inbox:
         for _ in range(3):  # a conflicting row can leave between the insert and the read (other engines)
             inserted = conn.one(q.INSERT, id=event_id, source=source, type=type, object_type=object_type,
                                 object_id=object_id, object_key=object_key, dedupe_key=dedupe_key,
-                                payload=json.dumps(payload or {}), now=to_db_time(now),
+                                payload=json.dumps(payload or {}), now=now,
                                 series_key=new_series_key(), coalescing=1 if coalesce else 0)
             if inserted is not None:
                 conn.announce()
@@ -134,7 +134,7 @@ class Inbox:
         """Delete the delivery IDs whose replay window has passed (the worker's housekeeping); returns
         how many. Safe from any number of processes at once: each deletes what is left."""
         with self.db.transaction() as tx:
-            return tx.run(q.FORGET_DELIVERIES, now=to_db_time(self.clock()))
+            return tx.run(q.FORGET_DELIVERIES, now=self.clock())
 
     def active_event_id(self, conn: Tx, object_key: str) -> str | None:
         """The pending or running event of an object, if any (oldest first)."""
@@ -173,7 +173,7 @@ class Inbox:
         so the usual claim locks the one event it takes, not twenty.
         """
         now = self.clock()
-        params = {"now": to_db_time(now), "lease_until": to_db_time(now + timedelta(seconds=self.lease_seconds)),
+        params = {"now": now, "lease_until": now + timedelta(seconds=self.lease_seconds),
                   "worker_id": worker_id}
         with self.db.transaction() as tx:
             claimed: list[Event] = []
@@ -199,7 +199,7 @@ class Inbox:
                 scan = min(scan * 4, limit * SCAN_WIDEST)
 
     @staticmethod
-    def _take(tx: Tx, event_id: str, params: dict[str, str]) -> dict[str, Any] | None:
+    def _take(tx: Tx, event_id: str, params: dict[str, Any]) -> dict[str, Any] | None:
         try:
             with tx.savepoint():
                 taken = tx.one(q.TAKE, id=event_id, **params)
@@ -218,11 +218,11 @@ class Inbox:
             due = tx.scalar(q.NEXT_DUE)
         if due is None:
             return None
-        return max((from_db_time(due) - self.clock()).total_seconds(), 0.0)
+        return max((due - self.clock()).total_seconds(), 0.0)
 
     def heartbeat(self, event_id: str, worker_id: str) -> bool:
         """Extend the lease of an event in hand; False if it is no longer ours."""
-        until = to_db_time(self.clock() + timedelta(seconds=self.lease_seconds))
+        until = self.clock() + timedelta(seconds=self.lease_seconds)
         with self.db.transaction() as tx:
             return tx.run(q.HEARTBEAT, id=event_id, worker_id=worker_id, lease_until=until) == 1
 
@@ -232,7 +232,7 @@ class Inbox:
             raise LeaseLost(event_id)
         return row
 
-    def _close_attempt(self, tx: Tx, row: dict[str, Any], at: str, outcome: str,
+    def _close_attempt(self, tx: Tx, row: dict[str, Any], at: datetime, outcome: str,
                        code: str | None = None, message: str | None = None) -> None:
         """Complete the attempt this worker is on (the event row ``row`` it owns) with its outcome,
         ended ``at`` (the same stored time the event row gets)."""
@@ -244,7 +244,7 @@ class Inbox:
         """Mark done, inside the caller's transaction (which also writes the mappings). ``warnings`` (what
         the flow wants an operator to see) become the done attempt's message in the event's history."""
         row = self._own(conn, event_id, worker_id)
-        now = to_db_time(self.clock())
+        now = self.clock()
         message = "warning: " + "; ".join(warnings) if warnings else None
         self._close_attempt(conn, row, now, "done", None, message)
         conn.run(q.FINISH, id=event_id, now=now)
@@ -252,7 +252,7 @@ class Inbox:
     def fail(self, event_id: str, worker_id: str, code: str, message: str,
              waiting_for: str | None = None) -> None:
         """Put the event on the failure list with a CONTRACT §5 code (no automatic retry)."""
-        now = to_db_time(self.clock())
+        now = self.clock()
         with self.db.transaction() as tx:
             row = self._own(tx, event_id, worker_id)
             self._close_attempt(tx, row, now, "failed", code, message)
@@ -268,25 +268,24 @@ class Inbox:
         attempts run out, fail it with RETRIES_EXHAUSTED, keeping the last remote reason, and
         return False; the scheduled retry picks those up in a new series."""
         now = self.clock()
-        stamp = to_db_time(now)
         with self.db.transaction() as tx:
             row = self._own(tx, event_id, worker_id)
             if row["attempts"] >= self.max_attempts:
-                self._close_attempt(tx, row, stamp, "failed", RETRIES_EXHAUSTED, message)
-                tx.run(q.FAIL, id=event_id, code=RETRIES_EXHAUSTED, waiting_for=None, now=stamp,
+                self._close_attempt(tx, row, now, "failed", RETRIES_EXHAUSTED, message)
+                tx.run(q.FAIL, id=event_id, code=RETRIES_EXHAUSTED, waiting_for=None, now=now,
                        message=f"gave up after {row['attempts']} attempts: {message}"[:2000])
                 return False
             delay = self.backoff.delay(row["attempts"] - 1, self.rng, retry_after)
-            self._close_attempt(tx, row, stamp, "rescheduled", None, message)
-            tx.run(q.RESCHEDULE, id=event_id, due=to_db_time(now + timedelta(seconds=delay)),
-                   message=message[:2000], now=stamp)
+            self._close_attempt(tx, row, now, "rescheduled", None, message)
+            tx.run(q.RESCHEDULE, id=event_id, due=now + timedelta(seconds=delay),
+                   message=message[:2000], now=now)
             return True
 
     def release(self, event_id: str, worker_id: str) -> None:
         """Hand an unstarted or interrupted event back at once (shutdown), without counting the attempt."""
         with self.db.transaction() as tx:
             tx.run(q.DROP_OPEN_ATTEMPT, id=event_id, worker_id=worker_id)
-            if tx.run(q.RELEASE, id=event_id, worker_id=worker_id, now=to_db_time(self.clock())):
+            if tx.run(q.RELEASE, id=event_id, worker_id=worker_id, now=self.clock()):
                 tx.announce()
 
     # -- MISSING_MAPPING --------------------------------------------------------------------------
@@ -330,7 +329,7 @@ class Inbox:
     def busy(self, within: float = 1.0) -> int:
         """Events running, or pending and due within ``within`` seconds (the local stack's "settled")."""
         with self.db.read() as tx:
-            return tx.scalar(q.BUSY, soon=to_db_time(self.clock() + timedelta(seconds=within)))
+            return tx.scalar(q.BUSY, soon=self.clock() + timedelta(seconds=within))
 
     def status_counts(self) -> dict[str, int]:
         """How many events are in each status (demo, benchmarks, tests)."""
@@ -342,7 +341,7 @@ class Inbox:
         now = self.clock()
         with self.db.read() as tx:
             counts = {row["status"]: row["n"] for row in tx.rows(q.OPEN_COUNTS)}
-            oldest = tx.scalar(q.OLDEST_DUE, now=to_db_time(now))
-        age = (now - from_db_time(oldest)).total_seconds() if oldest else 0.0
+            oldest = tx.scalar(q.OLDEST_DUE, now=now)
+        age = (now - oldest).total_seconds() if oldest else 0.0
         return {"pending": counts.get("pending", 0), "running": counts.get("running", 0),
                 "oldest_due_age_seconds": age}

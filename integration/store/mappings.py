@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from integration.domain.errors import SyncError
 from integration.domain.kinds import MappingOrigin, ObjectType, values
-from integration.domain.times import iso, to_db_time, utcnow
+from integration.domain.times import iso_moment, utcnow
 from integration.store import cursors
 from integration.store.db import Database
 from integration.store.inbox import Inbox
@@ -39,9 +40,9 @@ class Mapping:
     billing_customer_id: str | None
     billing_parent_id: str | None
     origin: str
-    created_at: str
-    updated_at: str
-    reversed_at: str | None = None  # invoices: when the Zuora twin was undone for a void (CONTRACT §12)
+    created_at: datetime
+    updated_at: datetime
+    reversed_at: datetime | None = None  # invoices: when the Zuora twin was undone for a void (CONTRACT §12)
     reversal: str | None = None  # ``cancelled`` (a Draft) or ``reversed`` (a Posted one, into a credit memo)
     credit_memo_id: str | None = None
 
@@ -49,13 +50,14 @@ class Mapping:
         """The admin API's item shape (CONTRACT §4), and an undone invoice's ``reversal`` (§12)."""
         item = {"type": self.type, "zuora_id": self.zuora_id, "zuora_number": self.zuora_number,
                 "billing_id": self.billing_id, "origin": self.origin,
-                "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
+                "created_at": iso_moment(self.created_at), "updated_at": iso_moment(self.updated_at)}
         if self.billing_customer_id is not None:
             item["billing_customer_id"] = self.billing_customer_id
         if self.billing_parent_id is not None:
             item["billing_parent_id"] = self.billing_parent_id
         if self.reversed_at is not None:
-            item.update(reversal=self.reversal, reversed_at=iso(self.reversed_at), credit_memo_id=self.credit_memo_id)
+            item.update(reversal=self.reversal, reversed_at=iso_moment(self.reversed_at),
+                        credit_memo_id=self.credit_memo_id)
         return item
 
 
@@ -105,7 +107,7 @@ def link(type: str, *, zuora_id: str, billing_id: str, origin: str, zuora_number
         raise ValueError(f"bad mapping type/origin {type}/{origin}")
 
     def write(tx: Tx) -> None:
-        now = to_db_time(utcnow())
+        now = utcnow()
         pair = {"type": type, "zuora_id": zuora_id, "billing_id": billing_id}
         inserted = tx.one(q.INSERT, **pair, zuora_number=zuora_number, billing_customer_id=billing_customer_id,
                           billing_parent_id=billing_parent_id, origin=origin, now=now)

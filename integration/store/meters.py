@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from integration.domain.kinds import (
@@ -18,7 +19,7 @@ from integration.domain.kinds import (
     MeterMode,
     values,
 )
-from integration.domain.times import iso, to_db_time, utcnow
+from integration.domain.times import iso_moment, utcnow
 from integration.store.db import Database
 from integration.store.queries import meters as q
 from integration.store.tx import Tx
@@ -41,8 +42,8 @@ class MeterSettings:
     zuora_charge_number: str
     uom: str
     mode: str
-    created_at: str
-    updated_at: str
+    created_at: datetime | None  # None: settings an event carries (its snapshot), never stored
+    updated_at: datetime | None
 
     def as_json(self) -> dict:
         """The admin API's item shape, times as ISO-8601 UTC."""
@@ -50,7 +51,7 @@ class MeterSettings:
                 "zuora_subscription_number": self.zuora_subscription_number,
                 "zuora_charge_number": self.zuora_charge_number,
                 "uom": self.uom, "mode": self.mode,
-                "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
+                "created_at": iso_moment(self.created_at), "updated_at": iso_moment(self.updated_at)}
 
 
 def _from_row(row: dict[str, Any] | None) -> MeterSettings | None:
@@ -123,7 +124,7 @@ def put_meter(db: Database, meter_id: str, *, zuora_subscription_number: str, zu
     with db.transaction() as tx:
         # Correct on any engine: the primary key decides whether this creates, and the update
         # changes the row only when a value differs.
-        now = to_db_time(utcnow())
+        now = utcnow()
         created = tx.one(q.INSERT_NEW, **values_, now=now) is not None
         if not created:
             tx.run(q.UPDATE_CHANGED, **values_, now=now)

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from integration import metrics
-from integration.domain.times import from_db_time, to_db_time
 from integration.store import mappings, scheduler
 from integration.store.db import Database
 from integration.store.inbox import Inbox
@@ -48,7 +47,7 @@ def watermark(db: Database) -> datetime:
     with db.read() as tx:
         stored = tx.scalar(q.WATERMARK, name=NAME)
         created = stored or tx.scalar(q.STORE_CREATED)
-    moment = from_db_time(created)
+    moment: datetime | None = created
     if moment is None:
         raise RuntimeError("the store is not migrated")
     return moment
@@ -57,7 +56,7 @@ def watermark(db: Database) -> datetime:
 def advance(db: Database, to: datetime, now: datetime) -> None:
     """After a completed pass: the watermark moves to ``to``, never backwards."""
     with db.transaction() as tx:
-        tx.run(q.ADVANCE, name=NAME, watermark=to_db_time(to), now=to_db_time(now))
+        tx.run(q.ADVANCE, name=NAME, watermark=to, now=now)
 
 
 def claim(db: Database, slot: str, worker_id: str, now: datetime) -> bool:
@@ -70,7 +69,8 @@ def baseline_taken(db: Database) -> datetime | None:
     """When the first complete pass took the baseline (its start), or None while none has: the next pass
     must take it, and queue nothing."""
     with db.read() as tx:
-        return from_db_time(tx.scalar(q.BASELINE_TAKEN, name=BASELINE))
+        taken: datetime | None = tx.scalar(q.BASELINE_TAKEN, name=BASELINE)
+        return taken
 
 
 def record_baseline(db: Database, kind: str, object_ids: Iterable[str], now: datetime) -> int:
@@ -78,7 +78,7 @@ def record_baseline(db: Database, kind: str, object_ids: Iterable[str], now: dat
     to the baseline. Recording one twice (a retaken or racing first pass) is a no-op: the key decides."""
     if kind not in BASELINE_KINDS:
         raise ValueError(f"not a kind the baseline records: {kind!r}")
-    params = [{"kind": kind, "object_id": object_id, "now": to_db_time(now)} for object_id in dict.fromkeys(object_ids)]
+    params = [{"kind": kind, "object_id": object_id, "now": now} for object_id in dict.fromkeys(object_ids)]
     if not params:
         return 0
     with db.transaction() as tx:
@@ -88,7 +88,7 @@ def record_baseline(db: Database, kind: str, object_ids: Iterable[str], now: dat
 def finish_baseline(db: Database, taken_at: datetime, now: datetime) -> None:
     """Mark the baseline complete, as taken at ``taken_at``; a baseline already complete stays as it was."""
     with db.transaction() as tx:
-        tx.run(q.FINISH_BASELINE, name=BASELINE, taken_at=to_db_time(taken_at), now=to_db_time(now))
+        tx.run(q.FINISH_BASELINE, name=BASELINE, taken_at=taken_at, now=now)
 
 
 def baseline_counts(db: Database) -> dict[str, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 
-from integration.domain.times import to_db_time, utcnow
+from integration.domain.times import utcnow
 from integration.store.db import Database
 from integration.store.queries import service_keys as q
 
@@ -27,7 +27,7 @@ def get_or_create(db: Database, name: str, nbytes: int = 32) -> str:
     PostgreSQL it waits for a concurrent insert to commit, then does nothing), and the read that
     follows sees the row that won."""
     with db.transaction() as tx:
-        tx.run(q.INSERT_IF_ABSENT, name=name, value=secrets.token_hex(nbytes), now=to_db_time(utcnow()))
+        tx.run(q.INSERT_IF_ABSENT, name=name, value=secrets.token_hex(nbytes), now=utcnow())
         value = tx.scalar(q.VALUE, name=name)
     if not isinstance(value, str) or not value:
         raise RuntimeError(f"the store kept no value for the key {name!r}")  # a bug: the insert or the read

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from integration.domain.times import from_db_time, to_db_time
 from integration.store.db import Database
 from integration.store.queries import sign_ins as q
 from integration.store.tx import StoreUnavailable
@@ -37,18 +36,18 @@ class Attempt:
 
 def count_attempt(db: Database, bucket: str, now: datetime, window: timedelta) -> Attempt:
     """Count one attempt of ``bucket`` at ``now`` (a window lasts ``window``), atomically; its number."""
-    expired = to_db_time(now - window)
+    expired = now - window
     with db.transaction() as tx:
-        row = tx.one(q.COUNT_ATTEMPT, bucket=bucket[:BUCKET_MAX], now=to_db_time(now), expired=expired)
+        row = tx.one(q.COUNT_ATTEMPT, bucket=bucket[:BUCKET_MAX], now=now, expired=expired)
     if row is None:
         raise RuntimeError("the sign-in count returned no row")  # a bug: an upsert always returns one
-    attempt = Attempt(number=int(row["attempts"]), window_start=from_db_time(row["window_start"]))
+    attempt = Attempt(number=int(row["attempts"]), window_start=row["window_start"])
     if attempt.number == 1:
         _prune(db, expired)
     return attempt
 
 
-def _prune(db: Database, expired: str) -> None:
+def _prune(db: Database, expired: datetime) -> None:
     """Forget windows that ran out. Housekeeping in a transaction of its own, so it never holds up or
     fails the attempt that was just counted."""
     try:
@@ -61,7 +60,7 @@ def _prune(db: Database, expired: str) -> None:
 def refund(db: Database, bucket: str, attempt: Attempt) -> None:
     """A right token: ``attempt`` no longer counts (when its window is still the bucket's)."""
     with db.transaction() as tx:
-        tx.run(q.REFUND, bucket=bucket[:BUCKET_MAX], window_start=to_db_time(attempt.window_start))
+        tx.run(q.REFUND, bucket=bucket[:BUCKET_MAX], window_start=attempt.window_start)
 
 
 def buckets(db: Database) -> list[dict[str, Any]]:

@@ -15,6 +15,10 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import TextualSelect
+
+Query = TextClause | TextualSelect
+"""A named query (``integration.store.queries``): text SQL, its time parameters and columns typed."""
 
 IntegrityError = sa_exc.IntegrityError
 """A unique key or check refused a write (the store's own code catches it where a conflict is expected)."""
@@ -48,25 +52,25 @@ class Tx:
         self._conn = conn
         self.dialect: str = conn.dialect.name
 
-    def rows(self, query: TextClause, **params: Any) -> list[dict[str, Any]]:
+    def rows(self, query: Query, **params: Any) -> list[dict[str, Any]]:
         with store_errors():
             return [dict(row) for row in self._conn.execute(query, params).mappings()]
 
-    def one(self, query: TextClause, **params: Any) -> dict[str, Any] | None:
+    def one(self, query: Query, **params: Any) -> dict[str, Any] | None:
         with store_errors():
             row = self._conn.execute(query, params).mappings().first()
         return dict(row) if row is not None else None
 
-    def scalar(self, query: TextClause, **params: Any) -> Any:
+    def scalar(self, query: Query, **params: Any) -> Any:
         with store_errors():
             return self._conn.execute(query, params).scalar()
 
-    def run(self, query: TextClause, **params: Any) -> int:
+    def run(self, query: Query, **params: Any) -> int:
         """Execute a write; the number of rows it changed."""
         with store_errors():
             return self._conn.execute(query, params).rowcount
 
-    def run_many(self, query: TextClause, params: Sequence[dict[str, Any]]) -> int:
+    def run_many(self, query: Query, params: Sequence[dict[str, Any]]) -> int:
         """Execute one write per parameter set (nothing when empty); the rows changed in all."""
         if not params:
             return 0

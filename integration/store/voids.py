@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from integration.domain.errors import TransientError
-from integration.domain.times import to_db_time, utcnow
+from integration.domain.times import utcnow
 from integration.store.db import Database
 from integration.store.queries import voids as q
 from integration.store.tx import Tx
@@ -48,7 +48,7 @@ def record_reversal(billing_id: str, reversal: str, credit_memo_id: str | None):
 
     def write(tx: Tx) -> None:
         changed = tx.run(q.RECORD_REVERSAL, billing_id=billing_id, reversal=reversal, credit_memo_id=credit_memo_id,
-                         now=to_db_time(utcnow()))
+                         now=utcnow())
         if changed == 0:
             log.warning("the invoice's reversal was recorded already; kept the first record",
                         extra={"invoice_id": billing_id})
@@ -61,7 +61,7 @@ def record_unpushed(billing_id: str, event_id: str):
     mapping meanwhile, nothing is recorded and the event is tried again (``TransientError``), to reverse it."""
 
     def write(tx: Tx) -> None:
-        inserted = tx.one(q.RECORD_UNPUSHED, billing_id=billing_id, event_id=event_id, now=to_db_time(utcnow()))
+        inserted = tx.one(q.RECORD_UNPUSHED, billing_id=billing_id, event_id=event_id, now=utcnow())
         if inserted is None and unpushed_void(tx, billing_id) is None:
             raise TransientError(f"billing invoice {billing_id} reached Zuora while its void ran; reversing it "
                                  f"on the next attempt")

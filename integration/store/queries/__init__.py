@@ -6,6 +6,8 @@ misspelt query name fails at import, not at the first call; a query and the code
 one "go to definition" apart; and there is no loader or package data to keep in step with the
 wheel. Each statement uses named binds (``:name``) and SQL that runs on SQLite and PostgreSQL alike
 (``ON CONFLICT``, ``RETURNING``, ``CASE`` instead of two-argument ``MAX``, expanding ``IN`` lists
-instead of ``json_each``). The few that cannot be portable are dicts keyed by dialect name
-(``Database.dialect``), so PostgreSQL adds its entry beside SQLite's, and say so where they stand.
+instead of ``json_each``), built with ``integration.store.types.text``, which declares the store's time
+type on every time parameter and column (callers hand and get aware UTC datetimes). The few that
+cannot be portable are dicts keyed by dialect name (``Database.dialect``), so PostgreSQL adds its entry
+beside SQLite's, and say so where they stand.
 """

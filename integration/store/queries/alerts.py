@@ -1,5 +1,5 @@
 """The failure-alert digest's slots and the failures new since the last delivered digest."""
-from sqlalchemy import text
+from integration.store.types import text
 
 CLAIM = text("INSERT INTO alert_digests (slot, worker_id, claimed_at, through) VALUES (:slot, :worker_id, :now, :now)"
              " ON CONFLICT (slot) DO NOTHING RETURNING slot")

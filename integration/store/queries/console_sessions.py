@@ -1,5 +1,5 @@
 """Console sessions kept on the server (``integration.store.console_sessions``)."""
-from sqlalchemy import text
+from integration.store.types import text
 
 START = text("INSERT INTO console_sessions (id_hash, token_fingerprint, created_at, last_seen_at, expires_at)"
              " VALUES (:id_hash, :fingerprint, :now, :now, :expires_at)")

@@ -1,5 +1,7 @@
 """The failure list (failed events) and the operator's actions on it."""
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam
+
+from integration.store.types import text
 
 _ITEM = ("SELECT seq, id, object_type, object_id, source, error_code AS code, last_error AS message, attempts,"
          " first_failed_at, last_failed_at FROM events")

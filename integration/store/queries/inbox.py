@@ -1,5 +1,5 @@
 """The inbox: events, their attempts, claims and leases."""
-from sqlalchemy import text
+from integration.store.types import text
 
 # record(): one statement decides, on any engine. The insert lands, or meets the unique dedupe_key
 # (a repeat of the same notification) or the partial unique index that allows one *coalescing*

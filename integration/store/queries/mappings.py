@@ -1,5 +1,5 @@
 """The ID-mapping table."""
-from sqlalchemy import text
+from integration.store.types import text
 
 BY_BILLING_ID = text("SELECT * FROM id_mappings WHERE type = :type AND billing_id = :billing_id")
 # A Zuora key is an ID or an account number; an exact ID match wins over a number match.

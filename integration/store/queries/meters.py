@@ -1,5 +1,7 @@
 """Meter settings."""
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam
+
+from integration.store.types import text
 
 LIST = text("SELECT * FROM meter_settings ORDER BY meter_id")
 GET = text("SELECT * FROM meter_settings WHERE meter_id = :meter_id")

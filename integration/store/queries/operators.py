@@ -1,5 +1,7 @@
 """Read-only views of the inbox for operators (the admin API, the console, the commands)."""
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam
+
+from integration.store.types import text
 
 # Newest first by ``seq`` (insertion order, assigned once), so paging never skips or repeats a row.
 EVENTS_PAGE = text(

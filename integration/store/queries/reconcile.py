@@ -1,6 +1,6 @@
 """Reconciliation's watermark, its baseline (what existed before the service), and the check "has this
 object an event the inbox already handles"."""
-from sqlalchemy import text
+from integration.store.types import text
 
 WATERMARK = text("SELECT watermark FROM reconcile_state WHERE name = :name")
 STORE_CREATED = text("SELECT MIN(created_at) AS t FROM store_created")

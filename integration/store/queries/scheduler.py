@@ -1,5 +1,5 @@
 """The scheduler's slots: one row per slot of a scheduled job; the insert that lands wins it."""
-from sqlalchemy import text
+from integration.store.types import text
 
 # Correct on any engine: the primary key decides, not "SQLite has one writer".
 CLAIM_SLOT = text("INSERT INTO scheduled_runs (slot, worker_id, started_at) VALUES (:slot, :worker_id, :started_at)"

@@ -1,5 +1,5 @@
 """Keys the service generates once and keeps (``integration.store.service_keys``)."""
-from sqlalchemy import text
+from integration.store.types import text
 
 # Insert-if-absent, then read back: whichever process's insert landed first, everyone reads its value.
 INSERT_IF_ABSENT = text("INSERT INTO service_keys (name, value, created_at) VALUES (:name, :value, :now)"

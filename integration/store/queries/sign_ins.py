@@ -1,5 +1,5 @@
 """Sign-in attempts per bucket and window (``integration.store.sign_ins``)."""
-from sqlalchemy import text
+from integration.store.types import text
 
 # Count one attempt and read the count back in one statement, atomic on either engine: the primary key
 # serialises concurrent upserts of one bucket (SQLite: the write lock; PostgreSQL: the row lock), and

@@ -1,5 +1,5 @@
 """Voids (CONTRACT §12): a reversal recorded on the invoice's mapping row, once; a void before the push."""
-from sqlalchemy import text
+from integration.store.types import text
 
 # Once, on any engine: the row's own reversed_at decides, so of two writers (two void events, a replay,
 # a worker whose lease was taken over) exactly one records the reversal and the other changes nothing.
