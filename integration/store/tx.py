@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
+
+from integration.store.types import TIME_PARAMS
 
 Query = TextClause | TextualSelect
 """A named query (``integration.store.queries``): text SQL, its time parameters and columns typed."""
@@ -43,6 +46,15 @@ def store_errors() -> Iterator[None]:
         raise StoreUnavailable(str(exc)) from exc
 
 
+def _checked(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters, once it is sure every time among them is bound as the store's time type: an
+    undeclared one would be written in SQLAlchemy's own text form, which does not sort with ours."""
+    for name, value in params.items():
+        if isinstance(value, datetime) and name not in TIME_PARAMS:
+            raise TypeError(f"time parameter :{name} is not declared in integration.store.types.TIME_PARAMS")
+    return params
+
+
 class Tx:
     """One connection inside one transaction (or one read). Only the store builds these."""
 
@@ -54,28 +66,28 @@ class Tx:
 
     def rows(self, query: Query, **params: Any) -> list[dict[str, Any]]:
         with store_errors():
-            return [dict(row) for row in self._conn.execute(query, params).mappings()]
+            return [dict(row) for row in self._conn.execute(query, _checked(params)).mappings()]
 
     def one(self, query: Query, **params: Any) -> dict[str, Any] | None:
         with store_errors():
-            row = self._conn.execute(query, params).mappings().first()
+            row = self._conn.execute(query, _checked(params)).mappings().first()
         return dict(row) if row is not None else None
 
     def scalar(self, query: Query, **params: Any) -> Any:
         with store_errors():
-            return self._conn.execute(query, params).scalar()
+            return self._conn.execute(query, _checked(params)).scalar()
 
     def run(self, query: Query, **params: Any) -> int:
         """Execute a write; the number of rows it changed."""
         with store_errors():
-            return self._conn.execute(query, params).rowcount
+            return self._conn.execute(query, _checked(params)).rowcount
 
     def run_many(self, query: Query, params: Sequence[dict[str, Any]]) -> int:
         """Execute one write per parameter set (nothing when empty); the rows changed in all."""
         if not params:
             return 0
         with store_errors():
-            return self._conn.execute(query, list(params)).rowcount
+            return self._conn.execute(query, [_checked(p) for p in params]).rowcount
 
     def announce(self) -> None:
         """Tell idle workers that work is due, delivered when this transaction commits: a
