@@ -86,6 +86,8 @@ def admin_token_problem(token: str) -> str | None:
 HMAC_ALGORITHMS = {"SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
 HMAC_FORMATS = ("BASE64", "HEX")
 INVOICE_STATUSES = ("Draft", "Posted")
+BILLING_PLATFORMS = ("togai",)
+"""The billing platforms with an adapter (integration.billing.factory); ``lago`` is CONTRACT §13's next."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class Config:
     zuora_callout_hmac_format: str = "BASE64"
     zuora_callout_auth_none: bool = False
     zuora_invoice_status: str = "Posted"
+    billing_platform: str = "togai"  # the adapter of the billing port (CONTRACT §13)
     retry_cron: str = "30 11,23 * * *"
     reconcile_minutes: float = 15.0  # 0 turns reconciliation off (CONTRACT §9)
     max_attempts: int = 10
@@ -153,6 +156,7 @@ _VARIABLES = {
     "ZUORA_ENTITY_ID": (False, False),
     "ZUORA_LINK_FIELD": (False, False),
     "ZUORA_INVOICE_LINK_FIELD": (False, False),
+    "BILLING_PLATFORM": (False, False),
     "BILLING_BASE_URL": (True, False),
     "BILLING_API_TOKEN": (True, True),
     "BILLING_WEBHOOK_SECRET": (True, True),
@@ -294,6 +298,12 @@ def load_config(environ: Mapping[str, str]) -> Config:
             "no callout authentication configured: set ZUORA_CALLOUT_USERNAME and ZUORA_CALLOUT_PASSWORD, "
             "or ZUORA_CALLOUT_HMAC_SECRET, or ZUORA_CALLOUT_AUTH=none to accept unauthenticated callouts")
 
+    platform = raw["BILLING_PLATFORM"].strip().lower() or "togai"
+    if platform == "lago":
+        problems["BILLING_PLATFORM"] = "lago is not supported yet: only togai has an adapter in this release"
+    elif platform not in BILLING_PLATFORMS:
+        problems["BILLING_PLATFORM"] = f"must be one of: {', '.join(BILLING_PLATFORMS)}"
+
     if problems:
         raise ConfigError(problems)
 
@@ -320,6 +330,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         zuora_callout_auth_none=auth == "none",
         admin_token=Secret(raw["ADMIN_TOKEN"]),
         zuora_invoice_status=status,
+        billing_platform=platform,
         retry_cron=cron,
         reconcile_minutes=reconcile_minutes,
         max_attempts=max_attempts,

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from integration.billing.port import BillingPlatform
 from integration.config import Config
 from integration.domain.backoff import Backoff
 from integration.store.db import Database
@@ -36,7 +37,6 @@ class Services:
                            max_concurrency=c.zuora_max_concurrency)
 
     @cached_property
-    def billing(self):
-        from integration.clients.billing import BillingClient
-        c = self.config
-        return BillingClient(c.billing_base_url, c.billing_api_token.reveal(), timeout=(5, c.http_timeout))
+    def billing(self) -> BillingPlatform:
+        from integration.billing.factory import billing_platform
+        return billing_platform(self.config)

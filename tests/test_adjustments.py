@@ -1,5 +1,5 @@
 """CONTRACT §12 in pure logic: what a billing invoice carries between its lines and its total
-(integration.domain.adjustments) and the Zuora items that carry it (integration.flows.invoice_items).
+(integration.billing.togai.adjustments) and the Zuora items that carry it (integration.flows.invoice_items).
 
 Fixtures: Togai's own get-invoice example (tests/fixtures/togai/get_invoice_example.json, copied from
 its OpenAPI document; tests/test_line_items.py checks the copy), hand-built trees for each rule, and a
@@ -15,8 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from integration.domain import money
-from integration.domain.adjustments import (
+from integration.billing.togai.adjustments import (
     CHARGE,
     CREDITS,
     DISCOUNT,
@@ -25,6 +24,8 @@ from integration.domain.adjustments import (
     TRUE_UP,
     read_amounts,
 )
+from integration.billing.togai.line_items import meter_usage
+from integration.domain import money
 from integration.domain.errors import InvalidData
 from integration.flows.invoice_items import invoice_items, zuora_total
 from integration.flows.invoices import split_lines
@@ -313,6 +314,6 @@ def test_random_invoices_reach_zuora_to_the_cent_or_are_refused_naming_both_sums
         assert len(discounts) <= 10 and all(d < 0 and money.fits(d, case.places) for d in discounts)
         assert not discounts or -sum(discounts, Decimal(0)) <= item["amount"]
     usage_value = Decimal(0)
-    for record in build_usage_lines(case.invoice["id"], case.invoice, amounts.lines, meters):
+    for record in build_usage_lines(case.invoice["id"], meter_usage(case.invoice), amounts.lines, meters):
         usage_value += record.quantity * case.prices.get(record.meter_id, Decimal(1))
     reproduces(case, zuora_total(items), usage_value)

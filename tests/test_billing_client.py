@@ -10,7 +10,7 @@ import pytest
 import requests
 from prometheus_client import REGISTRY
 
-from integration.clients.billing import BillingClient, is_duplicate
+from integration.billing.togai.client import BillingClient, is_duplicate
 from integration.domain.errors import (
     AUTH_FAILED,
     BILLING_REJECTED,

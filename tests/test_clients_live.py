@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integration.clients.billing import BillingClient
+from integration.billing.togai.client import BillingClient
 from integration.domain.errors import AuthFailed, BillingConflict, ZuoraRejected
 from integration.flows.usage import HEADINGS
 from integration_sandbox.billing import create_billing_sandbox

@@ -433,8 +433,8 @@ def test_allocation_keeps_exact_amounts_and_sums_to_the_rounded_total():
 
 def test_service_end_falls_back_to_the_day_before_an_exclusive_end():
     """Togai's get-invoice example carries ``endDate`` (exclusive) and no ``endDateInclusive``."""
+    from integration.billing.togai.readers import service_end
     from integration.domain.errors import InvalidData
-    from integration.flows.invoices import service_end
 
     assert service_end({"endDate": "2024-08-01T00:00:00Z"}) == date(2024, 7, 31)
     assert service_end({"endDate": "2024-08-01T00:00:00.001Z"}) == date(2024, 8, 1)

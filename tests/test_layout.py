@@ -24,23 +24,24 @@ ALLOWED: dict[str, set[str]] = {
     "actions": {"store", "domain", "config", "metrics"},
     # cli: never the web (its output formats come from actions or its own modules).
     "cli": {"app", "actions", "worker", "flows", "store", "clients", "zuora", "domain", "services",
-            "integration_sandbox", *SHARED},
+            "integration_sandbox", "billing", *SHARED},
     "config": set(),
     "context": set(),
     "logs": {"config", "context"},
     "metrics": set(),
-    "services": {"store", "clients", "zuora", "domain", *SHARED},
+    "services": {"store", "clients", "zuora", "domain", "billing", *SHARED},
+    # billing: the billing platform as a port (CONTRACT §13): the model, the protocol and each adapter with
+    # its own client (over the clients room's HTTP plumbing), readers, builders and webhook verification.
+    # Below the flows, the services and the web; never the store (the flows record what it returns).
+    "billing": {"clients", "domain", *SHARED},
     "store": {"domain", *SHARED},
     "clients": {"domain", *SHARED},
     "domain": set(),
-    "flows": {"domain", "clients", "zuora", "store", "services", *SHARED},
-    "worker": {"flows", "store", "domain", "services", *SHARED},
-    "web": {"actions", "store", "domain", "services", *SHARED},
-    # billing and zuora land beside this work (issue 25) and bring their modules and inward arrows
-    # (flows, services, worker and cli use them); listed here so docs/index.md's package map, which
-    # names them, matches this table. billing: the billing-platform port (model, protocol, adapters);
-    # zuora: the typed Zuora client and model.
-    "billing": {"domain", "clients", *SHARED},
+    "flows": {"domain", "clients", "zuora", "store", "services", "billing", *SHARED},
+    # worker, web: the model of what they read (reconciliation's lists) and the adapter's webhook verifier.
+    "worker": {"flows", "store", "domain", "services", "billing", *SHARED},
+    "web": {"actions", "store", "domain", "services", "billing", *SHARED},
+    # zuora: the typed Zuora client and model (issue 25).
     "zuora": {"clients", "domain", *SHARED},
 }
 MODULE_ARROWS: dict[str, set[str]] = {

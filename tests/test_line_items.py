@@ -1,4 +1,4 @@
-"""integration.domain.line_items: Togai's line-item trees read in every shape Togai documents.
+"""integration.billing.togai.line_items: Togai's line-item trees read in every shape Togai documents.
 
 Fixtures: Togai's own get-invoice example (tests/fixtures/togai/, copied from its OpenAPI document)
 and variants of it: meter entries under a TOTAL_USAGE parent, the older ``…_REVENUE`` spelling, slabs,
@@ -17,16 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integration.domain import line_items, money
-from integration.domain.adjustments import DISCOUNT, ROUNDING, read_amounts
-from integration.domain.errors import InvalidData
-from integration.domain.line_items import (
+from integration.billing.amounts import usage_quantity
+from integration.billing.togai import line_items
+from integration.billing.togai.adjustments import DISCOUNT, ROUNDING, read_amounts
+from integration.billing.togai.line_items import (
     current_type,
     invoice_lines,
     meter_entries,
     meter_usage,
-    usage_quantity,
 )
+from integration.domain import money
+from integration.domain.errors import InvalidData
 from integration.flows.invoices import invoice_items, split_lines
 from integration.flows.usage import build_usage_lines
 from integration.store.meters import MeterSettings
@@ -181,7 +182,7 @@ def test_revenue_units_are_never_the_usage_units():
     invoice = with_meters(documented_example())
     del invoice["usageInfo"][0]["units"]
     lines = invoice_lines(invoice)
-    [usage] = build_usage_lines("inv-1", invoice, lines, settings_for({"m-local": "quantity"}))
+    [usage] = build_usage_lines("inv-1", meter_usage(invoice), lines, settings_for({"m-local": "quantity"}))
     assert usage.quantity == Decimal(15)
     assert usage.description.startswith("Per-unit amount 0.001; Payout_NEFT; meter m-local")
     assert "USD" not in usage.description
@@ -392,7 +393,7 @@ def test_zuora_invoice_items_plus_usage_reproduce_the_billing_total_exactly(case
     items = invoice_items(on_invoice, currency="USD", start=date(2024, 7, 1), end=date(2024, 7, 31))
     for item, line in zip(items, on_invoice, strict=False):
         assert item["amount"] == item["amount"].quantize(CENT) and abs(item["amount"] - line.value) < CENT
-    usage = build_usage_lines("inv-prop", invoice, lines, meters)
+    usage = build_usage_lines("inv-prop", meter_usage(invoice), lines, meters)
     usage_value = Decimal(0)
     for record in usage:
         if modes[record.meter_id] == "revenue":

@@ -13,7 +13,7 @@ import pytest
 import requests
 import requests_mock
 
-from integration.clients.billing import BillingClient
+from integration.billing.togai.client import BillingClient
 from integration.clients.bodies import dumps_json
 from integration.domain.errors import InvalidData, MalformedResponse, ZuoraRejected
 from integration.domain.periods import parse_period

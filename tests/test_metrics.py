@@ -9,7 +9,7 @@ from datetime import timedelta
 import requests_mock
 from prometheus_client.parser import text_string_to_metric_families
 
-from integration.clients.billing import BillingClient
+from integration.billing.togai.client import BillingClient
 from integration.domain.errors import InvalidData, TransientError
 from integration.flows.outcome import Outcome
 from integration.store.types import to_db_time

@@ -14,6 +14,7 @@ from typing import IO
 
 import click
 
+from integration.billing.model import BillingAccount
 from integration.cli.operator_common import fail, guard_store, printable, services_or_exit
 from integration.cli.progress import Progress
 from integration.domain.errors import SyncError
@@ -75,13 +76,13 @@ def _read(services: Services, index: ScratchIndex, match_email: bool) -> None:
                 config.zuora_link_field, progress.tick)
     progress.finish()
 
-    def email_of(row: dict) -> str | None:
+    def email_of(row: BillingAccount) -> str | None:
         if not match_email:
             return None
-        if row.get("primaryEmail") or not row.get("customerId"):
-            return row.get("primaryEmail")
-        customer = services.billing.get_customer(str(row["customerId"]))
-        return customer.get("primaryEmail") if customer else None
+        if row.primary_email or not row.customer_id:
+            return row.primary_email
+        customer = services.billing.get_customer(row.customer_id)
+        return customer.primary_email if customer else None
 
     progress = Progress("reading billing accounts")
     index_billing(index, services.billing.list_accounts(), email_of, progress.tick)

@@ -16,7 +16,7 @@ from typing import TypedDict
 
 import click
 
-from integration.clients.billing import BillingClient
+from integration.billing.togai.client import BillingClient
 from integration.config import (
     Config,
     ConfigError,

@@ -1,6 +1,6 @@
 """How an account's fields map between Zuora and the billing platform (the README has the table).
 
-Both directions compare in one *canonical* shape — the billing platform's: ``name``,
+Both directions compare in one *canonical* shape — the billing model's (integration.billing.model): ``name``,
 ``primaryEmail`` and ``address`` {line1, line2, city, state, postalCode, country (ISO alpha-2),
 phoneNumber} — so "United States" in Zuora and "US" in Togai are equal, and a change we pushed
 does not look like a new change when it echoes back. That is what ends update ping-pong.
@@ -17,8 +17,6 @@ from integration.domain.zuora_view import ZuoraAccountView, ZuoraContactView
 BILLING_NAME_MIN, BILLING_NAME_MAX = 3, 255
 ZUORA_CONTACT_NAME_MAX = 100
 DEFAULT_BILL_CYCLE_DAY = 1
-SETTINGS_NAMESPACE = "zuora"
-ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postalCode", "country", "phoneNumber")
 _ZUORA_ADDRESS = {"line1": "address1", "line2": "address2", "city": "city", "state": "state",
                   "postalCode": "zipCode"}
 _COUNTRY_ALIASES = {"UK": "GB", "GREAT BRITAIN": "GB", "ENGLAND": "GB", "USA": "US", "U.S.A.": "US",
@@ -100,25 +98,12 @@ def zuora_currency(account: ZuoraAccountView) -> str:
     return currency
 
 
-# -- billing → canonical ----------------------------------------------------------------------------
-
-def canonical_from_billing(account: dict, customer: dict | None) -> dict:
-    """A billing account (falling back to its customer for email and address) in canonical form."""
-    customer = customer or {}
-    address = account.get("address") or customer.get("address") or {}
-    cleaned = _clean({k: address.get(k) for k in ADDRESS_FIELDS})
-    if "country" in cleaned:
-        cleaned["country"] = cleaned["country"].upper()
-    return {"name": (account.get("name") or customer.get("name") or "").strip(),
-            "primaryEmail": account.get("primaryEmail") or customer.get("primaryEmail"),
-            "address": cleaned}
-
-
 # -- canonical → billing ----------------------------------------------------------------------------
 
-def billing_customer_payload(zuora_account: ZuoraAccountView, billing_account_id: str) -> dict:
-    """POST /customers for a Zuora account: customer ID = Zuora account ID, one account of the same ID,
-    the Zuora IDs in the account's settings."""
+def billing_customer_fields(zuora_account: ZuoraAccountView, billing_account_id: str) -> dict:
+    """What a new billing customer and its account take from a Zuora account (customer ID = Zuora account
+    ID, one account of ``billing_account_id``), checked: the flow makes the model's ``NewBillingCustomer``
+    of it, and the billing adapter the platform's body."""
     canonical = canonical_from_zuora(zuora_account)
     if not canonical["primaryEmail"]:
         raise InvalidData("billToContact.workEmail",
@@ -126,22 +111,8 @@ def billing_customer_payload(zuora_account: ZuoraAccountView, billing_account_id
                           "platform requires primaryEmail")
     if not _EMAIL.match(canonical["primaryEmail"]) or len(canonical["primaryEmail"]) > 320:
         raise InvalidData("billToContact.workEmail", f"{canonical['primaryEmail']!r} is not a usable email address")
-    account = {"id": billing_account_id, "name": canonical["name"], "invoiceCurrency": zuora_currency(zuora_account),
-               "primaryEmail": canonical["primaryEmail"], "address": canonical["address"],
-               "settings": zuora_id_settings(billing_account_id, zuora_account.id, zuora_account.number)}
-    return {"id": zuora_account.id, "name": canonical["name"], "primaryEmail": canonical["primaryEmail"],
-            "address": canonical["address"], "account": account}
-
-
-def zuora_id_settings(billing_account_id: str, zuora_id: str, zuora_number: str) -> list[dict]:
-    """The settings that record a billing account's Zuora twin (deterministic IDs: a retry meets
-    its own setting, not a second one)."""
-    return [
-        {"id": f"{billing_account_id}.zuoraAccountId", "namespace": SETTINGS_NAMESPACE, "name": "zuoraAccountId",
-         "value": zuora_id, "dataType": "STRING"},
-        {"id": f"{billing_account_id}.zuoraAccountNumber", "namespace": SETTINGS_NAMESPACE,
-         "name": "zuoraAccountNumber", "value": zuora_number, "dataType": "STRING"},
-    ]
+    return {"id": zuora_account.id, "number": zuora_account.number, "account_id": billing_account_id,
+            "currency": zuora_currency(zuora_account), **canonical}
 
 
 def billing_patch(current: dict, wanted: dict) -> dict:
@@ -171,17 +142,16 @@ def zuora_contact(canonical: dict, first_last: tuple[str, str]) -> dict:
     return _clean(contact)
 
 
-def zuora_account_payload(account: dict, customer: dict | None, link_field: str) -> dict:
-    """POST /v1/accounts for a billing account: link field set, bill-to contact from the billing data."""
-    canonical = canonical_from_billing(account, customer)
+def zuora_account_payload(canonical: dict, currency: str | None, billing_id: str, link_field: str) -> dict:
+    """POST /v1/accounts for a billing account (in canonical form, integration.billing.model.canonical_account,
+    with its invoice currency): link field set, bill-to contact from the billing data."""
     if not canonical["name"]:
         raise InvalidData("name", "the billing account has no name")
-    currency = account.get("invoiceCurrency")
     if not currency:
         raise InvalidData("invoiceCurrency", "the billing account has no invoice currency; Zuora requires one")
     return {"name": canonical["name"][:255], "currency": currency, "billCycleDay": DEFAULT_BILL_CYCLE_DAY,
             "autoPay": False, "billToContact": zuora_contact(canonical, split_name(canonical["name"])),
-            link_field: account["id"]}
+            link_field: billing_id}
 
 
 def zuora_update(zuora_account: ZuoraAccountView, wanted: dict) -> dict:

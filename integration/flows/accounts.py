@@ -11,14 +11,20 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from integration.billing.model import (
+    BillingAccount,
+    BillingCustomer,
+    BillingLink,
+    NewBillingAccount,
+    NewBillingCustomer,
+    canonical_account,
+)
+from integration.billing.port import BillingPlatform
 from integration.domain.account_fields import (
-    SETTINGS_NAMESPACE,
-    billing_customer_payload,
+    billing_customer_fields,
     billing_patch,
-    canonical_from_billing,
     canonical_from_zuora,
     zuora_account_payload,
-    zuora_id_settings,
     zuora_update,
 )
 from integration.domain.errors import BillingConflict, BillingRejected, ZuoraRejected
@@ -31,6 +37,15 @@ from integration.zuora.model import ZuoraAccount
 log = logging.getLogger("integration.flows.accounts")
 
 
+def new_customer(fields: dict) -> NewBillingCustomer:
+    """The billing customer and account to create for a Zuora account (``billing_customer_fields``)."""
+    account = NewBillingAccount(id=fields["account_id"], name=fields["name"], currency=fields["currency"],
+                                primary_email=fields["primaryEmail"], address=fields["address"],
+                                zuora_account_id=fields["id"], zuora_account_number=fields["number"])
+    return NewBillingCustomer(id=fields["id"], name=fields["name"], primary_email=fields["primaryEmail"],
+                              address=fields["address"], account=account)
+
+
 class AccountFlows:
     """Both account flows over one process's clients and store."""
 
@@ -38,7 +53,7 @@ class AccountFlows:
         self.db = services.db
         self.inbox = services.inbox
         self.zuora = services.zuora
-        self.billing = services.billing
+        self.billing: BillingPlatform = services.billing
         self.link_field = services.config.zuora_link_field
 
     # -- flow 1: Zuora → billing ---------------------------------------------------------------------
@@ -61,26 +76,26 @@ class AccountFlows:
                            summary=f"linked to existing billing account {linked_id} via {self.link_field}")
 
         billing_id = zuora_id  # deterministic: a retry meets a conflict, never a duplicate
-        payload = billing_customer_payload(account, billing_id)
+        customer = new_customer(billing_customer_fields(account, billing_id))
         origin = "zuora"
         try:
-            self.billing.create_customer(payload)  # the account and its Zuora-ID settings come inline
+            self.billing.create_customer(customer)  # the account and its link to Zuora come inline
         except BillingConflict:
             origin = "linked"
-            self._adopt_existing_customer(payload)
+            self._adopt_existing_customer(customer)
             self._ensure_zuora_settings(billing_id, zuora_id, zuora_number)
         if account.custom_field(self.link_field) != billing_id:
             self.zuora.update_account(zuora_id, {self.link_field: billing_id})
-        return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, payload["id"], origin)],
+        return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, customer.id, origin)],
                        summary=f"billing customer and account {billing_id} ({origin})")
 
-    def _adopt_existing_customer(self, payload: dict) -> None:
+    def _adopt_existing_customer(self, customer: NewBillingCustomer) -> None:
         """The customer ID is taken: by our own earlier try, or by someone who used the Zuora ID on
         purpose. Either way it is this account's twin; make sure its account exists too."""
-        if self.billing.get_account(payload["account"]["id"]) is None:
+        if self.billing.get_account(customer.account.id) is None:
             # BillingConflict: created meanwhile by a concurrent run: fine, it is the same account
             with contextlib.suppress(BillingConflict):
-                self.billing.create_account({**payload["account"], "customerId": payload["id"]})
+                self.billing.create_account(customer.id, customer.account)
 
     def _push_to_billing(self, zuora_account: ZuoraAccount, billing_id: str) -> list[str]:
         account = self.billing.get_account(billing_id)
@@ -88,37 +103,26 @@ class AccountFlows:
             raise BillingRejected(f"billing account {billing_id}, linked to Zuora account "
                                   f"{zuora_account.id}, does not exist", 404)
         customer = self._customer_if_needed(account)
-        patch = billing_patch(canonical_from_billing(account, customer), canonical_from_zuora(zuora_account))
+        patch = billing_patch(canonical_account(account, customer), canonical_from_zuora(zuora_account))
         if patch:
             self.billing.update_account(billing_id, patch)
         return sorted(patch)
 
-    def _customer_if_needed(self, account: dict) -> dict | None:
+    def _customer_if_needed(self, account: BillingAccount) -> BillingCustomer | None:
         """The customer, only when the account leans on it for email or address."""
-        if account.get("primaryEmail") and account.get("address"):
+        if account.primary_email and account.address:
             return None
-        return self.billing.get_customer(account["customerId"]) if account.get("customerId") else None
+        return self.billing.get_customer(account.customer_id) if account.customer_id else None
 
-    def _zuora_settings(self, billing_id: str) -> list[dict]:
-        return self.billing.list_settings("ACCOUNT", billing_id, SETTINGS_NAMESPACE)
+    def _zuora_settings(self, billing_id: str) -> BillingLink:
+        """The Zuora twin the billing account names in its own data (Togai: its ``zuora`` settings)."""
+        return self.billing.read_link(billing_id)
 
     def _ensure_zuora_settings(self, billing_id: str, zuora_id: str, zuora_number: str,
-                               settings: list[dict] | None = None) -> None:
-        """The billing account's settings name its Zuora twin (create, or correct, never duplicate).
-        ``settings``: the account's ``zuora`` settings when the caller has just read them."""
-        if settings is None:
-            settings = self._zuora_settings(billing_id)
-        existing = {s.get("name"): s for s in settings}
-        for wanted in zuora_id_settings(billing_id, zuora_id, zuora_number):
-            have = existing.get(wanted["name"])
-            if have is None:
-                try:
-                    self.billing.create_setting({**wanted, "entityType": "ACCOUNT", "entityId": billing_id})
-                    continue
-                except BillingConflict:
-                    have = {"id": wanted["id"], "value": None}
-            if have.get("value") != wanted["value"]:
-                self.billing.update_setting(have["id"], wanted["value"])
+                               settings: BillingLink | None = None) -> None:
+        """The billing account names its Zuora twin (create, or correct, never duplicate).
+        ``settings``: the account's link when the caller has just read it."""
+        self.billing.write_link(billing_id, zuora_id, zuora_number, settings)
 
     # -- flow 2: billing → Zuora ---------------------------------------------------------------------
 
@@ -128,8 +132,8 @@ class AccountFlows:
         account = self.billing.get_account(billing_id)
         if account is None:
             raise BillingRejected(f"billing account {billing_id} not found", 404)
-        customer = self.billing.get_customer(account["customerId"]) if account.get("customerId") else None
-        wanted = canonical_from_billing(account, customer)
+        customer = self.billing.get_customer(account.customer_id) if account.customer_id else None
+        wanted = canonical_account(account, customer)
 
         mapping = mappings.find(self.db, "account", billing_id=billing_id)
         if mapping:
@@ -145,23 +149,24 @@ class AccountFlows:
             self._ensure_zuora_settings(billing_id, twin.id, twin.number, settings)
             changed = self._push_to_zuora(twin.id, wanted, twin)
             return Outcome(writes=[self._link(twin.id, twin.number, billing_id,
-                                              account.get("customerId"), "linked")],
+                                              account.customer_id, "linked")],
                            summary=f"linked to existing Zuora account {twin.id}"
                                    + (f", updated {', '.join(changed)}" if changed else ""))
 
         # The twin look-up above ran first, so this key's series cannot create a second account
         # for one that an earlier series (or another event) created and never recorded.
-        created = self.zuora.create_account(zuora_account_payload(account, customer, self.link_field),
+        created = self.zuora.create_account(zuora_account_payload(wanted, account.invoice_currency, billing_id,
+                                                                  self.link_field),
                                             idempotency_key=event.idempotency_key("billing-account", billing_id))
         zuora_id, zuora_number = created.id, created.number
         self._ensure_zuora_settings(billing_id, zuora_id, zuora_number, settings)
-        return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, account.get("customerId"), "billing")],
+        return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, account.customer_id, "billing")],
                        summary=f"Zuora account {zuora_number} created")
 
-    def _find_zuora_twin(self, billing_id: str, settings: list[dict]) -> ZuoraAccount | None:
+    def _find_zuora_twin(self, billing_id: str, settings: BillingLink) -> ZuoraAccount | None:
         """A Zuora account already linked to this billing account: by the billing settings, or by the
         link field (which also finds an account we created in a run that crashed before recording it)."""
-        zuora_id = next((s.get("value") for s in settings if s.get("name") == "zuoraAccountId"), None)
+        zuora_id = settings.zuora_account_id
         if zuora_id:
             try:
                 return self.zuora.get_account(zuora_id)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from integration.domain.account_fields import SETTINGS_NAMESPACE
+from integration.billing.model import BillingAccount
 from integration.store import mappings
 from integration.store.backfill_index import ScratchIndex
 from integration.store.db import Database
@@ -53,11 +53,9 @@ def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def billing_zuora_ref(account: dict) -> str | None:
-    """The Zuora account a billing account's ``zuora`` settings name (ID first, else number)."""
-    found = {s.get("name"): s.get("value") for s in account.get("settings") or []
-             if isinstance(s, dict) and s.get("namespace", SETTINGS_NAMESPACE) == SETTINGS_NAMESPACE}
-    return _text(found.get("zuoraAccountId")) or _text(found.get("zuoraAccountNumber"))
+def billing_zuora_ref(account: BillingAccount) -> str | None:
+    """The Zuora account a listed billing account's link names (ID first, else number)."""
+    return account.link.zuora_ref if account.link is not None else None
 
 
 def index_zuora(index: ScratchIndex, rows: Iterable[ZuoraAccount], link_field: str,
@@ -71,10 +69,10 @@ def index_zuora(index: ScratchIndex, rows: Iterable[ZuoraAccount], link_field: s
     index.add_zuora(reduced(), tick)
 
 
-def index_billing(index: ScratchIndex, rows: Iterable[dict], email_of: Callable[[dict], str | None],
-                  tick: Callable[[], None] = lambda: None) -> None:
-    """Stream Togai accounts (with their inline ``settings``) into the index."""
-    index.add_billing(((str(row["id"]), billing_zuora_ref(row), _email(email_of(row))) for row in rows), tick)
+def index_billing(index: ScratchIndex, rows: Iterable[BillingAccount],
+                  email_of: Callable[[BillingAccount], str | None], tick: Callable[[], None] = lambda: None) -> None:
+    """Stream billing accounts (with their inline link) into the index."""
+    index.add_billing(((row.id, billing_zuora_ref(row), _email(email_of(row))) for row in rows), tick)
 
 
 class Planner:

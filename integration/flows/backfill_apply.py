@@ -19,16 +19,14 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from integration import metrics
-from integration.clients.billing import BillingClient
+from integration.billing.port import BillingPlatform
 from integration.flows.backfill import PlanItem
-from integration.flows.invoices import NEVER_PUSHED_STATUSES
 from integration.store import links, mappings, voids
 from integration.store.db import Database
 from integration.store.inbox import Inbox
 from integration.zuora.client import ZuoraClient
 
 SOURCE = "backfill"
-FINALIZED_STATUSES = ("DUE", "PAID", "PARTIALLY_PAID")
 _EVENTS = {  # action -> (event type, object type, object_key prefix, PlanItem field naming the object)
     "create_in_billing": ("account.callout", "account", "zuora-account", "zuora_id"),
     "create_in_zuora": ("account.created", "account", "billing-account", "billing_id"),
@@ -65,19 +63,15 @@ def queue(inbox: Inbox, item: PlanItem, *, accept_candidates: bool = False) -> b
     return recorded.created
 
 
-def is_finalized(invoice: dict) -> bool:
-    return invoice.get("finalizingStatus") == "FINALIZED" or invoice.get("status") in FINALIZED_STATUSES
-
-
-def plan_invoices(db: Database, billing: BillingClient, zuora: ZuoraClient, invoice_link_field: str,
+def plan_invoices(db: Database, billing: BillingPlatform, zuora: ZuoraClient, invoice_link_field: str,
                   since: datetime) -> Iterator[PlanItem]:
     """``push_invoice`` for each finalized billing invoice dated at or after ``since`` whose owner is
     linked and whose Zuora twin is missing (no invoice mapping, and no Zuora invoice naming it in
     ``ZUORA_INVOICE_LINK_FIELD``). Streamed: one list page and one look-up at a time."""
     for row in billing.list_invoices(start=since):
-        if not is_finalized(row) or row.get("status") in NEVER_PUSHED_STATUSES:  # a voided invoice: §12
+        if row.why_not_pushed() is not None:  # a draft, or a voided invoice (§12): the invoice flow's one rule
             continue
-        invoice_id, owner = str(row["id"]), str(row.get("ownerId") or row.get("accountId") or "")
+        invoice_id, owner = row.id, row.listed_owner or ""
         account = mappings.find(db, "account", billing_id=owner) if owner else None
         if account is None:
             continue

@@ -28,9 +28,8 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
+from integration.billing.amounts import DISCOUNT, DISCOUNT_NAME, Adjustment, Line
 from integration.domain import money
-from integration.domain.adjustments import DISCOUNT, DISCOUNT_NAME, Adjustment
-from integration.domain.line_items import Line
 
 CHARGE_NAME_MAX = 130
 ITEM_DESCRIPTION_MAX = 500

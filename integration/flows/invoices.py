@@ -45,67 +45,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from integration.billing.amounts import LABELS, Adjustment, Line
+from integration.billing.model import BillingInvoice, checked
+from integration.billing.port import BillingPlatform
 from integration.domain import money
-from integration.domain.adjustments import LABELS, Adjustment, InvoiceAmounts, read_amounts
 from integration.domain.errors import BillingRejected, InvalidData, MissingMapping
-from integration.domain.line_items import Line
 from integration.flows.invoice_items import invoice_items, truncate, zuora_total
 from integration.flows.outcome import Outcome
 from integration.services import Services
 from integration.store import mappings, meters, voids
+from integration.store.db import Database
 from integration.store.inbox import Event
 from integration.store.meters import MeterSettings
 from integration.zuora.model import ZuoraInvoice
 
 log = logging.getLogger("integration.flows.invoices")
 
-PUSHED_STATUSES = frozenset({"DUE", "PAID", "PARTIALLY_PAID"})
-NEVER_PUSHED_STATUSES = frozenset({"VOID", "MERGED"})
 MAX_INVOICE_ITEMS = 1000
 COMMENTS_MAX = 255
 
 
-# -- reading a billing invoice (the line-item trees: integration.domain.line_items) ----------------------------
+# -- reading a billing invoice (the model: integration.billing.model; Togai's reader: billing.togai) ----------
 
-def billing_instant(invoice: dict, key: str) -> datetime:
-    """One of the invoice's instants (ISO-8601 date or date-time) as an aware UTC datetime."""
-    raw = invoice.get(key)
-    if not isinstance(raw, str) or len(raw) > 40:
-        raise InvalidData(key, "must be an ISO-8601 date or date-time")
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidData(key, "must be an ISO-8601 date or date-time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def billing_date(invoice: dict, key: str) -> date:
-    """The UTC calendar date of one of the invoice's instants."""
-    return billing_instant(invoice, key).date()
-
-
-def service_end(invoice: dict) -> date:
-    """The last day of the invoice's service period: ``endDateInclusive``, or — where an invoice
-    carries only the exclusive ``endDate``, as Togai's own get-invoice example does — the day of
-    the last millisecond before it."""
-    if invoice.get("endDateInclusive") is None and invoice.get("endDate") is not None:
-        return (billing_instant(invoice, "endDate") - timedelta(milliseconds=1)).date()
-    return billing_date(invoice, "endDateInclusive")
-
-
-def required_id(invoice: dict, key: str) -> str:
-    value = invoice.get(key)
-    if not isinstance(value, str) or not value.strip() or len(value) > 255:
-        raise InvalidData(key, "must be a non-empty string of at most 255 characters")
-    return value
-
-
-def fetch_invoice(billing, invoice_id: str) -> dict:
+def fetch_invoice(billing: BillingPlatform, invoice_id: str) -> BillingInvoice:
     """The billing invoice as it is now (events are only pointers); a vanished one is refused."""
     invoice = billing.get_invoice(invoice_id)
     if invoice is None:
@@ -113,37 +77,14 @@ def fetch_invoice(billing, invoice_id: str) -> dict:
     return invoice
 
 
-def linked_owner(db, invoice: dict, invoice_id: str) -> mappings.Mapping:
+def linked_owner(db: Database, invoice: BillingInvoice, invoice_id: str) -> mappings.Mapping:
     """The account mapping of the invoice's owner; MISSING_MAPPING (waiting for that account) if unlinked."""
-    owner = required_id(invoice, "ownerId")
+    owner = checked(invoice.owner_id)
     account = mappings.find(db, "account", billing_id=owner)
     if account is None:
         raise MissingMapping(f"billing account {owner} of invoice {invoice_id} is not linked to a Zuora "
                              f"account yet", waiting_for=f"billing-account:{owner}")
     return account
-
-
-def why_not_pushed(invoice: dict) -> str | None:
-    """None when the invoice is final (CONTRACT §6.3), else the reason it is left alone."""
-    status = invoice.get("status")
-    if status in NEVER_PUSHED_STATUSES:
-        return f"status {status}"
-    if invoice.get("finalizingStatus") == "FINALIZED" or status in PUSHED_STATUSES:
-        return None
-    return f"not finalized (status {status}, finalizingStatus {invoice.get('finalizingStatus')})"
-
-
-def invoice_currency(invoice: dict) -> str | None:
-    details = invoice.get("invoiceDetails")
-    account = details.get("account") if isinstance(details, dict) else None
-    currency = account.get("invoiceCurrency") if isinstance(account, dict) else None
-    return currency if isinstance(currency, str) and len(currency) == 3 and currency.isalpha() else None
-
-
-def invoice_amounts(invoice: dict) -> InvoiceAmounts:
-    """The invoice's lines and adjustments, after checking they add up to ``totalAmount`` exactly
-    (CONTRACT §12: integration.domain.adjustments); INVALID_DATA naming both sums where they do not."""
-    return read_amounts(invoice, invoice_currency(invoice))
 
 
 def split_lines(lines: list[Line], synced: dict[str, MeterSettings] | set[str]) -> tuple[list[Line], list[Line]]:
@@ -155,21 +96,22 @@ def split_lines(lines: list[Line], synced: dict[str, MeterSettings] | set[str]) 
 
 # -- the Zuora invoice (its items: integration.flows.invoice_items) ------------------------------------
 
-def zuora_invoice_payload(invoice: dict, lines: list[Line], *, account_id: str, status: str,
+def zuora_invoice_payload(invoice: BillingInvoice, lines: list[Line], *, account_id: str, status: str,
                           currency: str | None, adjustments: list[Adjustment] | tuple[()] = ()) -> dict:
     """The ``POST /v1/invoices`` body for the invoice's non-usage lines and its adjustments."""
-    invoice_id = required_id(invoice, "id")
+    invoice_id = invoice.id
     if len(lines) + len(adjustments) > MAX_INVOICE_ITEMS:
         raise InvalidData("revenueInfo", f"{len(lines)} invoice lines and {len(adjustments)} adjustments; a Zuora "
                                          f"standalone invoice takes at most {MAX_INVOICE_ITEMS:,} items")
-    invoice_date = billing_date(invoice, "invoiceDate")
+    invoice_date = checked(invoice.invoice_date).date()
     payload: dict[str, Any] = {"accountId": account_id, "invoiceDate": invoice_date.isoformat()}
-    if invoice.get("dueDate") is not None:  # else Zuora derives it from the account's payment term
-        due_date = billing_date(invoice, "dueDate")
+    due = checked(invoice.due_date)
+    if due is not None:  # else Zuora derives it from the account's payment term
+        due_date = due.date()
         if due_date < invoice_date:
             raise InvalidData("dueDate", f"{due_date} is before the invoiceDate {invoice_date}")
         payload["dueDate"] = due_date.isoformat()
-    start, end = billing_date(invoice, "startDate"), service_end(invoice)
+    start, end = checked(invoice.start_date).date(), checked(invoice.service_end)
     payload.update(status=status, comments=truncate(f"Billing invoice {invoice_id}", COMMENTS_MAX),
                    invoiceItems=invoice_items(lines, currency=currency, start=start, end=end,
                                               adjustments=adjustments))
@@ -200,14 +142,14 @@ class InvoiceFlow:
         if voids.unpushed_void(self.db, invoice_id) is not None:  # CONTRACT §12: never pushed afterwards
             return Outcome(summary=f"invoice {invoice_id} was voided before it reached Zuora; never pushed")
         invoice = fetch_invoice(self.billing, invoice_id)
-        if invoice.get("status") == "VOID" and self.on_void is not None:
+        if invoice.is_void and self.on_void is not None:
             return self.on_void(event)
-        reason = why_not_pushed(invoice)
+        reason = invoice.why_not_pushed()
         if reason:
             return Outcome(summary=f"invoice {invoice_id} not pushed: {reason}")
         account = linked_owner(self.db, invoice, invoice_id)
 
-        amounts = invoice_amounts(invoice)
+        amounts = checked(invoice.amounts)  # lines + adjustments == total, exactly (CONTRACT §12)
         lines = amounts.lines
         earlier = self._earlier_run(invoice_id, lines)
         if earlier:
@@ -248,7 +190,7 @@ class InvoiceFlow:
         snapshot = follow_up.payload.get("meters")
         return set(snapshot) if isinstance(snapshot, dict) else None
 
-    def _push_invoice(self, event: Event, invoice: dict, lines: list[Line], adjustments: list[Adjustment],
+    def _push_invoice(self, event: Event, invoice: BillingInvoice, lines: list[Line], adjustments: list[Adjustment],
                       account: mappings.Mapping, writes: list[Callable]) -> str:
         invoice_id = event.object_id
         nothing = "no invoice lines outside usage-synced meters; no Zuora invoice"
@@ -287,12 +229,12 @@ class InvoiceFlow:
                         extra={"invoice_id": invoice_id, "zuora_ids": [row.id for row in found][:10]})
         return found[0] if found else None
 
-    def _check_currency(self, invoice: dict, account: mappings.Mapping) -> str | None:
+    def _check_currency(self, invoice: BillingInvoice, account: mappings.Mapping) -> str | None:
         """The invoice's currency, after checking the Zuora account bills in it: a standalone
         invoice takes the account's currency, so a mismatch would change the money silently."""
         zuora_account = self.zuora.get_account(account.zuora_id)
         zuora_currency = zuora_account.currency
-        billing_currency = invoice_currency(invoice)
+        billing_currency = invoice.currency
         if billing_currency and zuora_currency and billing_currency.upper() != zuora_currency.upper():
             raise InvalidData("invoiceDetails.account.invoiceCurrency",
                               f"the billing invoice is in {billing_currency}, but Zuora account "

@@ -42,12 +42,12 @@ class LinkFlow(AccountFlows):
             raise LinkRefused(f"Zuora account {zuora_id} is already linked to billing account {named}"
                               f" ({self.link_field})")
         settings = self._zuora_settings(billing_id)
-        twin = next((s.get("value") for s in settings if s.get("name") == "zuoraAccountId"), None)
+        twin = settings.zuora_account_id
         if twin and twin not in (zuora_id, zuora_number):
             raise LinkRefused(f"billing account {billing_id} is already linked to Zuora account {twin}"
                               " (its zuora settings)")
         if named != billing_id:
             self.zuora.update_account(zuora_id, {self.link_field: billing_id})
         self._ensure_zuora_settings(billing_id, zuora_id, zuora_number, settings)
-        return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, billing.get("customerId"), "linked")],
+        return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, billing.customer_id, "linked")],
                        summary=f"linked Zuora account {zuora_id} to billing account {billing_id}")

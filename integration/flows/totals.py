@@ -30,10 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
-from integration.domain import money
-from integration.domain.adjustments import (
+from integration.billing.amounts import (
     CREDITS,
     CREDITS_NAME,
     DISCOUNT,
@@ -46,15 +44,20 @@ from integration.domain.adjustments import (
     TRUE_UP,
     TRUE_UP_NAME,
     InvoiceAmounts,
-    read_amounts,
+    Line,
+    MeterUsage,
+    usage_quantity,
 )
+from integration.billing.model import checked, currency_code
+from integration.billing.port import BillingPlatform
+from integration.domain import money
 from integration.domain.errors import InvalidData, MalformedResponse, ZuoraRejected
-from integration.domain.line_items import Line, invoice_lines, meter_usage, required_amount, usage_quantity
 from integration.domain.periods import Period
 from integration.flows.invoice_items import invoice_items
-from integration.flows.invoices import billing_instant, invoice_currency, split_lines, why_not_pushed
+from integration.flows.invoices import split_lines
 from integration.flows.usage import holds_marker, usage_marker
 from integration.store import mappings, meters
+from integration.store.db import Database
 from integration.store.mapping_export import all_mappings
 from integration.zuora.client import ZuoraClient
 from integration.zuora.model import ZuoraUsage
@@ -170,7 +173,7 @@ class TotalsReport:
                 "currencies": self.currencies()}
 
 
-def totals_report(db: Any, zuora: ZuoraClient, billing: Any, period: Period) -> TotalsReport:
+def totals_report(db: Database, zuora: ZuoraClient, billing: BillingPlatform, period: Period) -> TotalsReport:
     """Every linked account's totals for ``period``, mismatches first, then by currency and account."""
     rows: list[AccountTotals] = []
     for account in all_mappings(db, "account"):
@@ -182,7 +185,7 @@ def totals_report(db: Any, zuora: ZuoraClient, billing: Any, period: Period) -> 
 @dataclass(frozen=True)
 class _Invoice:
     id: str
-    body: dict
+    usage: dict[str, list[MeterUsage]] | InvalidData
     amounts: InvoiceAmounts
     currency: str | None
     zuora_link: mappings.Mapping | None
@@ -197,10 +200,10 @@ class _Invoice:
         return self.amounts.total
 
 
-def _account_rows(db: Any, zuora: ZuoraClient, billing: Any, account: mappings.Mapping,
+def _account_rows(db: Database, zuora: ZuoraClient, billing: BillingPlatform, account: mappings.Mapping,
                   period: Period) -> list[AccountTotals]:
-    billing_account = billing.get_account(account.billing_id) or {}
-    default_currency = invoice_currency({"invoiceDetails": {"account": billing_account}})
+    billing_account = billing.get_account(account.billing_id)
+    default_currency = currency_code(billing_account.invoice_currency) if billing_account else None
     invoices = list(_period_invoices(db, billing, account.billing_id, period, default_currency))
     records = _usage_records(db, zuora, account.zuora_id, invoices)
     prices = _meter_modes(db, invoices)
@@ -215,27 +218,26 @@ def _account_rows(db: Any, zuora: ZuoraClient, billing: Any, account: mappings.M
     return list(rows.values())
 
 
-def _period_invoices(db: Any, billing: Any, owner_id: str, period: Period,
+def _period_invoices(db: Database, billing: BillingPlatform, owner_id: str, period: Period,
                      default_currency: str | None) -> Iterable[_Invoice]:
     """The owner's final invoices dated in the period (the date checked here too, whatever the list filtered)."""
     for summary in billing.list_invoices(owner_id=owner_id, start=period.start, end=period.end):
-        invoice = billing.get_invoice(summary["id"])
-        if invoice is None or why_not_pushed(invoice) is not None:
+        invoice = billing.get_invoice(summary.id, currency=default_currency)
+        if invoice is None or invoice.why_not_pushed() is not None:
             continue
-        if not period.start <= billing_instant(invoice, "invoiceDate") < period.end:
+        if not period.start <= checked(invoice.invoice_date) < period.end:
             continue
-        currency = invoice_currency(invoice) or default_currency
-        try:
-            amounts, unexplained = read_amounts(invoice, currency), None
-        except InvalidData as exc:  # never pushed (the flow refuses it); still billed, so still compared
-            amounts = InvoiceAmounts(lines=invoice_lines(invoice), adjustments=[],
-                                     total=required_amount(invoice, "totalAmount", "invoice"))
-            unexplained = str(exc)
-        yield _Invoice(id=summary["id"], body=invoice, amounts=amounts, currency=currency,
-                       zuora_link=mappings.find(db, "invoice", billing_id=summary["id"]), unexplained=unexplained)
+        currency = invoice.currency or default_currency
+        unexplained: str | None = None
+        if isinstance(invoice.amounts, InvalidData):  # never pushed (the flow refuses it); still billed, so
+            unexplained = str(invoice.amounts)          # still compared: its lines against its total
+        amounts = checked(invoice.unchecked_amounts)
+        yield _Invoice(id=summary.id, usage=invoice.usage, amounts=amounts, currency=currency,
+                       zuora_link=mappings.find(db, "invoice", billing_id=summary.id), unexplained=unexplained)
 
 
-def _usage_records(db: Any, zuora: ZuoraClient, zuora_account_id: str, invoices: list[_Invoice]) -> list[ZuoraUsage]:
+def _usage_records(db: Database, zuora: ZuoraClient, zuora_account_id: str,
+                   invoices: list[_Invoice]) -> list[ZuoraUsage]:
     """The account's usage records created since the first mapping row of these invoices (less a
     margin): usage of a period's invoices is pushed after they were, so older records are not theirs."""
     if not any(line.meter_id for invoice in invoices for line in invoice.lines):
@@ -248,7 +250,7 @@ def _usage_records(db: Any, zuora: ZuoraClient, zuora_account_id: str, invoices:
     return zuora.find_usages(zuora_account_id, created_since=since)
 
 
-def _meter_modes(db: Any, invoices: list[_Invoice]) -> dict[str, str]:
+def _meter_modes(db: Database, invoices: list[_Invoice]) -> dict[str, str]:
     ids = {line.meter_id for invoice in invoices for line in invoice.lines if line.meter_id}
     return {meter_id: settings.mode for meter_id, settings in meters.settings_for(db, ids).items()}
 
@@ -334,7 +336,7 @@ def _per_unit(invoice: _Invoice, meter_id: str, lines: list[Line], modes: dict[s
         return prices.pop()
     revenue = money.exact_sum(line.value for line in lines)
     try:
-        quantity, _ = usage_quantity(meter_usage(invoice.body), meter_id)
+        quantity, _ = usage_quantity(checked(invoice.usage), meter_id)
     except InvalidData:
         quantity = Decimal(0)
     return money.EXACT.divide(revenue, quantity) if quantity else Decimal(0)

@@ -45,19 +45,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from integration.billing.amounts import Line, MeterUsage, usage_quantity
+from integration.billing.model import checked
 from integration.domain import money
 from integration.domain.errors import InvalidData
-from integration.domain.line_items import (
-    Line,
-    meter_usage,
-    usage_quantity,
-)
 from integration.flows.invoices import (
-    billing_date,
     fetch_invoice,
-    invoice_amounts,
     linked_owner,
-    service_end,
     truncate,
 )
 from integration.flows.outcome import Outcome
@@ -118,14 +112,14 @@ def meters_to_push(db, snapshot: dict[str, dict] | None, metered: set[str]) -> d
     return chosen
 
 
-def build_usage_lines(invoice_id: str, invoice: dict, lines: list[Line],
+def build_usage_lines(invoice_id: str, usage: dict[str, list[MeterUsage]], lines: list[Line],
                       settings: dict[str, MeterSettings]) -> list[UsageLine]:
-    """One usage line per usage-synced meter with revenue lines on the invoice, by meter ID."""
+    """One usage line per usage-synced meter with revenue lines on the invoice (``usage``: the invoice's
+    meter entries by meter ID, ``BillingInvoice.usage``), by meter ID."""
     by_meter: dict[str, list[Line]] = {}
     for line in lines:
         if line.meter_id in settings:
             by_meter.setdefault(line.meter_id, []).append(line)
-    usage = meter_usage(invoice)
     result = []
     for meter_id in sorted(by_meter):
         meter, revenue_lines = settings[meter_id], by_meter[meter_id]
@@ -233,13 +227,13 @@ class UsageFlow:
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id
         invoice = fetch_invoice(self.billing, invoice_id)
-        if invoice.get("status") == "VOID":  # CONTRACT §12: nothing more of a voided invoice reaches Zuora
+        if invoice.is_void:  # CONTRACT §12: nothing more of a voided invoice reaches Zuora
             return Outcome(summary=f"usage of invoice {invoice_id}: not pushed, the invoice is void")
         account = linked_owner(self.db, invoice, invoice_id)
-        lines = invoice_amounts(invoice).lines  # checked as the invoice flow checks it: lines + adjustments
+        lines = checked(invoice.amounts).lines  # checked as the invoice flow checks it: lines + adjustments
         settings = meters_to_push(self.db, meter_snapshot(event.payload),
                                   {line.meter_id for line in lines if line.meter_id})
-        usage = build_usage_lines(invoice_id, invoice, lines, settings)
+        usage = build_usage_lines(invoice_id, checked(invoice.usage), lines, settings)
         done = {m.billing_id for m in mappings.children(self.db, "usage", invoice_id)}
         todo = [line for line in usage if line.key not in done]
         if not todo:
@@ -257,8 +251,8 @@ class UsageFlow:
                                                   f"Zuora from an earlier attempt; linked, nothing pushed")
 
         number = account.zuora_number or self.zuora.get_account(account.zuora_id).number
-        files = csv_files(todo, account_number=number, start=billing_date(invoice, "startDate"),
-                          end=service_end(invoice), max_bytes=self.max_file_bytes)
+        files = csv_files(todo, account_number=number, start=checked(invoice.start_date).date(),
+                          end=checked(invoice.service_end), max_bytes=self.max_file_bytes)
         imports = []
         for n, (content, members) in enumerate(files, start=1):
             import_id = self._import(event, content)

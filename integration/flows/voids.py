@@ -45,7 +45,6 @@ from integration.zuora.model import ZuoraInvoice, ZuoraUndo
 
 log = logging.getLogger("integration.flows.voids")
 
-VOID = "VOID"
 DRAFT, POSTED, CANCELED = "Draft", "Posted", "Canceled"
 IN_PROGRESS = frozenset({"CancelInProgress", "Generating", "PendingForTax", "PostInProgress"})
 """Zuora statuses on the way to another: the void waits for them (TransientError), it does not fail."""
@@ -76,9 +75,8 @@ class VoidFlow:
     def handle(self, event: Event) -> Outcome:
         invoice_id = event.object_id
         invoice = fetch_invoice(self.billing, invoice_id)
-        status = invoice.get("status")
-        if status != VOID:
-            return Outcome(summary=f"invoice {invoice_id} is not void (status {status}); nothing to undo")
+        if not invoice.is_void:
+            return Outcome(summary=f"invoice {invoice_id} is not void (status {invoice.status}); nothing to undo")
         return self.void(event)
 
     def void(self, event: Event) -> Outcome:

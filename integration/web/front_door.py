@@ -11,8 +11,9 @@ touches the store, the Flask request or anything that can block: it is called fr
 Every refusal carries one code per cause (CONTRACT §11), the same in the log line, in the ``reason`` label of
 ``integration_webhook_refused_total`` and in a 401 body's ``reason``; its ``detail`` is a sentence written
 here, never a library's exception text (standardwebhooks' wording changed between releases, and a client's
-tooling or an operator's alert may key on ours). The Standard Webhooks headers are therefore read here, cause
-by cause, and standardwebhooks only computes the expected signature.
+tooling or an operator's alert may key on ours). The billing platform's signature is its adapter's to check
+(integration.billing: Togai's Standard Webhooks headers are read there, cause by cause); this module turns its
+verdict into the same refusal as ever.
 """
 from __future__ import annotations
 
@@ -25,13 +26,18 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
-from standardwebhooks.webhooks import Webhook
-
 from integration import metrics
+from integration.billing.factory import webhook_verifier
+from integration.billing.webhook import (
+    MALFORMED_SIGNATURE_HEADER,
+    MISSING_SIGNATURE,
+    SIGNATURE_MISMATCH,
+    TIMESTAMP_OUT_OF_TOLERANCE,
+    UNSUPPORTED_ALGORITHM,
+)
 from integration.config import HMAC_ALGORITHMS, Config
 from integration.web.payloads import MAX_BODY
 
@@ -40,10 +46,6 @@ log = logging.getLogger("integration.web")
 ZUORA_ROUTE = "/webhooks/zuora"
 BILLING_ROUTE = "/webhooks/billing"
 BASIC_CHALLENGE = 'Basic realm="zuora-callouts"'
-SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
-TIMESTAMP_TOLERANCE = 5 * 60  # seconds either way, as Standard Webhooks' reference verifiers
-_TIMESTAMP = re.compile(r"[0-9]{1,15}")
-_VERSION = re.compile(r"v[0-9][0-9a-z]*")
 _OWS = " \t"  # HTTP's optional whitespace, the only whitespace a header value may be trimmed of
 
 # The refusal codes: one per cause. A 401's body carries its code as ``reason``; for the other statuses
@@ -51,11 +53,8 @@ _OWS = " \t"  # HTTP's optional whitespace, the only whitespace a header value m
 MISSING_CREDENTIALS = "missing_credentials"                # no Authorization header
 MALFORMED_CREDENTIALS = "malformed_credentials"            # not "Basic <base64 of user:password>"
 WRONG_CREDENTIALS = "wrong_credentials"                    # a user name or password that is not the configured one
-MISSING_SIGNATURE = "missing_signature"                    # the HMAC header, or a webhook-* header, absent or empty
-MALFORMED_SIGNATURE_HEADER = "malformed_signature_header"  # present but not in the shape the scheme defines
-TIMESTAMP_OUT_OF_TOLERANCE = "timestamp_out_of_tolerance"  # webhook-timestamp more than 5 minutes off
-UNSUPPORTED_ALGORITHM = "unsupported_algorithm"            # only signatures of versions other than v1
-SIGNATURE_MISMATCH = "signature_mismatch"                  # well-formed, but no signature matches the body
+# missing_signature, malformed_signature_header, timestamp_out_of_tolerance, unsupported_algorithm and
+# signature_mismatch: integration.billing.webhook (the billing adapters decide them; the Zuora HMAC here too)
 REQUEST_TIMEOUT = "request_timeout"                        # the request did not arrive within the deadline
 REFUSAL_CODES = (MISSING_CREDENTIALS, MALFORMED_CREDENTIALS, WRONG_CREDENTIALS, MISSING_SIGNATURE,
                  MALFORMED_SIGNATURE_HEADER, TIMESTAMP_OUT_OF_TOLERANCE, UNSUPPORTED_ALGORITHM, SIGNATURE_MISMATCH)
@@ -126,7 +125,7 @@ class FrontDoor:
     def __init__(self, config: Config, clock: Callable[[], float] = time.time):
         self.config = config
         self.clock = clock
-        self._webhook = Webhook(config.billing_webhook_secret.reveal())
+        self._billing = webhook_verifier(config, self.clock)
 
     # -- which requests ------------------------------------------------------------------------------
 
@@ -154,7 +153,7 @@ class FrontDoor:
         if route == ZUORA_ROUTE and self.config.zuora_callout_hmac_secret:
             return self._hmac_header(headers)[0]
         if route == BILLING_ROUTE:
-            return self._signature_headers(headers)[0]
+            return self._billing_signature(headers)
         return None
 
     def _basic(self, headers: Mapping[str, str]) -> Refusal | None:
@@ -198,36 +197,11 @@ class FrontDoor:
             return refusal(401, "invalid_signature", detail, MALFORMED_SIGNATURE_HEADER), b""
         return None, decoded
 
-    def _signature_headers(self, headers: Mapping[str, str]) -> tuple[Refusal | None, list[bytes]]:
-        """(a refusal, []) or (None, the v1 signatures of ``webhook-signature``, decoded)."""
-        def invalid(reason: str, detail: str) -> tuple[Refusal, list[bytes]]:
-            return refusal(401, "invalid_signature", detail, reason), []
-
-        missing = [name for name in SIGNATURE_HEADERS if not headers.get(name, "").strip(_OWS)]
-        if missing:
-            return invalid(MISSING_SIGNATURE, "the webhook-id, webhook-timestamp and webhook-signature headers "
-                                              f"are required; missing: {', '.join(missing)}")
-        timestamp = headers["webhook-timestamp"].strip(_OWS)
-        if not _TIMESTAMP.fullmatch(timestamp):
-            return invalid(MALFORMED_SIGNATURE_HEADER, "webhook-timestamp must be whole seconds since the epoch")
-        if abs(self.clock() - int(timestamp)) > TIMESTAMP_TOLERANCE:
-            return invalid(TIMESTAMP_OUT_OF_TOLERANCE,
-                           f"webhook-timestamp is more than {TIMESTAMP_TOLERANCE // 60} minutes from now")
-        signatures = []
-        for entry in filter(None, headers["webhook-signature"].split(" ")):
-            version, comma, encoded = entry.partition(",")
-            try:
-                if not (comma and _VERSION.fullmatch(version)):
-                    raise ValueError
-                decoded = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                return invalid(MALFORMED_SIGNATURE_HEADER,
-                               "webhook-signature must be space-separated <version>,<base64 signature> entries")
-            if version == "v1":
-                signatures.append(decoded)
-        if not signatures:
-            return invalid(UNSUPPORTED_ALGORITHM, "webhook-signature has no v1 (HMAC-SHA256) signature")
-        return None, signatures
+    def _billing_signature(self, headers: Mapping[str, str], body: bytes | None = None) -> Refusal | None:
+        """The billing platform's signature check (its adapter's: integration.billing), as a 401 refusal."""
+        rejected = (self._billing.check_head(headers) if body is None
+                    else self._billing.verify(headers, body))
+        return None if rejected is None else refusal(401, "invalid_signature", rejected.detail, rejected.reason)
 
     # -- for the server, in its event loop ---------------------------------------------------------------
 
@@ -267,14 +241,5 @@ class FrontDoor:
                                f"the {self.config.zuora_callout_hmac_header} HMAC does not match the body",
                                SIGNATURE_MISMATCH)
         if route == BILLING_ROUTE:
-            refused, signatures = self._signature_headers(headers)
-            if refused:
-                return refused
-            moment = datetime.fromtimestamp(int(headers["webhook-timestamp"].strip(_OWS)), tz=timezone.utc)
-            signed = self._webhook.sign(headers["webhook-id"], moment, body)
-            expected = base64.b64decode(signed.partition(",")[2])
-            # every entry is compared (no early exit), so the time taken does not tell which one matched
-            if not [s for s in signatures if hmac.compare_digest(s, expected)]:
-                return refusal(401, "invalid_signature", "no webhook-signature matches the body with the "
-                                                          "configured secret", SIGNATURE_MISMATCH)
+            return self._billing_signature(headers, body)
         return None

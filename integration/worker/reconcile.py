@@ -31,8 +31,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from typing import Any
 
+from integration.billing.model import BillingAccount, BillingInvoice
 from integration.domain.times import utcnow
 from integration.services import Services
 from integration.store import reconcile as state
@@ -41,9 +43,7 @@ from integration.worker.periodic import Periodic, interval_slot, new_worker_id
 log = logging.getLogger("integration.reconcile")
 
 OVERLAP = timedelta(minutes=5)
-FINALIZED_STATUSES = ("DUE", "PAID", "PARTIALLY_PAID")
 BASELINE_BATCH = 500  # IDs recorded per transaction while the first pass takes the baseline
-VOID = "VOID"
 
 
 @dataclass
@@ -67,48 +67,38 @@ class PassResult:
         return f"reconciled since {self.since.isoformat()}: " + "; ".join(parts)
 
 
-def parse_instant(value: object) -> datetime | None:
-    """An ISO-8601 time from a vendor (``Z`` or an offset) as aware UTC; None when absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(timezone.utc) if moment.tzinfo else None
-
-
-def is_finalized(invoice: dict) -> bool:
-    return invoice.get("finalizingStatus") == "FINALIZED" or invoice.get("status") in FINALIZED_STATUSES
-
-
-def changed_since(row: dict, since: datetime, *keys: str) -> bool:
-    """Whether the row changed after ``since``; a row without any of ``keys`` counts as changed (read it).
+def changed_since(row: BillingAccount | BillingInvoice, since: datetime) -> bool:
+    """Whether the object changed after ``since``; one without timestamps counts as changed (read it).
     Reading it is all that means: whether it is *new* is the baseline's and the mapping table's to say,
     never a missing timestamp's (a Togai account has none)."""
-    moments = [m for m in (parse_instant(row.get(k)) for k in keys) if m is not None]
+    moments = [m for m in (row.updated_at, row.created_at) if m is not None]
     return not moments or max(moments) > since
 
 
-def candidates(services: Services, since: datetime | None) -> Iterator[tuple[str, dict]]:
+def object_id(row: Any) -> str:
+    """The ID of a listed object: a billing model object's, or a Zuora row's ``id``."""
+    return row.id if isinstance(row, (BillingAccount, BillingInvoice)) else str(row["id"])
+
+
+def candidates(services: Services, since: datetime | None) -> Iterator[tuple[str, Any]]:
     """``(kind, row)`` for every object a pass since ``since`` must look at, streamed; with ``since``
     None, every object there is (the first pass's baseline: no timestamp filter at all)."""
-    for account in services.zuora.list_accounts(updated_since=since):
-        yield "zuora_account", {"id": account.id}  # a pass reads no more of an object than its ID
-    for row in services.billing.list_accounts():
-        if since is None or changed_since(row, since, "updatedAt", "createdAt"):
-            yield "billing_account", row
-    for row in services.billing.list_invoices():
-        if since is not None and not changed_since(row, since, "updatedAt", "generatedAt"):
+    for zuora_account in services.zuora.list_accounts(updated_since=since):
+        yield "zuora_account", {"id": zuora_account.id}  # a pass reads no more of an object than its ID
+    for account in services.billing.list_accounts():
+        if since is None or changed_since(account, since):
+            yield "billing_account", account
+    for invoice in services.billing.list_invoices():
+        if since is not None and not changed_since(invoice, since):
             continue
-        if row.get("status") == VOID:
-            yield "billing_invoice_void", row
-        elif is_finalized(row):
-            yield "billing_invoice", row
+        if invoice.is_void:  # the invoice's one rule (integration.billing's adapter)
+            yield "billing_invoice_void", invoice
+        elif invoice.is_finalized:
+            yield "billing_invoice", invoice
 
 
 def run_pass(services: Services, *, since: datetime | None = None, clock: Callable[[], datetime] = utcnow,
-             source: Callable[[Services, datetime | None], Iterable[tuple[str, dict]]] = candidates,
+             source: Callable[[Services, datetime | None], Iterable[tuple[str, Any]]] = candidates,
              advance: bool = True) -> PassResult:
     """One pass: read what changed since ``since`` (default: the stored watermark less ``OVERLAP``), queue
     what the service has not seen, then, if ``advance``, move the watermark to this pass's start.
@@ -124,9 +114,9 @@ def run_pass(services: Services, *, since: datetime | None = None, clock: Callab
     else:
         for kind, row in source(services, since):
             result.found[kind] += 1
-            event_id = state.queue(services.inbox, kind, str(row["id"]))
+            event_id = state.queue(services.inbox, kind, object_id(row))
             if event_id is not None:
-                result.queued[kind].append(str(row["id"]))
+                result.queued[kind].append(object_id(row))
     if advance:
         state.advance(services.db, started_at, clock())
     log.info("reconciliation pass completed", extra={
@@ -135,7 +125,7 @@ def run_pass(services: Services, *, since: datetime | None = None, clock: Callab
     return result
 
 
-def _take_baseline(services: Services, rows: Iterable[tuple[str, dict]], result: PassResult,
+def _take_baseline(services: Services, rows: Iterable[tuple[str, Any]], result: PassResult,
                    clock: Callable[[], datetime]) -> None:
     """Record every listed object as existing before the service, a batch per transaction; then mark the
     baseline taken as of the pass's start. A pass that dies before the end leaves it untaken: the next
@@ -145,7 +135,7 @@ def _take_baseline(services: Services, rows: Iterable[tuple[str, dict]], result:
         if kind not in pending:  # a void: it needs a mapping, which nothing before the service has
             continue
         result.found[kind] += 1
-        pending[kind].append(str(row["id"]))
+        pending[kind].append(object_id(row))
         if len(pending[kind]) >= BASELINE_BATCH:
             state.record_baseline(services.db, kind, pending[kind], clock())
             pending[kind] = []

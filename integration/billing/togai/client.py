@@ -70,29 +70,29 @@ class BillingClient(RemoteClient):
 
     # ------------------------------------------------------------------ customers and accounts
 
-    def create_customer(self, payload: dict) -> dict:
+    def create_customer(self, payload: dict[str, Any]) -> dict[str, Any]:
         """``POST /customers`` (with its account, if given); an existing ``id`` → ``BillingConflict``."""
         return self._write("POST", "/customers", {}, payload, ("id",), conflict=True)
 
-    def get_customer(self, customer_id: str) -> dict | None:
+    def get_customer(self, customer_id: str) -> dict[str, Any] | None:
         """``GET /customers/{customer_id}``; ``None`` when there is no such customer."""
         return self._get("/customers/{customer_id}", customer_id=customer_id)
 
-    def create_account(self, payload: dict) -> dict:
+    def create_account(self, payload: dict[str, Any]) -> dict[str, Any]:
         """``POST /accounts`` for an existing customer; an existing ``id`` → ``BillingConflict``."""
         return self._write("POST", "/accounts", {}, payload, ("id",), conflict=True)
 
-    def get_account(self, account_id: str) -> dict | None:
+    def get_account(self, account_id: str) -> dict[str, Any] | None:
         """``GET /accounts/{account_id}``; ``None`` when there is no such account."""
         return self._get("/accounts/{account_id}", account_id=account_id)
 
-    def update_account(self, account_id: str, patch: dict) -> dict:
+    def update_account(self, account_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         """``PATCH /accounts/{account_id}``; returns the updated account."""
         return self._write("PATCH", "/accounts/{account_id}", {"account_id": account_id}, patch, ("id",))
 
     # ------------------------------------------------------------------ settings
 
-    def list_settings(self, entity_type: str, entity_id: str, namespace: str | None = None) -> list[dict]:
+    def list_settings(self, entity_type: str, entity_id: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """``GET /settings?entity_type=&entity_id=&namespace=``, every page (to a bound)."""
         if not isinstance(entity_type, str) or not _ENTITY_TYPE.match(entity_type):
             raise InvalidData("entity_type", "must be an upper-case entity type such as ACCOUNT")
@@ -101,7 +101,7 @@ class BillingClient(RemoteClient):
         if namespace is not None and (not isinstance(namespace, str) or not namespace.strip()):
             raise InvalidData("namespace", "must be a non-empty string when given")
         endpoint = "/settings"
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         next_token: str | None = None
         for _ in range(SETTINGS_MAX_PAGES):
             params = {"entity_type": entity_type, "entity_id": entity_id, "pageSize": str(SETTINGS_PAGE_SIZE)}
@@ -121,7 +121,7 @@ class BillingClient(RemoteClient):
         raise MalformedResponse(f"billing GET {endpoint}: more than {SETTINGS_MAX_PAGES} pages of settings "
                                 f"for one entity")
 
-    def create_setting(self, setting: dict) -> dict:
+    def create_setting(self, setting: dict[str, Any]) -> dict[str, Any]:
         """``POST /settings``; an existing ``id`` → ``BillingConflict``.
 
         Togai may answer 204 without a body; the setting as sent is then the result.
@@ -131,7 +131,7 @@ class BillingClient(RemoteClient):
         return self._write("POST", "/settings", {}, setting, ("id",), conflict=True,
                            on_empty=lambda: dict(setting))
 
-    def update_setting(self, setting_id: str, value: str) -> dict:
+    def update_setting(self, setting_id: str, value: str) -> dict[str, Any]:
         """``PATCH /settings/{setting_id}`` with a new ``value``; a 204 yields ``{"id", "value"}``."""
         if not isinstance(value, str):
             raise InvalidData("value", "setting values are strings")
@@ -140,12 +140,12 @@ class BillingClient(RemoteClient):
 
     # ------------------------------------------------------------------ invoices
 
-    def get_invoice(self, invoice_id: str) -> dict | None:
+    def get_invoice(self, invoice_id: str) -> dict[str, Any] | None:
         """``GET /invoices/{invoice_id}``; every decimal amount is a ``Decimal``; ``None`` when unknown."""
         return self._get("/invoices/{invoice_id}", invoice_id=invoice_id)
 
     def list_invoices(self, *, status: str | None = None, owner_id: str | None = None,
-                      start: datetime | None = None, end: datetime | None = None) -> Iterator[dict]:
+                      start: datetime | None = None, end: datetime | None = None) -> Iterator[dict[str, Any]]:
         """``GET /invoices`` (Togai's listInvoices) filtered by ``status``, owner account and the time
         range ``[start, end)`` (epoch milliseconds on the wire), streamed page by page (``nextToken``).
         The rows are invoice summaries: fetch one with ``get_invoice`` for its line items."""
@@ -165,12 +165,12 @@ class BillingClient(RemoteClient):
                 params[name] = str(int(moment.timestamp() * 1000))
         return self._list("/invoices", params, INVOICES_PAGE_SIZE)
 
-    def list_accounts(self) -> Iterator[dict]:
+    def list_accounts(self) -> Iterator[dict[str, Any]]:
         """``GET /accounts`` (getAccounts), every account oldest first, streamed page by page."""
         return self._list("/accounts", {}, ACCOUNTS_PAGE_SIZE)
 
     def _list(self, endpoint: str, params: dict[str, str], size: int,
-              max_pages: int = LIST_MAX_PAGES) -> Iterator[dict]:
+              max_pages: int = LIST_MAX_PAGES) -> Iterator[dict[str, Any]]:
         """One Togai list, page by page: each row validated (an object with an ``id``); a ``nextToken``
         that repeats, or more than ``max_pages`` pages, is ``MalformedResponse``, never an endless loop."""
         next_token: str | None = None
@@ -193,12 +193,13 @@ class BillingClient(RemoteClient):
 
     # ------------------------------------------------------------------ plumbing
 
-    def _get(self, endpoint: str, **params: str) -> dict | None:
-        return self._call("GET", endpoint, self.url(endpoint, **params),
-                          self._reader("GET", endpoint, ("id",), none_on_404=True))
+    def _get(self, endpoint: str, **params: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self._call("GET", endpoint, self.url(endpoint, **params),
+                                                  self._reader("GET", endpoint, ("id",), none_on_404=True))
+        return found
 
     def _write(self, method: str, endpoint: str, params: dict[str, str], payload: Any, fields: tuple[str, ...], *,
-               conflict: bool = False, on_empty: Callable[[], dict] | None = None) -> dict:
+               conflict: bool = False, on_empty: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
         if not isinstance(payload, Mapping):
             raise InvalidData("payload", "must be a JSON object")
         return self._call(method, endpoint, self.url(endpoint, **params),
@@ -212,7 +213,7 @@ class BillingClient(RemoteClient):
         return (self._api_token,)
 
     def _reader(self, method: str, endpoint: str, fields: tuple[str, ...], *, none_on_404: bool = False,
-                conflict: bool = False, on_empty: Callable[[], dict] | None = None
+                conflict: bool = False, on_empty: Callable[[], dict[str, Any]] | None = None
                 ) -> Callable[[requests.Response], Any]:
         """The ``interpret`` callback for one call: result, or the error that says what to do next."""
         where = f"billing {method} {endpoint}"

@@ -1,4 +1,4 @@
-"""Togai's invoice line-item trees, read in one place: the revenue lines and the meter usage.
+"""Togai's invoice line-item trees, read in one place (the Togai adapter): the revenue lines and the meter usage.
 
 WHY a module of its own: ``usageInfo`` (a list) and ``revenueInfo`` (one root) are trees of the same
 recursive ``InvoiceLineItem`` (children in ``lineItems``), and Togai's documents disagree on their
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from integration.billing.amounts import Line, MeterUsage, Slab
 from integration.domain import money
 from integration.domain.errors import InvalidData
 
@@ -47,51 +48,6 @@ METER_USAGE = "USAGE_METER_USAGE"
 _LEGACY_SUFFIX, _CURRENT_SUFFIX = "_REVENUE", "_AMOUNT"
 
 
-# -- what the walk returns ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Slab:
-    """One slab of a rate card (``*_RATE_CARD_SLAB_AMOUNT``): a tier of its quantity and price."""
-
-    path: str
-    value: Decimal
-    quantity: Decimal | None
-    value_per_quantity: Decimal | None
-
-
-@dataclass(frozen=True)
-class Line:
-    """One revenue line of a billing invoice: a ``*_RATE_CARD_AMOUNT`` node of ``revenueInfo``."""
-
-    path: str                         # where it sits, for error messages
-    type: str                         # current spelling (…_AMOUNT, never …_REVENUE)
-    description: str
-    value: Decimal                    # the amount
-    quantity: Decimal | None
-    value_per_quantity: Decimal | None
-    meter_id: str | None              # metadata.usageMeterId (usage rate cards)
-    units: str | None                 # as given: on revenue nodes Togai puts the currency here
-    slabs: tuple[Slab, ...] = ()      # the slab breakdown below it, in document order
-
-    def unit_prices(self) -> set[Decimal]:
-        """The per-unit amounts of this line: its own ``valuePerQuantity``, else its slabs'."""
-        if self.value_per_quantity is not None:
-            return {self.value_per_quantity}
-        return {s.value_per_quantity for s in self.slabs if s.value_per_quantity is not None}
-
-
-@dataclass(frozen=True)
-class MeterUsage:
-    """One ``USAGE_METER_USAGE`` entry of ``usageInfo``."""
-
-    path: str
-    meter_id: str | None              # None: the entry names no meter (as in Togai's own example)
-    description: str
-    quantity: Decimal | None          # ``quantity``, else ``value``; None when it has neither
-    quantity_field: str               # the path of the field the quantity came from
-    units: str | None                 # the usage's unit ("USAGE_UNITS", "calls"…)
-
-
 # -- the walk ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -100,7 +56,7 @@ class Node:
 
     path: str
     type: str                         # current spelling
-    raw: dict
+    raw: dict[str, Any]
     children: tuple[Node, ...]
 
 
@@ -157,12 +113,12 @@ def _preorder(nodes: tuple[Node, ...] | list[Node]) -> Iterator[Node]:
 
 # -- revenue lines -------------------------------------------------------------------------------------
 
-def revenue_roots(invoice: dict) -> list[Node]:
+def revenue_roots(invoice: dict[str, Any]) -> list[Node]:
     """The parsed ``revenueInfo`` tree(s), checked for shape, depth and size (what adjustments read)."""
     return _forest(invoice.get("revenueInfo"), "revenueInfo")
 
 
-def invoice_lines(invoice: dict) -> list[Line]:
+def invoice_lines(invoice: dict[str, Any]) -> list[Line]:
     """Every revenue line of ``revenueInfo``, in document order (see the module's reading rules)."""
     return [line for root in revenue_roots(invoice) for line in lines_below(root)]
 
@@ -201,7 +157,7 @@ def _line(node: Node) -> Line:
                 meter_id=meter_id, units=_text(raw.get("units")) or None, slabs=slabs)
 
 
-def amount(node: dict, key: str, path: str) -> Decimal | None:
+def amount(node: dict[str, Any], key: str, path: str) -> Decimal | None:
     """An exact, bounded number from the billing payload, None when absent; INVALID_DATA naming the field otherwise."""
     raw = node.get(key)
     if raw is None:
@@ -209,7 +165,7 @@ def amount(node: dict, key: str, path: str) -> Decimal | None:
     return _exact(raw, f"{path}.{key}")
 
 
-def required_amount(node: dict, key: str, path: str) -> Decimal:
+def required_amount(node: dict[str, Any], key: str, path: str) -> Decimal:
     """As ``amount``, but a missing field is INVALID_DATA too: the caller gets a Decimal, never None."""
     raw = node.get(key)
     if raw is None:
@@ -230,7 +186,7 @@ def _text(raw: Any) -> str:
 
 # -- meter usage ---------------------------------------------------------------------------------------
 
-def meter_entries(invoice: dict) -> list[MeterUsage]:
+def meter_entries(invoice: dict[str, Any]) -> list[MeterUsage]:
     """Every ``USAGE_METER_USAGE`` entry of ``usageInfo`` at any depth, in document order."""
     return [_meter_usage(node) for node in _preorder(_forest(invoice.get("usageInfo"), "usageInfo"))
             if node.type == METER_USAGE]
@@ -249,29 +205,10 @@ def _meter_usage(node: Node) -> MeterUsage:
                       units=_text(raw.get("units")) or None)
 
 
-def meter_usage(invoice: dict) -> dict[str, list[MeterUsage]]:
+def meter_usage(invoice: dict[str, Any]) -> dict[str, list[MeterUsage]]:
     """The meter entries of ``usageInfo`` by meter ID (entries naming no meter are left out)."""
     found: dict[str, list[MeterUsage]] = {}
     for entry in meter_entries(invoice):
         if entry.meter_id is not None:
             found.setdefault(entry.meter_id, []).append(entry)
     return found
-
-
-def usage_quantity(usage: dict[str, list[MeterUsage]], meter_id: str) -> tuple[Decimal, str | None]:
-    """(quantity, units) of the meter's one ``USAGE_METER_USAGE`` entry.
-
-    No entry, two entries (which one would be billed?), or a quantity that is missing, negative or
-    not an exact number is INVALID_DATA naming where.
-    """
-    entries = usage.get(meter_id) or []
-    if not entries:
-        raise InvalidData("usageInfo", f"no USAGE_METER_USAGE entry for meter {meter_id}, whose settings say "
-                                       f"mode quantity")
-    if len(entries) > 1:
-        raise InvalidData(entries[1].path, f"meter {meter_id} has {len(entries)} USAGE_METER_USAGE entries "
-                                           f"({', '.join(e.path for e in entries[:3])}); which to bill is ambiguous")
-    entry = entries[0]
-    if entry.quantity is None or entry.quantity < 0:
-        raise InvalidData(entry.quantity_field, "must be an exact number ≥ 0")
-    return entry.quantity, entry.units

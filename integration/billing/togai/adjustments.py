@@ -8,7 +8,7 @@ lines by the platform's rounding. The invoice flow, the usage flow and the total
 the total the very same way, or Zuora is a cent off, or an invoice is pushed that no one can reconcile;
 so the reading lives here, once. Pure logic: no store, no clients.
 
-Reading rules (types at any depth, in either spelling: integration.domain.line_items):
+Reading rules (types at any depth, in either spelling: integration.billing.togai.line_items):
 - A rate-card line (``*_RATE_CARD_AMOUNT`` with no rate card below it) counts its ``value``; its slabs
   are part of it.
 - ``GROSS_AMOUNT`` is the platform's own subtotal and wins over what is below it: where its lines (and
@@ -35,27 +35,36 @@ Zero adjustments are left out: a 0.00 tax is no item.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from integration.domain import money
-from integration.domain.errors import InvalidData
-from integration.domain.line_items import (
+from integration.billing.amounts import (
+    CHARGE,
+    CREDITS,
+    CREDITS_NAME,
+    DISCOUNT,
+    DISCOUNT_NAME,
+    KINDS,
+    LABELS,
+    ROUNDING,
+    ROUNDING_NAME,
+    TAX,
+    TAX_NAME,
+    TRUE_UP,
+    TRUE_UP_NAME,
+    Adjustment,
+    InvoiceAmounts,
+)
+from integration.billing.togai.line_items import (
     RATE_CARD_SUFFIX,
-    Line,
     Node,
     lines_below,
     required_amount,
     revenue_roots,
 )
+from integration.domain import money
+from integration.domain.errors import InvalidData
 
-CHARGE, TRUE_UP, ROUNDING, DISCOUNT, TAX, CREDITS = "charge", "true_up", "rounding", "discount", "tax", "credits"
-KINDS = (CHARGE, TRUE_UP, ROUNDING, DISCOUNT, TAX, CREDITS)
-"""The kinds, in the order their items follow the lines on the Zuora invoice."""
-LABELS = {CHARGE: "miscellaneous and custom charges", TRUE_UP: "minimum commitment true-up",
-          ROUNDING: "billing platform rounding", DISCOUNT: "discount", TAX: "tax", CREDITS: "credits applied"}
-ROUNDING_NAME, TRUE_UP_NAME, TAX_NAME = "Billing platform rounding", "Minimum commitment true-up", "Tax"
-CREDITS_NAME, DISCOUNT_NAME = "Credits applied", "Discount"
 ROUNDING_SHARE = Decimal("0.001")
 """0.1 % of the subtotal: the larger bound of the platform's rounding, with one minor unit per line."""
 
@@ -64,32 +73,7 @@ _TOTALS_OF = {"TOTAL_TAX_AMOUNT": ("TAX_AMOUNT", TAX), "TOTAL_MISCELLANEOUS_CHAR
 _NAMED_CHARGES = {"MISCELLANEOUS_CHARGE", "CUSTOM_AMOUNT", "PRICING_RULE_ADDITION_AMOUNT"}
 
 
-@dataclass(frozen=True)
-class Adjustment:
-    """One amount between the lines and the total, as it changes the total (discounts and credits < 0)."""
-
-    kind: str                       # one of KINDS
-    name: str                       # the Zuora item's chargeName: the platform's name, or §12's
-    amount: Decimal
-    path: str                       # the node it was read from
-    detail: str                     # what the item's description says about where it came from
-    reduces: tuple[str, ...] = ()   # a discount: the paths of the lines it reduces
-
-
-@dataclass(frozen=True)
-class InvoiceAmounts:
-    """A billing invoice's money, explained: lines + adjustments == total, exactly."""
-
-    lines: list[Line]
-    adjustments: list[Adjustment]
-    total: Decimal
-    warnings: tuple[str, ...] = ()
-
-    def by_kind(self, kind: str) -> list[Adjustment]:
-        return [a for a in self.adjustments if a.kind == kind]
-
-
-def read_amounts(invoice: dict, currency: str | None) -> InvoiceAmounts:
+def read_amounts(invoice: dict[str, Any], currency: str | None) -> InvoiceAmounts:
     """The invoice's lines and adjustments, checked against ``totalAmount`` (module docstring).
 
     ``currency`` sets the minor unit of the rounding bound (money.minor_units).

@@ -1,0 +1,33 @@
+"""The billing platform's adapter chosen by ``BILLING_PLATFORM`` (CONTRACT §13): ``togai``, the default.
+
+Config refuses any other value (``lago`` names the next issue), so an unknown platform never reaches here.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from integration.billing.port import BillingPlatform
+from integration.billing.togai.client import BillingClient
+from integration.billing.togai.platform import TogaiPlatform
+from integration.billing.togai.webhooks import TogaiWebhooks
+from integration.config import Config
+
+
+def webhook_verifier(config: Config, clock: Callable[[], float] = time.time) -> TogaiWebhooks:
+    """What checks the billing webhook's signature (the web needs no API token for it)."""
+    _require_known(config)
+    return TogaiWebhooks(config.billing_webhook_secret.reveal(), clock)
+
+
+def billing_platform(config: Config) -> BillingPlatform:
+    """The process's billing platform: its adapter over a client from the configuration."""
+    _require_known(config)
+    client = BillingClient(config.billing_base_url, config.billing_api_token.reveal(),
+                           timeout=(5, config.http_timeout))
+    return TogaiPlatform(client, webhook_verifier(config))
+
+
+def _require_known(config: Config) -> None:
+    if config.billing_platform != "togai":
+        raise ValueError(f"BILLING_PLATFORM={config.billing_platform!r} has no adapter")

@@ -1,0 +1,89 @@
+"""The billing platform as a port: what the flows, backfill, reconciliation and the totals report ask of it.
+
+WHY a protocol: the flows speak the internal model (integration.billing.model) and this interface only;
+an adapter (integration.billing.togai; Lago next) owns its client, its payload readers and builders and
+its webhook verification. ``BILLING_PLATFORM`` chooses one (integration.billing.factory).
+
+Errors are the domain's (integration.domain.errors): ``TransientError`` (retry later), ``BillingRejected``,
+``BillingConflict`` (a create met an object of the same ID), ``AuthFailed``, ``MalformedResponse`` and
+``InvalidData``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Protocol
+
+from integration.billing.model import (
+    BillingAccount,
+    BillingCustomer,
+    BillingInvoice,
+    BillingLink,
+    NewBillingAccount,
+    NewBillingCustomer,
+)
+from integration.billing.webhook import WebhookEvent, WebhookRejection
+
+
+class BillingPlatform(Protocol):
+    """One billing platform's API, in the internal model."""
+
+    # -- customers and accounts
+    def get_customer(self, customer_id: str) -> BillingCustomer | None:
+        """The customer, None when there is none."""
+        ...
+
+    def get_account(self, account_id: str) -> BillingAccount | None:
+        """The account, None when there is none."""
+        ...
+
+    def list_accounts(self) -> Iterator[BillingAccount]:
+        """Every account, page by page, each with its ``link`` where the list carries it."""
+        ...
+
+    def create_customer(self, customer: NewBillingCustomer) -> None:
+        """Create the customer and its account, linked; ``BillingConflict`` when its ID exists."""
+        ...
+
+    def create_account(self, customer_id: str, account: NewBillingAccount) -> None:
+        """Create an account of an existing customer, linked; ``BillingConflict`` when its ID exists."""
+        ...
+
+    def update_account(self, account_id: str, changes: Mapping[str, object]) -> None:
+        """Write canonical fields (``name``, ``primaryEmail``, ``address``) of the account."""
+        ...
+
+    # -- the link to the Zuora twin, in the platform's own data
+    def read_link(self, account_id: str) -> BillingLink:
+        """The Zuora twin the account names (an empty link when it names none)."""
+        ...
+
+    def write_link(self, account_id: str, zuora_account_id: str, zuora_account_number: str,
+                   known: BillingLink | None = None) -> None:
+        """Make the account name its Zuora twin: create or correct, never duplicate. ``known``: the link
+        just read with ``read_link``, so that it is not read again."""
+        ...
+
+    # -- invoices
+    def get_invoice(self, invoice_id: str, *, currency: str | None = None) -> BillingInvoice | None:
+        """The invoice, whole; None when unknown. ``currency``: the one its amounts are read in where the
+        invoice names none."""
+        ...
+
+    def list_invoices(self, *, status: str | None = None, owner_id: str | None = None,
+                      start: datetime | None = None, end: datetime | None = None) -> Iterator[BillingInvoice]:
+        """Invoice summaries (no amounts: fetch one with ``get_invoice``), dated in ``[start, end)``."""
+        ...
+
+    # -- webhooks
+    def check_webhook_head(self, headers: Mapping[str, str]) -> WebhookRejection | None:
+        """What the signature headers alone refuse (lower-case header names), or None."""
+        ...
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookRejection | None:
+        """The signature over the raw body: a rejection, or None when it is the platform's."""
+        ...
+
+    def webhook_event(self, headers: Mapping[str, str], envelope: Mapping[str, object]) -> WebhookEvent:
+        """A verified webhook's envelope (validated by the web's schema) as an internal event."""
+        ...

@@ -1,0 +1,1 @@
+"""The Togai adapter of the billing port (integration.billing.port): ``TogaiPlatform``."""
