@@ -76,6 +76,9 @@ class BillingPlatform(Protocol):
         ...
 
     # -- webhooks
+    webhook_delivery_header: str
+    """The request header that names one delivery (the same on every retry of it): the dedupe key."""
+
     def check_webhook_head(self, headers: Mapping[str, str]) -> WebhookRejection | None:
         """What the signature headers alone refuse (lower-case header names), or None."""
         ...
@@ -84,6 +87,7 @@ class BillingPlatform(Protocol):
         """The signature over the raw body: a rejection, or None when it is the platform's."""
         ...
 
-    def webhook_event(self, headers: Mapping[str, str], envelope: Mapping[str, object]) -> WebhookEvent:
-        """A verified webhook's envelope (validated by the web's schema) as an internal event."""
+    def webhook_event(self, envelope: Mapping[str, object], delivery_id: str) -> WebhookEvent:
+        """A verified webhook's envelope (validated by the web's schema) and its delivery ID (the
+        ``webhook_delivery_header``, checked by the web) as an internal event."""
         ...

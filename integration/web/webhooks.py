@@ -142,17 +142,19 @@ def zuora_callout():
 def billing_event():
     """A Standard-Webhooks-signed billing event: queue a fetch-and-sync of the object it points at."""
     body = _checked_body(BILLING_ROUTE)
-    webhook_id = _header_id("webhook-id")
+    platform = _services().billing
+    webhook_id = _header_id(platform.webhook_delivery_header)
     try:
         data = parse_json_object(body, BillingEventSchema())
     except ApiError as exc:  # refused through refuse(), which counts and logs webhook refusals
         refuse(exc.status, exc.code, exc.detail)
-    kind = BILLING_EVENT_TYPES.get(data["type"])
+    event = platform.webhook_event(data, webhook_id)  # the adapter reads its platform's envelope
+    kind = BILLING_EVENT_TYPES.get(event.type)
     if kind is None:
-        log.info("billing event type ignored", extra={"event_type": data["type"]})
-        return jsonify({"accepted": False, "ignored": data["type"]})
+        log.info("billing event type ignored", extra={"event_type": event.type})
+        return jsonify({"accepted": False, "ignored": event.type})
     object_type, key_prefix = kind
-    object_id = data["data"]["id"]
-    return _record(source="billing", type=data["type"], object_type=object_type, object_id=object_id,
-                   object_key=f"{key_prefix}:{object_id}", dedupe_key=f"billing:{webhook_id}",
-                   remember_for=BILLING_DELIVERY_WINDOW, payload={"webhook_id": webhook_id})
+    object_id = event.object_id
+    return _record(source="billing", type=event.type, object_type=object_type, object_id=object_id,
+                   object_key=f"{key_prefix}:{object_id}", dedupe_key=f"billing:{event.delivery_id}",
+                   remember_for=BILLING_DELIVERY_WINDOW, payload=dict(event.payload))

@@ -31,6 +31,7 @@ class TogaiPlatform:
     """Customers, accounts, their Zuora links, invoices and webhooks on a Togai-compatible platform."""
 
     name = "togai"
+    webhook_delivery_header = DELIVERY_HEADER
 
     def __init__(self, client: BillingClient, webhooks: TogaiWebhooks | None = None):
         self.client = client
@@ -103,5 +104,5 @@ class TogaiPlatform:
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookRejection | None:
         return self._webhooks().verify(headers, body)
 
-    def webhook_event(self, headers: Mapping[str, str], envelope: Mapping[str, object]) -> WebhookEvent:
-        return webhook_event(headers.get(DELIVERY_HEADER, ""), envelope)
+    def webhook_event(self, envelope: Mapping[str, object], delivery_id: str) -> WebhookEvent:
+        return webhook_event(delivery_id, envelope)
