@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from integration.billing.port import BillingPlatform
 from integration.billing.togai.client import BillingClient
@@ -20,11 +21,12 @@ def webhook_verifier(config: Config, clock: Callable[[], float] = time.time) -> 
     return TogaiWebhooks(config.billing_webhook_secret.reveal(), clock)
 
 
-def billing_platform(config: Config) -> BillingPlatform:
-    """The process's billing platform: its adapter over a client from the configuration."""
+def billing_platform(config: Config, **client_options: Any) -> BillingPlatform:
+    """The process's billing platform: its adapter over a client from the configuration. ``client_options``
+    (timeout, max_concurrency, max_attempts…) override the client's budget (``integration check``'s is short)."""
     _require_known(config)
-    client = BillingClient(config.billing_base_url, config.billing_api_token.reveal(),
-                           timeout=(5, config.http_timeout))
+    options: dict[str, Any] = {"timeout": (5, config.http_timeout), **client_options}
+    client = BillingClient(config.billing_base_url, config.billing_api_token.reveal(), **options)
     return TogaiPlatform(client, webhook_verifier(config))
 
 

@@ -16,7 +16,7 @@ from typing import TypedDict
 
 import click
 
-from integration.billing.togai.client import BillingClient
+from integration.billing.factory import billing_platform
 from integration.config import (
     Config,
     ConfigError,
@@ -122,9 +122,9 @@ def check_zuora(config: Config) -> Result:
 def check_billing(config: Config) -> Result:
     """The billing API answers an authenticated read (a customer look-up) with the token."""
     base = config.billing_base_url
-    client = BillingClient(base, config.billing_api_token.reveal(), max_concurrency=1, **_CLIENT_BUDGET)
+    platform = billing_platform(config, max_concurrency=1, **_CLIENT_BUDGET)
     try:
-        client.get_customer(PROBE_CUSTOMER_ID)
+        platform.get_customer(PROBE_CUSTOMER_ID)
     except AuthFailed:
         return Result("billing", False, "BILLING_API_TOKEN rejected")
     except BillingRejected as exc:
