@@ -102,6 +102,23 @@ def canonical_account(account: BillingAccount, customer: BillingCustomer | None)
 
 
 @dataclass(frozen=True)
+class AccountChanges:
+    """The fields of an existing account to overwrite (None: leave as it is)."""
+
+    name: str | None = None
+    primary_email: str | None = None
+    address: Mapping[str, object] | None = None
+
+    @classmethod
+    def from_canonical(cls, patch: Mapping[str, object]) -> AccountChanges:
+        """From the canonical fields that differ (integration.domain.account_fields.billing_patch)."""
+        name, email, address = patch.get("name"), patch.get("primaryEmail"), patch.get("address")
+        return cls(name=name if isinstance(name, str) else None,
+                   primary_email=email if isinstance(email, str) else None,
+                   address=address if isinstance(address, Mapping) else None)
+
+
+@dataclass(frozen=True)
 class NewBillingAccount:
     """An account to create, linked to its Zuora twin from the start."""
 

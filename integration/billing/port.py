@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from integration.billing.model import (
+    AccountChanges,
     BillingAccount,
     BillingCustomer,
     BillingInvoice,
@@ -49,8 +50,8 @@ class BillingPlatform(Protocol):
         """Create an account of an existing customer, linked; ``BillingConflict`` when its ID exists."""
         ...
 
-    def update_account(self, account_id: str, changes: Mapping[str, object]) -> None:
-        """Write canonical fields (``name``, ``primaryEmail``, ``address``) of the account."""
+    def update_account(self, account_id: str, changes: AccountChanges) -> None:
+        """Overwrite the account's fields that ``changes`` names."""
         ...
 
     # -- the link to the Zuora twin, in the platform's own data

@@ -12,6 +12,7 @@ import contextlib
 import logging
 
 from integration.billing.model import (
+    AccountChanges,
     BillingAccount,
     BillingCustomer,
     BillingLink,
@@ -105,7 +106,7 @@ class AccountFlows:
         customer = self._customer_if_needed(account)
         patch = billing_patch(canonical_account(account, customer), canonical_from_zuora(zuora_account))
         if patch:
-            self.billing.update_account(billing_id, patch)
+            self.billing.update_account(billing_id, AccountChanges.from_canonical(patch))
         return sorted(patch)
 
     def _customer_if_needed(self, account: BillingAccount) -> BillingCustomer | None:

@@ -5,10 +5,9 @@ twin as account ``settings``) are the adapter's business; the flows hand it mode
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from integration.billing.model import NewBillingAccount, NewBillingCustomer
+from integration.billing.model import AccountChanges, NewBillingAccount, NewBillingCustomer
 from integration.billing.togai.readers import SETTINGS_NAMESPACE, ZUORA_ID_SETTING, ZUORA_NUMBER_SETTING
 
 
@@ -37,6 +36,8 @@ def customer_body(customer: NewBillingCustomer) -> dict[str, Any]:
             "address": dict(customer.address), "account": account_body(customer.account)}
 
 
-def account_patch(changes: Mapping[str, object]) -> dict[str, Any]:
-    """``PATCH /accounts/{id}`` from canonical changes (the canonical form is Togai's own field names)."""
-    return {key: changes[key] for key in ("name", "primaryEmail", "address") if key in changes}
+def account_patch(changes: AccountChanges) -> dict[str, Any]:
+    """``PATCH /accounts/{id}`` with only the fields that change."""
+    patch: dict[str, Any] = {"name": changes.name, "primaryEmail": changes.primary_email,
+                             "address": dict(changes.address) if changes.address is not None else None}
+    return {key: value for key, value in patch.items() if value is not None}

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 
 from integration.billing.model import (
+    AccountChanges,
     BillingAccount,
     BillingCustomer,
     BillingInvoice,
@@ -56,7 +57,7 @@ class TogaiPlatform:
     def create_account(self, customer_id: str, account: NewBillingAccount) -> None:
         self.client.create_account({**builders.account_body(account), "customerId": customer_id})
 
-    def update_account(self, account_id: str, changes: Mapping[str, object]) -> None:
+    def update_account(self, account_id: str, changes: AccountChanges) -> None:
         self.client.update_account(account_id, builders.account_patch(changes))
 
     # -- the link --------------------------------------------------------------------------------------
