@@ -4,7 +4,7 @@ WHY a module of its own: this is where money changes shape, from the billing pla
 Zuora's items in the currency's minor unit, and it must come out right to the cent whatever the invoice
 carries. Kept apart from the flow (integration.flows.invoices), which decides what to push and when.
 
-How (integration.domain.adjustments says what the adjustments are):
+How (integration.billing.togai.adjustments says what the adjustments are):
 - Every amount that goes on the invoice — each line left off usage, each adjustment — is rounded in one
   pass (money.allocate): the total is rounded half-up once and the minor units spread by largest
   remainder, so the items add up to the exact sum rounded, never drifting as items rounded one by one

@@ -1,9 +1,9 @@
 """Flow 3 (CONTRACT §6.3, §12): a finalized billing invoice becomes one Zuora standalone invoice.
 
 The billing invoice is only read, never trusted: its lines are the deepest ``*_RATE_CARD_AMOUNT``
-entries of the nested ``revenueInfo`` tree, at any depth and in either spelling (integration.domain.line_items
+entries of the nested ``revenueInfo`` tree, at any depth and in either spelling (integration.billing.togai.line_items
 owns that walk), and its discounts, credits, taxes, true-ups, miscellaneous amounts and the platform's
-own rounding are read from the same tree (integration.domain.adjustments); lines and adjustments must
+own rounding are read from the same tree (integration.billing.togai.adjustments); lines and adjustments must
 add up, exactly, to ``totalAmount`` before a cent is pushed. Lines of usage-synced meters (those with
 settings, integration.store.meters) travel as Zuora usage instead (flows 4/5, integration.flows.usage)
 and are left off the invoice, so a meter's revenue is never billed twice, nor dropped: the split is

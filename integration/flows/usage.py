@@ -3,7 +3,7 @@
 One usage record per meter and invoice, on the meter's subscription and charge:
 
 - ``quantity`` mode: the meter's ``USAGE_METER_USAGE`` quantity from ``usageInfo`` (at any depth; its
-  ``value`` where it has no ``quantity``: integration.domain.line_items), the meter's UOM, the per-unit amount
+  ``value`` where it has no ``quantity``: integration.billing.togai.line_items), the meter's UOM, the per-unit amount
   (the revenue line's ``valuePerQuantity``, else its slabs') in the description; Zuora rates it.
 - ``revenue`` mode: the meter's revenue (the exact sum of its lines' ``value``) as the quantity, at
   1 per unit (the Zuora charge is priced at 1).
