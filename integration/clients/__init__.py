@@ -1,4 +1,5 @@
-"""The shared HTTP plumbing (retries, pacing, timeouts, bodies, typed errors) and the billing platform's client.
+"""The shared HTTP plumbing (retries, pacing, timeouts, bodies, typed errors).
 
-Zuora's client builds on this plumbing in ``integration.zuora``. No store and no Flask.
+Zuora's client builds on it in ``integration.zuora``, the billing platform's in its adapter
+(``integration.billing.togai.client``). No store and no Flask.
 """
