@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass
 
 from integration.actions.limits import LINK_WAIT_SECONDS
+from integration.domain import work
 from integration.store import failures
 from integration.store import links as store
 from integration.store.inbox import Inbox
 
 log = logging.getLogger("integration.actions")
 
-EVENT_TYPE = store.EVENT_TYPE
 POLL_SECONDS = 0.1
 """How often ``wait`` reads the event (the command's wait only)."""
 
@@ -42,8 +42,7 @@ def request(inbox: Inbox, zuora_account: str, billing_account: str, *, via: str)
     with inbox.db.transaction() as tx:
         problem = store.conflict(tx, zuora_account, billing_account)
         recorded = None if problem else inbox.record(
-            source="admin", type=EVENT_TYPE, object_type="account", object_id=zuora_account,
-            object_key=f"zuora-account:{zuora_account}", coalesce=False, conn=tx,
+            source="admin", **work.ACCOUNT_LINK.event(zuora_account), conn=tx,
             payload={"billing_account_id": billing_account, "requested_by": "admin"})
     if recorded is None:
         result = LinkResult("refused", None, problem or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from integration.actions.limits import EVENT_ID_MAX, PAGE_DEFAULT, PAGE_MAX
+from integration.domain import work
 from integration.store import events_list, failures, mappings
 from integration.store.db import Database
 from integration.store.failures import Failure
@@ -67,7 +68,7 @@ def find_event(inbox: Inbox, event_id: str) -> Event | None:
 def event_mapping(db: Database, event: Event) -> Mapping | None:
     """The mapping of the object an event is about, if the service has one."""
     if event.object_type == "account":
-        if event.object_key.startswith("zuora-"):
+        if work.side_of(event.object_key) == "zuora":
             return mappings.find(db, "account", zuora_key=event.object_id)
         return mappings.find(db, "account", billing_id=event.object_id)
     if event.object_type in ("invoice", "usage"):

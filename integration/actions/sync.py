@@ -6,14 +6,16 @@ import logging
 from typing import Any
 
 from integration import metrics
+from integration.domain import work
 from integration.store.inbox import Inbox
 
 log = logging.getLogger("integration.actions")
 
 SYNC_TARGETS = {
-    # request field -> (system, event type, object_key prefix)
-    "zuora_account_ids": ("zuora", "account.callout", "zuora-account"),
-    "billing_account_ids": ("billing", "account.updated", "billing-account"),
+    # request field -> the kind of work that syncs one of its accounts; the system in each result is the
+    # side whose ID the kind's object key carries
+    "zuora_account_ids": work.ACCOUNT_CALLOUT,
+    "billing_account_ids": work.ACCOUNT_UPDATED,
 }
 
 
@@ -24,15 +26,14 @@ def queue_syncs(inbox: Inbox, request: dict[str, list[str]], *, via: str) -> lis
     results: list[dict[str, Any]] = []
     queued_types: list[str] = []
     with inbox.db.transaction() as tx:
-        for field, (system, event_type, prefix) in SYNC_TARGETS.items():
+        for field, kind in SYNC_TARGETS.items():
             for account_id in request.get(field, []):
                 event_id, created = inbox.record_unless_active(
-                    tx, source="admin", type=event_type, object_type="account", object_id=account_id,
-                    object_key=f"{prefix}:{account_id}", payload={"requested_by": "admin"})
-                results.append({"system": system, "id": account_id,
+                    tx, source="admin", **kind.event(account_id), payload={"requested_by": "admin"})
+                results.append({"system": kind.key.side, "id": account_id,
                                 "status": "queued" if created else "already_in_progress", "event_id": event_id})
                 if created:
-                    queued_types.append(event_type)
+                    queued_types.append(kind.type)
     for event_type in queued_types:  # counted only once committed
         metrics.EVENTS_RECEIVED.labels(source="admin", type=event_type).inc()
     queued = len(queued_types)

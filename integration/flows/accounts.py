@@ -21,6 +21,7 @@ from integration.billing.model import (
     canonical_account,
 )
 from integration.billing.port import BillingPlatform
+from integration.domain import work
 from integration.domain.account_fields import (
     billing_customer_fields,
     billing_patch,
@@ -158,7 +159,8 @@ class AccountFlows:
         # for one that an earlier series (or another event) created and never recorded.
         created = self.zuora.create_account(zuora_account_payload(wanted, account.invoice_currency, billing_id,
                                                                   self.link_field),
-                                            idempotency_key=event.idempotency_key("billing-account", billing_id))
+                                            idempotency_key=event.idempotency_key(work.BILLING_ACCOUNT.prefix,
+                                                                                  billing_id))
         zuora_id, zuora_number = created.id, created.number
         self._ensure_zuora_settings(billing_id, zuora_id, zuora_number, settings)
         return Outcome(writes=[self._link(zuora_id, zuora_number, billing_id, account.customer_id, "billing")],

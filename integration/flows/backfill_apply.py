@@ -20,19 +20,20 @@ from datetime import datetime
 
 from integration import metrics
 from integration.billing.port import BillingPlatform
+from integration.domain import work
 from integration.flows.backfill import PlanItem
-from integration.store import links, mappings, voids
+from integration.store import mappings, voids
 from integration.store.db import Database
 from integration.store.inbox import Inbox
 from integration.zuora.client import ZuoraClient
 
 SOURCE = "backfill"
-_EVENTS = {  # action -> (event type, object type, object_key prefix, PlanItem field naming the object)
-    "create_in_billing": ("account.callout", "account", "zuora-account", "zuora_id"),
-    "create_in_zuora": ("account.created", "account", "billing-account", "billing_id"),
-    "link": (links.EVENT_TYPE, "account", "zuora-account", "zuora_id"),
-    "candidate": (links.EVENT_TYPE, "account", "zuora-account", "zuora_id"),
-    "push_invoice": ("invoice.finalized", "invoice", "billing-invoice", "invoice_id"),
+_EVENTS = {  # action -> (kind of work, integration.domain.work; PlanItem field naming the object)
+    "create_in_billing": (work.ACCOUNT_CALLOUT, "zuora_id"),
+    "create_in_zuora": (work.ACCOUNT_CREATED, "billing_id"),
+    "link": (work.ACCOUNT_LINK, "zuora_id"),
+    "candidate": (work.ACCOUNT_LINK, "zuora_id"),
+    "push_invoice": (work.INVOICE_FINALIZED, "invoice_id"),
 }
 QUEUED_ACTIONS = tuple(_EVENTS)
 
@@ -50,16 +51,16 @@ def queue(inbox: Inbox, item: PlanItem, *, accept_candidates: bool = False) -> b
     """Record the item's event; True when this call recorded it (False: known already, or not queued)."""
     if not wants_queue(item, accept_candidates):
         return False
-    event_type, object_type, prefix, attr = _EVENTS[item.action]
-    object_id = getattr(item, attr)
+    kind, attr = _EVENTS[item.action]
     payload: dict = {"found_by": SOURCE, "action": item.action}
-    if event_type == links.EVENT_TYPE:
+    if kind is work.ACCOUNT_LINK:
         payload["billing_account_id"] = item.billing_id
-    recorded = inbox.record(source=SOURCE, type=event_type, object_type=object_type, object_id=object_id,
-                            object_key=f"{prefix}:{object_id}", dedupe_key=dedupe_key(item), payload=payload,
-                            coalesce=False)
+    # Never coalesced, whatever the kind declares: the item's own dedupe key must land, or a rerun after
+    # the pending event ran would record the item again.
+    recorded = inbox.record(source=SOURCE, **kind.event(getattr(item, attr)), dedupe_key=dedupe_key(item),
+                            payload=payload, coalesce=False)
     if recorded.created:
-        metrics.EVENTS_RECEIVED.labels(source=SOURCE, type=event_type).inc()
+        metrics.EVENTS_RECEIVED.labels(source=SOURCE, type=kind.type).inc()
     return recorded.created
 
 

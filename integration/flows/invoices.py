@@ -50,7 +50,7 @@ from typing import Any
 from integration.billing.amounts import LABELS, Adjustment, Line
 from integration.billing.model import BillingInvoice, checked
 from integration.billing.port import BillingPlatform
-from integration.domain import money
+from integration.domain import money, work
 from integration.domain.errors import BillingRejected, InvalidData, MissingMapping
 from integration.flows.invoice_items import invoice_items, truncate, zuora_total
 from integration.flows.outcome import Outcome
@@ -83,7 +83,7 @@ def linked_owner(db: Database, invoice: BillingInvoice, invoice_id: str) -> mapp
     account = mappings.find(db, "account", billing_id=owner)
     if account is None:
         raise MissingMapping(f"billing account {owner} of invoice {invoice_id} is not linked to a Zuora "
-                             f"account yet", waiting_for=f"billing-account:{owner}")
+                             f"account yet", waiting_for=work.BILLING_ACCOUNT.key(owner))
     return account
 
 
@@ -122,7 +122,7 @@ def zuora_invoice_payload(invoice: BillingInvoice, lines: list[Line], *, account
 
 def usage_dedupe_key(invoice_id: str) -> str:
     """The one ``invoice.usage`` event of an invoice: recorded by the run that decided its split."""
-    return f"invoice-usage:{invoice_id}"
+    return work.INVOICE_USAGE.dedupe_key(invoice_id)
 
 
 class InvoiceFlow:
@@ -211,7 +211,7 @@ class InvoiceFlow:
             return (f"Zuora invoice {earlier.number or earlier.id} was created by an earlier "
                     f"attempt; linked, not posted again")
         payload[self.link_field] = invoice_id
-        created = self.zuora.create_invoice(payload, idempotency_key=event.idempotency_key("billing-invoice",
+        created = self.zuora.create_invoice(payload, idempotency_key=event.idempotency_key(work.BILLING_INVOICE.prefix,
                                                                                            invoice_id))
         writes.append(mappings.link("invoice", zuora_id=created.id, zuora_number=created.number,
                                     billing_id=invoice_id, billing_parent_id=None, origin="billing"))
@@ -249,8 +249,7 @@ class InvoiceFlow:
                     for meter_id, s in synced.items()}
 
         def write(conn) -> None:
-            self.inbox.record(source="billing", type="invoice.usage", object_type="usage", object_id=invoice_id,
-                              object_key=f"billing-invoice-usage:{invoice_id}",
+            self.inbox.record(source="billing", **work.INVOICE_USAGE.event(invoice_id),
                               dedupe_key=usage_dedupe_key(invoice_id), payload={"meters": snapshot}, conn=conn)
 
         return write

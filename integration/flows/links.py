@@ -15,8 +15,6 @@ from integration.flows.outcome import Outcome
 from integration.store import links
 from integration.store.inbox import Event
 
-EVENT_TYPE = links.EVENT_TYPE
-
 
 class LinkRefused(SyncError):
     """One of the two accounts is linked elsewhere: a human must decide, nothing was written."""

@@ -47,7 +47,7 @@ from typing import Any
 
 from integration.billing.amounts import Line, MeterUsage, usage_quantity
 from integration.billing.model import checked
-from integration.domain import money
+from integration.domain import money, work
 from integration.domain.errors import InvalidData
 from integration.flows.invoices import (
     fetch_invoice,
@@ -303,6 +303,7 @@ class UsageFlow:
         digest = hashlib.sha256(content).hexdigest()[:16]
         name = f"{_UNSAFE_FILENAME.sub('_', invoice_id)[:28]}-{digest[:12]}.csv"
         import_id = self.zuora.upload_usage(content, filename=name,
-                                            idempotency_key=event.idempotency_key("usage", invoice_id, digest))
+                                            idempotency_key=event.idempotency_key(work.USAGE_UPLOAD, invoice_id,
+                                                                                  digest))
         self.zuora.wait_for_usage_import(import_id, timeout=self.import_timeout, poll_interval=self.poll_interval)
         return import_id

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from integration.domain import work
 from integration.domain.backoff import Backoff
 from integration.domain.errors import RETRIES_EXHAUSTED
 from integration.domain.times import utcnow
@@ -67,9 +68,11 @@ class Inbox:
     # -- intake --------------------------------------------------------------------------------
 
     def record(self, *, source: str, type: str, object_type: str, object_id: str, object_key: str,
-               dedupe_key: str | None = None, payload: dict | None = None, coalesce: bool = True,
+               dedupe_key: str | None = None, payload: dict | None = None, coalesce: bool | None = None,
                remember_for: timedelta | None = None, conn: Tx | None = None) -> Recorded:
         """Store an event durably (or find the one it repeats or joins). Raises StoreUnavailable.
+
+        ``coalesce``: None (the usual) means what the event's kind declares (``integration.domain.work``).
 
         ``remember_for``: ``dedupe_key`` is a sender's delivery ID, remembered for at least that long
         however the delivery ends (a new event, a repeat, or coalesced into a pending one), so that
@@ -90,7 +93,8 @@ class Inbox:
         recorded = self._insert_or_join(conn, event_id, now, source=source, type=type, object_type=object_type,
                                         object_id=object_id, object_key=object_key,
                                         dedupe_key=dedupe_key or f"{source}:generated:{event_id}",
-                                        payload=payload, coalesce=coalesce)
+                                        payload=payload,
+                                        coalesce=work.coalesces(type) if coalesce is None else coalesce)
         if remember_for is not None and recorded.event_id != event_id:
             conn.run(q.POINT_DELIVERY, delivery_key=dedupe_key, event_id=recorded.event_id)
         return recorded
@@ -150,6 +154,8 @@ class Inbox:
         the unique index on those (one per object and type) lets only one land, on any engine: the
         other gets the winner's ID back.
         """
+        if not work.coalesces(event["type"]):
+            raise ValueError(f"{event['type']} events do not coalesce; record them with record()")
         active = self.active_event_id(conn, event["object_key"])
         if active is not None:
             return active, False
@@ -303,8 +309,8 @@ class Inbox:
 
     def _release_if_linked(self, tx: Tx, waiting_for: str) -> None:
         kind, _, value = waiting_for.partition(":")
-        keys = {"billing-account": {"billing_id": value, "zuora_id": None},
-                "zuora-account": {"billing_id": None, "zuora_id": value}}.get(kind)
+        keys = {work.BILLING_ACCOUNT.prefix: {"billing_id": value, "zuora_id": None},
+                work.ZUORA_ACCOUNT.prefix: {"billing_id": None, "zuora_id": value}}.get(kind)
         if keys and tx.one(mq.ACCOUNT_LINKED, **keys):
             self.release_waiting(tx, waiting_for)
 

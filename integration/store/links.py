@@ -18,7 +18,3 @@ def conflict(db: Database | Tx, zuora_account: str, billing_account: str) -> str
     if by_billing is not None and zuora_account not in (by_billing.zuora_id, by_billing.zuora_number):
         return f"billing account {billing_account} is already linked to Zuora account {by_billing.zuora_id}"
     return None
-
-
-EVENT_TYPE = "account.link"
-"""Handled by integration.flows.links (the worker writes both sides; the web and the commands only queue)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from integration.domain import work
 from integration.domain.errors import SyncError
 from integration.domain.kinds import MappingOrigin, ObjectType, values
 from integration.domain.times import iso_moment, utcnow
@@ -121,8 +122,8 @@ def link(type: str, *, zuora_id: str, billing_id: str, origin: str, zuora_number
             tx.run(q.FILL_IN, zuora_number=zuora_number, billing_customer_id=billing_customer_id, now=now,
                    id=rows[0]["id"])
         if type == "account" and inbox is not None:
-            inbox.release_waiting(tx, f"billing-account:{billing_id}")
-            inbox.release_waiting(tx, f"zuora-account:{zuora_id}")
+            inbox.release_waiting(tx, work.BILLING_ACCOUNT.key(billing_id))
+            inbox.release_waiting(tx, work.ZUORA_ACCOUNT.key(zuora_id))
 
     return write
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from integration import metrics
+from integration.domain import work
 from integration.store import mappings, scheduler
 from integration.store.db import Database
 from integration.store.inbox import Inbox
@@ -29,11 +30,12 @@ NAME = "default"
 BASELINE = "baseline"  # the reconcile_state row that says the baseline is complete, and when it was taken
 SOURCE = "reconcile"
 KINDS = {
-    # kind -> (event type, object_type, object_key prefix, mapping type, look-up side)
-    "zuora_account": ("account.callout", "account", "zuora-account", "account", "zuora"),
-    "billing_account": ("account.created", "account", "billing-account", "account", "billing"),
-    "billing_invoice": ("invoice.finalized", "invoice", "billing-invoice", "invoice", "billing"),
-    "billing_invoice_void": ("invoice.voided", "invoice", "billing-invoice", "invoice", "billing"),
+    # what a pass lists -> the kind of work it queues (integration.domain.work); its object type is the
+    # mapping type looked up, on the side whose ID its object key carries
+    "zuora_account": work.ACCOUNT_CALLOUT,
+    "billing_account": work.ACCOUNT_CREATED,
+    "billing_invoice": work.INVOICE_FINALIZED,
+    "billing_invoice_void": work.INVOICE_VOIDED,
 }
 VOIDS = frozenset({"billing_invoice_void"})
 """Kinds queued for what the store *has* (a mapping not yet undone), not for what it lacks."""
@@ -103,8 +105,8 @@ def queue(inbox: Inbox, kind: str, object_id: str, *, payload: dict | None = Non
     void: unless its invoice is unmapped, undone already, failed or has an event pending or running); the
     new event's ID, or None when the object needs nothing. A void needs a mapping, so the baseline (what
     existed before the service) never hides one: the service pushed that invoice itself."""
-    event_type, object_type, prefix, mapping_type, side = KINDS[kind]
-    object_key = f"{prefix}:{object_id}"
+    queued = KINDS[kind]
+    object_key = queued.object_key(object_id)
     with inbox.db.transaction() as tx:
         if kind in VOIDS:  # a mapped invoice, not undone, not on the failure list
             if tx.scalar(q.NOT_REVERSED, billing_id=object_id) is None or \
@@ -113,14 +115,13 @@ def queue(inbox: Inbox, kind: str, object_id: str, *, payload: dict | None = Non
         else:
             if tx.scalar(q.IN_BASELINE, kind=kind, object_id=object_id) is not None:
                 return None
-            found = (mappings.find(tx, mapping_type, zuora_key=object_id) if side == "zuora"
-                     else mappings.find(tx, mapping_type, billing_id=object_id))
+            found = (mappings.find(tx, queued.object_type, zuora_key=object_id) if queued.key.side == "zuora"
+                     else mappings.find(tx, queued.object_type, billing_id=object_id))
             if found is not None or tx.scalar(q.HANDLED, object_key=object_key) is not None:
                 return None
         event_id, created = inbox.record_unless_active(
-            tx, source=SOURCE, type=event_type, object_type=object_type, object_id=object_id,
-            object_key=object_key, payload=payload or {"found_by": "reconcile"})
+            tx, source=SOURCE, **queued.event(object_id), payload=payload or {"found_by": "reconcile"})
     if created:
-        metrics.EVENTS_RECEIVED.labels(source=SOURCE, type=event_type).inc()
+        metrics.EVENTS_RECEIVED.labels(source=SOURCE, type=queued.type).inc()
         return event_id
     return None

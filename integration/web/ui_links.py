@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from integration.config import Config
+from integration.domain import work
 from integration.store.inbox import Event
 from integration.store.mappings import Mapping
 
@@ -18,7 +19,7 @@ def _url(config: Config, variable: str, object_id: str | None) -> str | None:
 def object_links(config: Config, event: Event, mapping: Mapping | None) -> list[tuple[str, str]]:
     """(label, URL) for each side where the object's ID is known and a template is set."""
     kind = "ACCOUNT" if event.object_type == "account" else "INVOICE"
-    from_zuora = event.object_key.startswith("zuora-")
+    from_zuora = work.side_of(event.object_key) == "zuora"
     zuora_id = mapping.zuora_id if mapping else (event.object_id if from_zuora else None)
     billing_id = mapping.billing_id if mapping else (None if from_zuora else event.object_id)
     if kind == "INVOICE" and mapping is None:

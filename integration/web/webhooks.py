@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from flask import Blueprint, current_app, jsonify, request
 
 from integration import metrics
+from integration.domain import work
 from integration.domain.deliveries import BILLING_DELIVERY_WINDOW, ZUORA_DELIVERY_WINDOW
 from integration.domain.identifiers import identifier_problem
 from integration.store.tx import StoreUnavailable
@@ -31,15 +32,12 @@ from integration.web.schemas import BillingEventSchema, ZuoraCalloutSchema
 log = logging.getLogger("integration.web")
 bp = Blueprint("webhooks", __name__)
 
-BILLING_EVENT_TYPES = {
-    # type -> (object_type, object_key prefix)
-    "account.created": ("account", "billing-account"),
-    "account.updated": ("account", "billing-account"),
-    "invoice.finalized": ("invoice", "billing-invoice"),
-    # CONTRACT §12 voids. The invoice's own key: a void never runs beside a push of the same invoice.
-    "invoice.voided": ("invoice", "billing-invoice"),
-    "invoice.updated": ("invoice", "billing-invoice"),
-}
+BILLING_EVENT_TYPES = {kind.type: kind for kind in (
+    # the kinds of work a billing webhook may queue (integration.domain.work), by internal event type: the
+    # platform's adapter maps its own webhook types onto these (integration/billing/togai/webhooks.py).
+    work.ACCOUNT_CREATED, work.ACCOUNT_UPDATED, work.INVOICE_FINALIZED,
+    work.INVOICE_VOIDED, work.INVOICE_UPDATED,  # CONTRACT §12 voids
+)}
 
 
 def _services():
@@ -128,10 +126,8 @@ def zuora_callout():
     notification_id = _header_id("Zuora-Notification-Id")
     account_id = data["AccountId"]
     # "success" lets Zuora's "confirm success by parsing response content" option read the answer.
-    return _record({"success": True}, source="zuora", type="account.callout", object_type="account",
-                   object_id=account_id,
-                   object_key=f"zuora-account:{account_id}",
-                   dedupe_key=f"zuora:{notification_id}" if notification_id else None,
+    return _record({"success": True}, source="zuora", **work.ACCOUNT_CALLOUT.event(account_id),
+                   dedupe_key=work.delivery_key("zuora", notification_id) if notification_id else None,
                    remember_for=ZUORA_DELIVERY_WINDOW if notification_id else None,
                    payload={"notification_id": notification_id or None})
 
@@ -153,8 +149,6 @@ def billing_event():
     if kind is None:
         log.info("billing event type ignored", extra={"event_type": event.type})
         return jsonify({"accepted": False, "ignored": event.type})
-    object_type, key_prefix = kind
-    object_id = event.object_id
-    return _record(source="billing", type=event.type, object_type=object_type, object_id=object_id,
-                   object_key=f"{key_prefix}:{object_id}", dedupe_key=f"billing:{event.delivery_id}",
+    return _record(source="billing", **kind.event(event.object_id),
+                   dedupe_key=work.delivery_key("billing", event.delivery_id),
                    remember_for=BILLING_DELIVERY_WINDOW, payload=dict(event.payload))
