@@ -14,6 +14,8 @@ import pytest
 
 from integration.actions.sync import SYNC_TARGETS
 from integration.domain import work
+from integration.domain.backoff import Backoff
+from integration.domain.errors import RETRIES_EXHAUSTED, InvalidData, TransientError
 from integration.domain.kinds import ObjectType
 from integration.flows import backfill_apply, build_handlers, registry
 from integration.flows.outcome import Outcome
@@ -21,6 +23,7 @@ from integration.store import reconcile
 from integration.store.db import Database
 from integration.store.inbox import Inbox
 from integration.web.webhooks import BILLING_EVENT_TYPES
+from integration.worker.loop import Worker
 
 PACKAGE = Path(__file__).resolve().parent.parent / "integration"
 REGISTRY = PACKAGE / "domain" / "work.py"
@@ -138,7 +141,7 @@ def test_the_scan_sees_a_second_declaration(tmp_path):
         (2, "billing-invoice"), (2, "invoice.finalized"), (4, "zuora-account:"), (5, "billing:")]
 
 
-# -- coalescing comes from the kind -------------------------------------------------------
+# -- coalescing and retry policy come from the kind -------------------------------------------------------
 
 class Clock:
     def __init__(self):
@@ -169,3 +172,36 @@ def test_coalescing_is_the_kinds_unless_the_caller_says_otherwise(inbox):
     assert first.created
     with inbox.db.transaction() as tx, pytest.raises(ValueError, match=r"account\.link events do not coalesce"):
         inbox.record_unless_active(tx, source="admin", **work.ACCOUNT_LINK.event("A2"))
+
+
+def test_a_kinds_retry_policy_decides_attempts_and_backoff(inbox, monkeypatch):
+    policy = work.RetryPolicy(max_attempts=2, backoff=Backoff(base_seconds=0.0, cap_seconds=0.0))
+    monkeypatch.setitem(work.KINDS, TEST_KIND.type, work.Kind(TEST_KIND.type, ObjectType.ACCOUNT,
+                                                              work.ZUORA_ACCOUNT, retry=policy))
+    event_id = _record(inbox, TEST_KIND).event_id
+
+    def handle(event):
+        raise TransientError("HTTP 503")
+
+    worker = Worker(inbox, {TEST_KIND.type: handle})
+    assert worker.run_once()
+    assert inbox.get(event_id).status == "pending"
+    assert inbox.get(event_id).next_attempt_at == inbox.clock()  # the kind's backoff: no wait
+    assert worker.run_once()
+    event = inbox.get(event_id)
+    assert (event.status, event.attempts, event.error_code) == ("failed", 2, RETRIES_EXHAUSTED)  # inbox: 3
+
+
+def test_a_kinds_retry_policy_decides_which_failures_retry(inbox, monkeypatch):
+    policy = work.RetryPolicy(retry_on=(TransientError, InvalidData))
+    monkeypatch.setitem(work.KINDS, TEST_KIND.type, work.Kind(TEST_KIND.type, ObjectType.ACCOUNT,
+                                                              work.ZUORA_ACCOUNT, retry=policy))
+    retried = _record(inbox, TEST_KIND, "A1").event_id
+    failed = _record(inbox, work.ACCOUNT_CALLOUT, "A2").event_id
+
+    def handle(event):
+        raise InvalidData("name", "too long")
+
+    worker = Worker(inbox, {TEST_KIND.type: handle, "account.callout": handle})
+    assert worker.drain() == 2
+    assert (inbox.get(retried).status, inbox.get(failed).status) == ("pending", "failed")

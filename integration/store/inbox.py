@@ -272,16 +272,18 @@ class Inbox:
                    retry_after: float | None = None) -> bool:
         """Transient trouble: try again after backoff, in the same attempt series (same key). Once
         attempts run out, fail it with RETRIES_EXHAUSTED, keeping the last remote reason, and
-        return False; the scheduled retry picks those up in a new series."""
+        return False; the scheduled retry picks those up in a new series. The attempts and the backoff
+        are the kind's retry policy's (integration.domain.work), this inbox's where it names none."""
         now = self.clock()
         with self.db.transaction() as tx:
             row = self._own(tx, event_id, worker_id)
-            if row["attempts"] >= self.max_attempts:
+            policy = work.retry_policy(row["type"])
+            if row["attempts"] >= (policy.max_attempts or self.max_attempts):
                 self._close_attempt(tx, row, now, "failed", RETRIES_EXHAUSTED, message)
                 tx.run(q.FAIL, id=event_id, code=RETRIES_EXHAUSTED, waiting_for=None, now=now,
                        message=f"gave up after {row['attempts']} attempts: {message}"[:2000])
                 return False
-            delay = self.backoff.delay(row["attempts"] - 1, self.rng, retry_after)
+            delay = (policy.backoff or self.backoff).delay(row["attempts"] - 1, self.rng, retry_after)
             self._close_attempt(tx, row, now, "rescheduled", None, message)
             tx.run(q.RESCHEDULE, id=event_id, due=now + timedelta(seconds=delay),
                    message=message[:2000], now=now)

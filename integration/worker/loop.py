@@ -3,10 +3,11 @@
 A flow is a callable ``handler(event) -> Outcome | None``. Whatever it must record with the
 event's completion (mapping rows, meter links) it returns as ``Outcome.writes``: callables run in
 the same transaction that marks the event done, so a crash can never leave a pushed object
-without its mapping *and* a finished event. Errors decide the rest (integration.domain.errors):
-``TransientError`` → backoff in the same attempt series (RETRIES_EXHAUSTED once attempts run out);
-``MissingMapping`` → failed, waiting for the account; any other ``SyncError`` → failed with its code;
-anything unexpected → failed as UNKNOWN, logged in full.
+without its mapping *and* a finished event. Errors decide the rest (integration.domain.errors), under the
+retry policy of the event's kind (integration.domain.work): a failure it retries (``TransientError``) →
+backoff in the same attempt series (RETRIES_EXHAUSTED once attempts run out); ``MissingMapping`` →
+failed, waiting for the account; any other ``SyncError`` → failed with its code; anything unexpected →
+failed as UNKNOWN, logged in full.
 
 Waking up: within a process, ``Worker.wake()``; across processes (web and worker apart), the store's
 ``changes_marker()`` moves whenever another connection commits (on SQLite a cheap read of shared
@@ -23,12 +24,12 @@ from collections.abc import Callable, Iterable
 
 from integration import metrics
 from integration.context import current_event_id
+from integration.domain import work
 from integration.domain.errors import (
     RETRIES_EXHAUSTED,
     UNKNOWN,
     MissingMapping,
     SyncError,
-    TransientError,
 )
 from integration.flows.outcome import Outcome
 from integration.store.inbox import Event, Inbox, LeaseLost
@@ -161,12 +162,13 @@ class Worker:
                 self.inbox.finish(event.id, self.worker_id, tx, warnings=outcome.warnings)
         except LeaseLost:
             log.warning("lease lost; another worker has the event", extra=self._extra(event))
-        except TransientError as exc:
-            self._guard(self._transient, event, exc, labels)
-        except MissingMapping as exc:
-            self._guard(self._failed, event, exc.code, exc.message, labels, exc.waiting_for)
         except SyncError as exc:
-            self._guard(self._failed, event, exc.code, exc.message, labels)
+            if work.retry_policy(event.type).retries(exc):
+                self._guard(self._transient, event, exc, labels)
+            elif isinstance(exc, MissingMapping):
+                self._guard(self._failed, event, exc.code, exc.message, labels, exc.waiting_for)
+            else:
+                self._guard(self._failed, event, exc.code, exc.message, labels)
         except StoreUnavailable as exc:
             # Leave the lease to expire: the event runs again, and its flow is idempotent.
             log.error("store unavailable while finishing event", extra={**self._extra(event), "error": str(exc)})
@@ -179,8 +181,8 @@ class Worker:
             for warning in outcome.warnings:
                 log.warning("event done with a warning", extra={**self._extra(event), "warning": warning})
 
-    def _transient(self, event: Event, exc: TransientError, labels: dict) -> None:
-        if self.inbox.reschedule(event.id, self.worker_id, exc.message, exc.retry_after):
+    def _transient(self, event: Event, exc: SyncError, labels: dict) -> None:
+        if self.inbox.reschedule(event.id, self.worker_id, exc.message, getattr(exc, "retry_after", None)):
             metrics.EVENTS_RETRIED.labels(**labels).inc()
             log.warning("event rescheduled", extra={**self._extra(event), "outcome": "rescheduled",
                                                     "error": exc.message})
