@@ -14,9 +14,9 @@ from integration.flows.plugins import handler_plugins
 from integration.services import Services
 
 
-def build_handlers(services: Services) -> dict:
+def build_handlers(services: Services) -> dict[str, registry.Handler]:
     """``{event_type: handler}`` for the worker: the flows (``integration.flows.registry``), then any plug-ins."""
-    handlers: dict = registry.handlers(services)
+    handlers = registry.handlers(services)
     for plugin in handler_plugins(os.environ):
         handlers.update(plugin(services))
     return handlers

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 from integration.billing.model import (
     AccountChanges,
@@ -30,7 +31,7 @@ from integration.domain.account_fields import (
     zuora_update,
 )
 from integration.domain.errors import BillingConflict, BillingRejected, ZuoraRejected
-from integration.flows.outcome import Outcome
+from integration.flows.outcome import Outcome, Write
 from integration.services import Services
 from integration.store import mappings
 from integration.store.inbox import Event
@@ -39,7 +40,7 @@ from integration.zuora.model import ZuoraAccount
 log = logging.getLogger("integration.flows.accounts")
 
 
-def new_customer(fields: dict) -> NewBillingCustomer:
+def new_customer(fields: dict[str, Any]) -> NewBillingCustomer:
     """The billing customer and account to create for a Zuora account (``billing_customer_fields``)."""
     account = NewBillingAccount(id=fields["account_id"], name=fields["name"], currency=fields["currency"],
                                 primary_email=fields["primaryEmail"], address=fields["address"],
@@ -180,7 +181,7 @@ class AccountFlows:
             return self.zuora.get_account(row.id)
         return None
 
-    def _push_to_zuora(self, zuora_id: str, wanted: dict, current: ZuoraAccount | None = None) -> list[str]:
+    def _push_to_zuora(self, zuora_id: str, wanted: dict[str, Any], current: ZuoraAccount | None = None) -> list[str]:
         current = current or self.zuora.get_account(zuora_id)
         update = zuora_update(current, wanted)
         if update:
@@ -189,6 +190,6 @@ class AccountFlows:
 
     # -- shared ----------------------------------------------------------------------------------------
 
-    def _link(self, zuora_id: str, zuora_number: str, billing_id: str, customer_id: str | None, origin: str):
+    def _link(self, zuora_id: str, zuora_number: str, billing_id: str, customer_id: str | None, origin: str) -> Write:
         return mappings.link("account", zuora_id=zuora_id, zuora_number=zuora_number, billing_id=billing_id,
                              billing_customer_id=customer_id, origin=origin, inbox=self.inbox)

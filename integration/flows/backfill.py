@@ -102,7 +102,9 @@ class Planner:
         self.index.commit()
 
     def _classify_zuora(self, zid: str, number: str, link: str | None, email: str | None) -> PlanItem:
-        item = lambda action, reason, billing="": PlanItem(action, reason, zid, number, billing)  # noqa: E731
+        def item(action: str, reason: str, billing: str = "") -> PlanItem:
+            return PlanItem(action, reason, zid, number, billing)
+
         mapping = mappings.find(self.db, "account", zuora_key=zid)
         if mapping is not None:
             return item("linked", "in the mapping table", mapping.billing_id)

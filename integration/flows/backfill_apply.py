@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from integration import metrics
 from integration.billing.port import BillingPlatform
@@ -52,7 +53,7 @@ def queue(inbox: Inbox, item: PlanItem, *, accept_candidates: bool = False) -> b
     if not wants_queue(item, accept_candidates):
         return False
     kind, attr = _EVENTS[item.action]
-    payload: dict = {"found_by": SOURCE, "action": item.action}
+    payload: dict[str, Any] = {"found_by": SOURCE, "action": item.action}
     if kind is work.ACCOUNT_LINK:
         payload["billing_account_id"] = item.billing_id
     # Never coalesced, whatever the kind declares: the item's own dedupe key must land, or a rerun after

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from integration.billing.amounts import DISCOUNT, DISCOUNT_NAME, Adjustment, Line
 from integration.domain import money
@@ -51,12 +52,12 @@ def truncate(text: str, limit: int) -> str:
 
 
 def invoice_items(lines: list[Line], *, currency: str | None, start: date, end: date,
-                  adjustments: Sequence[Adjustment] = ()) -> list[dict]:
+                  adjustments: Sequence[Adjustment] = ()) -> list[dict[str, Any]]:
     """The Zuora invoice items of ``lines`` (one each, in order) and ``adjustments`` (module docstring)."""
     places = money.minor_units(currency)
     amounts = money.allocate([line.value for line in lines] + [a.amount for a in adjustments], places)
     period = {"serviceStartDate": start.isoformat(), "serviceEndDate": max(start, end).isoformat()}
-    items = []
+    items: list[dict[str, Any]] = []
     for line, item_amount in zip(lines, amounts, strict=False):
         full_name = line.description or _humanise(line.type)
         item = {"amount": item_amount, "chargeName": truncate(full_name, CHARGE_NAME_MAX), **period}
@@ -77,13 +78,13 @@ def invoice_items(lines: list[Line], *, currency: str | None, start: date, end: 
     return items
 
 
-def zuora_total(items: list[dict]) -> Decimal:
+def zuora_total(items: list[dict[str, Any]]) -> Decimal:
     """What Zuora's invoice of these items adds up to: the items and every discount on them."""
     return money.exact_sum(money.exact_sum([item["amount"], *(d["amount"] for d in item.get("discountItems", []))])
                            for item in items)
 
 
-def _spread(items: list[dict], lines: list[Line], discount: Adjustment, amount: Decimal, places: int) -> bool:
+def _spread(items: list[dict[str, Any]], lines: list[Line], discount: Adjustment, amount: Decimal, places: int) -> bool:
     """Put ``amount`` (a negative, whole-minor-unit discount) on the items of the lines it reduces, as
     ``discountItems`` in proportion to their amounts; False where no item can carry it."""
     reduced = set(discount.reduces)

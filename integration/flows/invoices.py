@@ -53,12 +53,13 @@ from integration.billing.port import BillingPlatform
 from integration.domain import money, work
 from integration.domain.errors import BillingRejected, InvalidData, MissingMapping
 from integration.flows.invoice_items import invoice_items, truncate, zuora_total
-from integration.flows.outcome import Outcome
+from integration.flows.outcome import Outcome, Write
 from integration.services import Services
 from integration.store import mappings, meters, voids
 from integration.store.db import Database
 from integration.store.inbox import Event
 from integration.store.meters import MeterSettings
+from integration.store.tx import Tx
 from integration.zuora.model import ZuoraInvoice
 
 log = logging.getLogger("integration.flows.invoices")
@@ -97,7 +98,7 @@ def split_lines(lines: list[Line], synced: dict[str, MeterSettings] | set[str]) 
 # -- the Zuora invoice (its items: integration.flows.invoice_items) ------------------------------------
 
 def zuora_invoice_payload(invoice: BillingInvoice, lines: list[Line], *, account_id: str, status: str,
-                          currency: str | None, adjustments: list[Adjustment] | tuple[()] = ()) -> dict:
+                          currency: str | None, adjustments: list[Adjustment] | tuple[()] = ()) -> dict[str, Any]:
     """The ``POST /v1/invoices`` body for the invoice's non-usage lines and its adjustments."""
     invoice_id = invoice.id
     if len(lines) + len(adjustments) > MAX_INVOICE_ITEMS:
@@ -157,7 +158,7 @@ class InvoiceFlow:
 
         synced = meters.settings_for(self.db, {line.meter_id for line in lines if line.meter_id})
         on_invoice, as_usage = split_lines(lines, synced)
-        writes: list[Callable] = []
+        writes: list[Write] = []
         summary = self._push_invoice(event, invoice, on_invoice, amounts.adjustments, account, writes)
         if as_usage:
             used = {line.meter_id for line in as_usage if line.meter_id is not None}  # all of them: split_lines
@@ -191,7 +192,7 @@ class InvoiceFlow:
         return set(snapshot) if isinstance(snapshot, dict) else None
 
     def _push_invoice(self, event: Event, invoice: BillingInvoice, lines: list[Line], adjustments: list[Adjustment],
-                      account: mappings.Mapping, writes: list[Callable]) -> str:
+                      account: mappings.Mapping, writes: list[Write]) -> str:
         invoice_id = event.object_id
         nothing = "no invoice lines outside usage-synced meters; no Zuora invoice"
         if not lines and not adjustments:
@@ -241,14 +242,14 @@ class InvoiceFlow:
                               f"{account.zuora_number or account.zuora_id} bills in {zuora_currency}")
         return billing_currency or zuora_currency
 
-    def _usage_follow_up(self, invoice_id: str, synced: dict[str, MeterSettings]) -> Callable:
+    def _usage_follow_up(self, invoice_id: str, synced: dict[str, MeterSettings]) -> Write:
         """A write that queues ``invoice.usage`` with the meters this run left off the invoice, so the
         usage flow pushes exactly those, whatever happens to the settings in between."""
         snapshot = {meter_id: {"zuora_subscription_number": s.zuora_subscription_number,
                                "zuora_charge_number": s.zuora_charge_number, "uom": s.uom, "mode": s.mode}
                     for meter_id, s in synced.items()}
 
-        def write(conn) -> None:
+        def write(conn: Tx) -> None:
             self.inbox.record(source="billing", **work.INVOICE_USAGE.event(invoice_id),
                               dedupe_key=usage_dedupe_key(invoice_id), payload={"meters": snapshot}, conn=conn)
 

@@ -18,7 +18,7 @@ class PluginError(Exception):
     """A plug-in named in ``INTEGRATION_HANDLER_PLUGINS`` is malformed or cannot be loaded."""
 
 
-def handler_plugins(environ: Mapping[str, str]) -> list[Callable[[Any], dict]]:
+def handler_plugins(environ: Mapping[str, str]) -> list[Callable[[Any], dict[str, Any]]]:
     """The plug-in functions, imported and checked, in the order given; PluginError on the first bad one."""
     found = []
     for spec in filter(None, (s.strip() for s in environ.get(VARIABLE, "").split(","))):

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from integration.billing.amounts import (
     CREDITS,
@@ -93,7 +94,7 @@ class InvoiceTotals:
         cents = money.quantum(money.minor_units(self.currency))
         return self.difference.quantize(cents, rounding=ROUND_HALF_UP) != 0
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"billing_invoice_id": self.billing_invoice_id, "zuora_invoice_id": self.zuora_invoice_id,
                 "billing_total": money.plain(self.billing_total), "zuora_total": money.plain(self.zuora_total),
                 "difference": money.plain(self.difference), "notes": list(self.notes)}
@@ -134,7 +135,7 @@ class AccountTotals:
         """What an operator should know about matching invoices too (the platform's rounding)."""
         return [f"{i.billing_invoice_id}: {w}" for i in self.invoices for w in i.warnings]
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"zuora_account": self.zuora_account, "zuora_account_id": self.zuora_account_id,
                 "billing_account": self.billing_account, "currency": self.currency,
                 "billing_total": money.plain(self.billing_total), "zuora_total": money.plain(self.zuora_total),
@@ -152,7 +153,7 @@ class TotalsReport:
     def mismatches(self) -> int:
         return sum(1 for row in self.rows if not row.matches)
 
-    def currencies(self) -> list[dict]:
+    def currencies(self) -> list[dict[str, Any]]:
         """Sums per currency, never across currencies."""
         by_currency: dict[str, list[AccountTotals]] = {}
         for row in self.rows:
@@ -168,7 +169,7 @@ class TotalsReport:
                            "difference": money.plain(money.EXACT.subtract(zuora, billing))})
         return result
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"period": str(self.period), "mismatches": self.mismatches, "data": [r.as_json() for r in self.rows],
                 "currencies": self.currencies()}
 
@@ -291,7 +292,7 @@ def _compare(zuora: ZuoraClient, invoice: _Invoice, records: list[ZuoraUsage], m
                          invoice.amounts.warnings)
 
 
-def _item_part(item: dict) -> str:
+def _item_part(item: dict[str, Any]) -> str:
     """``_part`` of an item the invoice flow plans (its payload's names)."""
     return _part(item.get("processingType"), item.get("appliedToItemId"), item.get("chargeName"),
                  money.to_decimal(item.get("chargeAmount", item.get("amount"))))

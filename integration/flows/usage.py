@@ -39,7 +39,6 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -49,14 +48,15 @@ from integration.billing.amounts import Line, MeterUsage, usage_quantity
 from integration.billing.model import checked
 from integration.domain import money, work
 from integration.domain.errors import InvalidData
+from integration.flows.invoice_items import truncate
 from integration.flows.invoices import (
     fetch_invoice,
     linked_owner,
-    truncate,
 )
-from integration.flows.outcome import Outcome
+from integration.flows.outcome import Outcome, Write
 from integration.services import Services
 from integration.store import mappings, meters
+from integration.store.db import Database
 from integration.store.inbox import Event
 from integration.store.meters import MeterSettings
 from integration.zuora.usage_import import USAGE_FILE_MAX_BYTES
@@ -80,7 +80,7 @@ class UsageLine:
     description: str
 
 
-def meter_snapshot(payload: Any) -> dict[str, dict] | None:
+def meter_snapshot(payload: Any) -> dict[str, dict[str, Any]] | None:
     """The meters the invoice flow left off the invoice (None: the event predates that split)."""
     if not isinstance(payload, dict) or "meters" not in payload:
         return None
@@ -91,7 +91,8 @@ def meter_snapshot(payload: Any) -> dict[str, dict] | None:
     return snapshot
 
 
-def meters_to_push(db, snapshot: dict[str, dict] | None, metered: set[str]) -> dict[str, MeterSettings]:
+def meters_to_push(db: Database, snapshot: dict[str, dict[str, Any]] | None,
+                   metered: set[str]) -> dict[str, MeterSettings]:
     """Settings for each meter to push: current settings where they exist (so a fix applies),
     else the snapshot's (so a line left off the invoice is never dropped)."""
     current = meters.settings_for(db, metered if snapshot is None else set(snapshot))
@@ -240,7 +241,7 @@ class UsageFlow:
             return Outcome(summary=f"usage of invoice {invoice_id}: nothing to push"
                                    + (f" ({len(done)} line(s) already imported)" if done else ""))
 
-        writes: list[Callable] = []
+        writes: list[Write] = []
         found = self._already_in_zuora(account.zuora_id, event, todo)
         for key, record_id in found.items():
             writes.append(mappings.link("usage", zuora_id=record_id, billing_id=key,

@@ -36,7 +36,8 @@ from datetime import date, datetime
 
 from integration.domain.errors import MalformedResponse, TransientError, ZuoraRejected
 from integration.domain.times import utcnow
-from integration.flows.invoices import fetch_invoice, truncate
+from integration.flows.invoice_items import truncate
+from integration.flows.invoices import fetch_invoice
 from integration.flows.outcome import Outcome, Write
 from integration.services import Services
 from integration.store import mappings, voids
