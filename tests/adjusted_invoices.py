@@ -151,7 +151,9 @@ def adjusted_invoices(draw, invoice_id: str = "inv-prop") -> Case:
 
     tamper = draw(st.integers(0, 9)) == 0
     if tamper and lines and draw(st.booleans()):
-        bound = max(unit * len(lines), abs(gross) * Decimal("0.001"))
+        # Past the reader's bound (one minor unit a line or 0.1 % of the *stated* GROSS_AMOUNT): the
+        # moved amount raises that 0.1 % with it, so it moves by twice the share of the exact sum.
+        bound = max(unit * len(lines), abs(exact_gross) * Decimal("0.002"))
         gross = (exact_gross + bound + unit).quantize(unit, rounding=ROUND_HALF_UP) + unit
         net, total = gross - discount, gross - discount + added
         case.refusal, explained = "gross", exact_gross
