@@ -69,6 +69,14 @@ def test_an_unreadable_field_is_refused_only_where_it_is_asked_for():
         checked(invoice.owner_id)
 
 
+@pytest.mark.parametrize("invoice_id", [None, "", "   ", 7, "x" * 256])
+def test_an_invoice_without_a_usable_id_is_refused_naming_the_field(invoice_id):
+    raw = {"status": "DUE", "ownerId": "acc-1"} | ({} if invoice_id is None else {"id": invoice_id})
+    with pytest.raises(InvalidData) as refused:
+        readers.invoice(raw)
+    assert refused.value.field == "id"
+
+
 def test_accounts_links_and_times_are_read_into_the_model():
     account = readers.account({"id": "B1", "customerId": "C1", "name": "Acme", "invoiceCurrency": "USD",
                                "address": {"country": "us", "city": "Austin", "other": "x"},

@@ -171,7 +171,8 @@ def invoice(raw: Mapping[str, Any], default_currency: str | None = None) -> Bill
     due = (lambda: billing_instant(raw, "dueDate")) if raw.get("dueDate") is not None else (lambda: None)
     amounts = _lazy(lambda: read_amounts(body, currency or default_currency))
     return BillingInvoice(
-        id=str(raw["id"]), status=status if isinstance(status, str) else None if status is None else str(status),
+        id=required_id(raw, "id"),
+        status=status if isinstance(status, str) else None if status is None else str(status),
         is_void=status == VOID, is_finalized=is_finalized(raw), not_pushed_because=why_not_pushed(raw),
         currency=currency, owner_id=_lazy(lambda: required_id(raw, "ownerId")),
         listed_owner=str(owner) if owner else None,
