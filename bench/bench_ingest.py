@@ -109,6 +109,7 @@ def count_events(url: str, notification_ids: list[str]) -> tuple[int, int]:
     """(rows in events, accepted callouts found by their dedupe key), on either engine."""
     from sqlalchemy import text
 
+    from integration.domain import work
     from integration.store.db import Database
 
     db = Database(url)
@@ -118,7 +119,7 @@ def count_events(url: str, notification_ids: list[str]) -> tuple[int, int]:
             keys = {row["dedupe_key"] for row in tx.rows(text("SELECT dedupe_key FROM events"))}
     finally:
         db.close()
-    return total, sum(f"zuora:{n}" in keys for n in notification_ids)
+    return total, sum(work.delivery_key("zuora", n) in keys for n in notification_ids)
 
 
 def main(argv: list[str] | None = None) -> int:
