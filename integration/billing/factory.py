@@ -8,8 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from marshmallow import Schema
+
 from integration.billing.port import BillingPlatform
 from integration.billing.togai.client import BillingClient
+from integration.billing.togai.envelope import BillingEventSchema
 from integration.billing.togai.platform import TogaiPlatform
 from integration.billing.togai.webhooks import TogaiWebhooks
 from integration.config import Config
@@ -28,6 +31,12 @@ def billing_platform(config: Config, **client_options: Any) -> BillingPlatform:
     options: dict[str, Any] = {"timeout": (5, config.http_timeout), **client_options}
     client = BillingClient(config.billing_base_url, config.billing_api_token.reveal(), **options)
     return TogaiPlatform(client, webhook_verifier(config))
+
+
+def webhook_envelope_schema() -> type[Schema]:
+    """The webhook envelope ``/openapi.json`` documents for ``POST /webhooks/billing``: the default
+    platform's (the document is built once per process, before any configuration is read)."""
+    return BillingEventSchema
 
 
 def _require_known(config: Config) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Protocol
 
+from marshmallow import Schema
+
 from integration.billing.model import (
     AccountChanges,
     BillingAccount,
@@ -77,6 +79,10 @@ class BillingPlatform(Protocol):
         ...
 
     # -- webhooks
+    webhook_schema: type[Schema]
+    """The marshmallow schema of the platform's webhook envelope: the web validates a body with it (a 400
+    naming the field) before ``webhook_event`` reads it, and ``/openapi.json`` documents it."""
+
     webhook_delivery_header: str
     """The request header that names one delivery (the same on every retry of it): the dedupe key."""
 
@@ -89,6 +95,6 @@ class BillingPlatform(Protocol):
         ...
 
     def webhook_event(self, envelope: Mapping[str, object], delivery_id: str) -> WebhookEvent:
-        """A verified webhook's envelope (validated by the web's schema) and its delivery ID (the
+        """A verified webhook's envelope (validated with ``webhook_schema``) and its delivery ID (the
         ``webhook_delivery_header``, checked by the web) as an internal event."""
         ...

@@ -15,10 +15,10 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from integration.actions.limits import EVENT_ID_MAX, METER_ID_MAX, SELECTOR_MAX_IDS, SYNC_MAX_IDS
+from integration.billing.factory import webhook_envelope_schema
 from integration.domain.kinds import METER_ID_PATTERN
 from integration.web.schemas import (
     AcceptedSchema,
-    BillingEventSchema,
     DeletedSchema,
     ErrorSchema,
     EventSchema,
@@ -130,7 +130,7 @@ def _paths() -> dict[str, dict]:
                 for name, why in (("webhook-id", "dedupe key"),
                                   ("webhook-timestamp", "unix seconds, within ±5 minutes"),
                                   ("webhook-signature", "space-separated `v1,<base64 HMAC-SHA256>` values"))],
-            "requestBody": _body(BillingEventSchema),
+            "requestBody": _body(webhook_envelope_schema()),
             "responses": {"200": _json(AcceptedSchema, "stored, a repeat, or an ignored type"),
                           **WEBHOOK_ERRORS}}},
         "/admin/mappings": {"get": _admin(

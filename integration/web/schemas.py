@@ -39,26 +39,6 @@ class ZuoraCalloutSchema(Schema):
                               metadata={"description": "Zuora account ID or number"})
 
 
-class BillingEventDataSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    id = fields.String(required=True, validate=[validate.Length(min=1, max=255), IDENTIFIER],
-                       metadata={"description": "ID of the billing object; the service fetches it"})
-
-
-class BillingEventSchema(Schema):
-    """A Standard-Webhooks-signed billing event: a pointer, never the data itself."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    type = fields.String(required=True, validate=[validate.Length(min=1, max=100), IDENTIFIER],
-                         metadata={"description": "account.created, account.updated, invoice.finalized, "
-                                                   "invoice.voided or invoice.updated"})
-    data = fields.Nested(BillingEventDataSchema, required=True)
-
-
 class AcceptedSchema(Schema):
     success = fields.Boolean(metadata={"description": "Zuora callouts: always true on a 200, for Zuora's "
                                                       "\"confirm success by parsing response content\" option"})

@@ -27,7 +27,7 @@ from integration.web.front_door import (
     too_large,
 )
 from integration.web.payloads import MAX_BODY, parse_json_object, read_capped_body
-from integration.web.schemas import BillingEventSchema, ZuoraCalloutSchema
+from integration.web.schemas import ZuoraCalloutSchema
 
 log = logging.getLogger("integration.web")
 bp = Blueprint("webhooks", __name__)
@@ -141,7 +141,7 @@ def billing_event():
     platform = _services().billing
     webhook_id = _header_id(platform.webhook_delivery_header)
     try:
-        data = parse_json_object(body, BillingEventSchema())
+        data = parse_json_object(body, platform.webhook_schema())  # the adapter's envelope
     except ApiError as exc:  # refused through refuse(), which counts and logs webhook refusals
         refuse(exc.status, exc.code, exc.detail)
     event = platform.webhook_event(data, webhook_id)  # the adapter reads its platform's envelope

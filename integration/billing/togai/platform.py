@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
+from marshmallow import Schema
+
 from integration.billing.model import (
     AccountChanges,
     BillingAccount,
@@ -21,6 +23,7 @@ from integration.billing.model import (
 )
 from integration.billing.togai import builders, readers
 from integration.billing.togai.client import BillingClient
+from integration.billing.togai.envelope import BillingEventSchema
 from integration.billing.togai.webhooks import DELIVERY_HEADER, TogaiWebhooks, webhook_event
 from integration.billing.webhook import WebhookEvent, WebhookRejection
 from integration.domain.errors import BillingConflict
@@ -32,6 +35,7 @@ class TogaiPlatform:
     """Customers, accounts, their Zuora links, invoices and webhooks on a Togai-compatible platform."""
 
     name = "togai"
+    webhook_schema: type[Schema] = BillingEventSchema
     webhook_delivery_header = DELIVERY_HEADER
 
     def __init__(self, client: BillingClient, webhooks: TogaiWebhooks | None = None):
