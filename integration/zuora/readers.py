@@ -9,11 +9,12 @@ the ``Decimal`` the body parser gave, or the text of a number.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 
 from integration.domain import money
 from integration.domain.errors import MalformedResponse
+from integration.domain.times import parse_moment
 from integration.zuora.model import (
     ZuoraAccount,
     ZuoraContact,
@@ -60,13 +61,7 @@ def decimal_or_none(value: object) -> Decimal | None:
 
 def instant(value: object) -> datetime | None:
     """A Zuora time (``2026-01-02T03:04:05Z``, an offset, or none: UTC) as aware UTC; None when unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return parse_moment(value, naive_is_utc=True)
 
 
 def day(value: object) -> date | None:

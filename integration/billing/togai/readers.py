@@ -27,6 +27,7 @@ from integration.billing.model import (
 from integration.billing.togai.adjustments import read_amounts
 from integration.billing.togai.line_items import invoice_lines, meter_usage, required_amount
 from integration.domain.errors import InvalidData
+from integration.domain.times import parse_moment
 
 T = TypeVar("T")
 
@@ -52,13 +53,7 @@ def _address(raw: object) -> dict[str, str]:
 
 def parse_instant(value: object) -> datetime | None:
     """An ISO-8601 time (``Z`` or an offset) as aware UTC; None when absent, unreadable or without a zone."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(timezone.utc) if moment.tzinfo else None
+    return parse_moment(value, naive_is_utc=False)
 
 
 # -- customers, accounts, links ---------------------------------------------------------------------------
