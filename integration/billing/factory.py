@@ -15,10 +15,11 @@ from integration.billing.togai.client import BillingClient
 from integration.billing.togai.envelope import BillingEventSchema
 from integration.billing.togai.platform import TogaiPlatform
 from integration.billing.togai.webhooks import TogaiWebhooks
+from integration.billing.webhook import WebhookVerifier
 from integration.config import Config
 
 
-def webhook_verifier(config: Config, clock: Callable[[], float] = time.time) -> TogaiWebhooks:
+def webhook_verifier(config: Config, clock: Callable[[], float] = time.time) -> WebhookVerifier:
     """What checks the billing webhook's signature (the web needs no API token for it)."""
     _require_known(config)
     return TogaiWebhooks(config.billing_webhook_secret.reveal(), clock)
@@ -30,7 +31,7 @@ def billing_platform(config: Config, **client_options: Any) -> BillingPlatform:
     _require_known(config)
     options: dict[str, Any] = {"timeout": (5, config.http_timeout), **client_options}
     client = BillingClient(config.billing_base_url, config.billing_api_token.reveal(), **options)
-    return TogaiPlatform(client, webhook_verifier(config))
+    return TogaiPlatform(client)
 
 
 def webhook_envelope_schema() -> type[Schema]:

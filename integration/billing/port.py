@@ -25,7 +25,7 @@ from integration.billing.model import (
     NewBillingAccount,
     NewBillingCustomer,
 )
-from integration.billing.webhook import WebhookEvent, WebhookRejection
+from integration.billing.webhook import WebhookEvent
 
 
 class BillingPlatform(Protocol):
@@ -78,21 +78,13 @@ class BillingPlatform(Protocol):
         """Invoice summaries (no amounts: fetch one with ``get_invoice``), dated in ``[start, end)``."""
         ...
 
-    # -- webhooks
+    # -- webhooks (their signatures are checked before the app sees them: ``WebhookVerifier``)
     webhook_schema: type[Schema]
     """The marshmallow schema of the platform's webhook envelope: the web validates a body with it (a 400
     naming the field) before ``webhook_event`` reads it, and ``/openapi.json`` documents it."""
 
     webhook_delivery_header: str
     """The request header that names one delivery (the same on every retry of it): the dedupe key."""
-
-    def check_webhook_head(self, headers: Mapping[str, str]) -> WebhookRejection | None:
-        """What the signature headers alone refuse (lower-case header names), or None."""
-        ...
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookRejection | None:
-        """The signature over the raw body: a rejection, or None when it is the platform's."""
-        ...
 
     def webhook_event(self, envelope: Mapping[str, object], delivery_id: str) -> WebhookEvent:
         """A verified webhook's envelope (validated with ``webhook_schema``) and its delivery ID (the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 MISSING_SIGNATURE = "missing_signature"                    # the HMAC header, or a webhook-* header, absent or empty
 MALFORMED_SIGNATURE_HEADER = "malformed_signature_header"  # present but not in the shape the scheme defines
@@ -32,3 +33,16 @@ class WebhookEvent:
     object_id: str
     delivery_id: str                  # the platform's delivery ID ("" when it sends none)
     payload: Mapping[str, object] = field(default_factory=dict)
+
+
+class WebhookVerifier(Protocol):
+    """A platform's signature check, apart from its API client: the front door runs it in the server's
+    event loop, before the app, and it needs only the webhook's secret (``billing.factory.webhook_verifier``)."""
+
+    def check_head(self, headers: Mapping[str, str]) -> WebhookRejection | None:
+        """What the signature headers alone refuse (lower-case header names), or None."""
+        ...
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> WebhookRejection | None:
+        """The signature over the raw body: a rejection, or None when it is the platform's."""
+        ...

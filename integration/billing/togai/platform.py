@@ -24,8 +24,8 @@ from integration.billing.model import (
 from integration.billing.togai import builders, readers
 from integration.billing.togai.client import BillingClient
 from integration.billing.togai.envelope import BillingEventSchema
-from integration.billing.togai.webhooks import DELIVERY_HEADER, TogaiWebhooks, webhook_event
-from integration.billing.webhook import WebhookEvent, WebhookRejection
+from integration.billing.togai.webhooks import DELIVERY_HEADER, webhook_event
+from integration.billing.webhook import WebhookEvent
 from integration.domain.errors import BillingConflict
 
 ACCOUNT_ENTITY = "ACCOUNT"
@@ -38,9 +38,8 @@ class TogaiPlatform:
     webhook_schema: type[Schema] = BillingEventSchema
     webhook_delivery_header = DELIVERY_HEADER
 
-    def __init__(self, client: BillingClient, webhooks: TogaiWebhooks | None = None):
+    def __init__(self, client: BillingClient):
         self.client = client
-        self.webhooks = webhooks
 
     # -- customers and accounts ------------------------------------------------------------------------
 
@@ -97,17 +96,6 @@ class TogaiPlatform:
         return (readers.invoice(row) for row in rows)
 
     # -- webhooks --------------------------------------------------------------------------------------
-
-    def _webhooks(self) -> TogaiWebhooks:
-        if self.webhooks is None:
-            raise RuntimeError("this Togai adapter was built without a webhook secret")
-        return self.webhooks
-
-    def check_webhook_head(self, headers: Mapping[str, str]) -> WebhookRejection | None:
-        return self._webhooks().check_head(headers)
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookRejection | None:
-        return self._webhooks().verify(headers, body)
 
     def webhook_event(self, envelope: Mapping[str, object], delivery_id: str) -> WebhookEvent:
         return webhook_event(delivery_id, envelope)
